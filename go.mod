@@ -1,0 +1,3 @@
+module github.com/billrelay/billrelay
+
+go 1.26.8
