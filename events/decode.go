@@ -18,7 +18,9 @@ const MaxBatch = 1000
 // can answer in the same shape. Every event is normalized (receive time
 // filled in, content type set) and validated; any problem refuses the whole
 // body, and the returned error names every bad field with its position
-// ("[3].type").
+// ("[3].type"). Events are returned even with validation problems (as far
+// as they could be read), so that a caller can check who may send them
+// before it reports what is wrong with them.
 func Decode(body []byte, received time.Time) (evs []Event, batch bool, err error) {
 	body = bytes.TrimSpace(body)
 	switch {
@@ -29,10 +31,7 @@ func Decode(body []byte, received time.Time) (evs []Event, batch bool, err error
 		return evs, true, err
 	case body[0] == '{':
 		e, err := decodeOne(body, received)
-		if err != nil {
-			return nil, false, err
-		}
-		return []Event{e}, false, nil
+		return []Event{e}, false, err
 	default:
 		return nil, false, fmt.Errorf("%w: expected a JSON object or array", ErrMalformed)
 	}
@@ -53,8 +52,8 @@ func decodeBatch(body []byte, received time.Time) ([]Event, error) {
 	all := &ValidationError{}
 	for i, raw := range raws {
 		e, err := decodeOne(raw, received)
+		evs[i] = e
 		if err == nil {
-			evs[i] = e
 			continue
 		}
 		var ve *ValidationError

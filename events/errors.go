@@ -46,6 +46,10 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 // sender fixes all of them in one round instead of one per request.
 type ValidationError struct {
 	Fields []FieldError
+	// Kind is the error kind the problems add up to; nil means ErrInvalid.
+	// A token publishing for another seller, say, is ErrForbidden, and still
+	// names the field that gave it away.
+	Kind error
 }
 
 func (e *ValidationError) Error() string {
@@ -53,11 +57,20 @@ func (e *ValidationError) Error() string {
 	for i, f := range e.Fields {
 		parts[i] = f.Error()
 	}
-	return "invalid input: " + strings.Join(parts, "; ")
+	kind := "invalid input"
+	if e.Kind != nil {
+		kind = e.Kind.Error()
+	}
+	return kind + ": " + strings.Join(parts, "; ")
 }
 
-// Unwrap lets errors.Is(err, ErrInvalid) hold.
-func (e *ValidationError) Unwrap() error { return ErrInvalid }
+// Unwrap lets errors.Is(err, ErrInvalid) (or the set Kind) hold.
+func (e *ValidationError) Unwrap() error {
+	if e.Kind != nil {
+		return e.Kind
+	}
+	return ErrInvalid
+}
 
 // Add records one field problem.
 func (e *ValidationError) Add(field, format string, args ...any) {
@@ -75,7 +88,7 @@ func (e *ValidationError) Err() error {
 // Prefix returns a copy whose field paths start with prefix, used to name
 // the position of an event inside a batch ("[3].type").
 func (e *ValidationError) Prefix(prefix string) *ValidationError {
-	out := &ValidationError{Fields: make([]FieldError, len(e.Fields))}
+	out := &ValidationError{Fields: make([]FieldError, len(e.Fields)), Kind: e.Kind}
 	for i, f := range e.Fields {
 		out.Fields[i] = FieldError{Field: joinPath(prefix, f.Field), Reason: f.Reason}
 	}
@@ -96,6 +109,13 @@ func joinPath(prefix, field string) string {
 // Invalid returns a one-field validation error.
 func Invalid(field, format string, args ...any) error {
 	ve := &ValidationError{}
+	ve.Add(field, format, args...)
+	return ve
+}
+
+// Forbidden returns a one-field error of kind ErrForbidden.
+func Forbidden(field, format string, args ...any) error {
+	ve := &ValidationError{Kind: ErrForbidden}
 	ve.Add(field, format, args...)
 	return ve
 }

@@ -1,0 +1,104 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/billrelay/billrelay/relay"
+)
+
+type sellerRequest struct {
+	ID string `json:"id"`
+}
+
+type credentials struct {
+	ID    string `json:"id"`
+	Token string `json:"token"`
+}
+
+func (s *Server) postSeller(w http.ResponseWriter, r *http.Request) {
+	var req sellerRequest
+	err := s.requireAdmin(r)
+	if err == nil {
+		err = decodeBody(w, r, &req)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	seller, token, err := s.relay.RegisterSeller(r.Context(), req.ID)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, credentials{ID: seller.ID, Token: token})
+}
+
+func (s *Server) postReseller(w http.ResponseWriter, r *http.Request) {
+	var req relay.ResellerSpec
+	err := s.requireAdmin(r)
+	if err == nil {
+		err = decodeBody(w, r, &req)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	rs, token, err := s.relay.RegisterReseller(r.Context(), req)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, credentials{ID: rs.ID, Token: token})
+}
+
+// resellerView is a registration with its lag figures, without secrets.
+type resellerView struct {
+	ID       string    `json:"id"`
+	Seller   string    `json:"seller"`
+	Accounts []string  `json:"accounts"`
+	Created  time.Time `json:"created"`
+	relay.Lag
+}
+
+func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) {
+	lag, err := s.relay.ResellerLag(r.Context(), rs.ID)
+	if err != nil {
+		return resellerView{}, err
+	}
+	return resellerView{ID: rs.ID, Seller: rs.Seller, Accounts: rs.Accounts, Created: rs.Created, Lag: lag}, nil
+}
+
+func (s *Server) getReseller(w http.ResponseWriter, r *http.Request) {
+	err := s.requireAdmin(r)
+	var rs relay.Reseller
+	if err == nil {
+		rs, err = s.relay.Reseller(r.PathValue("id"))
+	}
+	var v resellerView
+	if err == nil {
+		v, err = s.view(r, rs)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) listResellers(w http.ResponseWriter, r *http.Request) {
+	if err := s.requireAdmin(r); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	out := []resellerView{}
+	for _, rs := range s.relay.Resellers() {
+		v, err := s.view(r, rs)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"resellers": out})
+}

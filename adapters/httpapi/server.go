@@ -1,0 +1,132 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/billrelay/billrelay/relay"
+	"github.com/rs/zerolog"
+)
+
+// Config of the HTTP API.
+type Config struct {
+	// Addr to listen on, e.g. 127.0.0.1:8080 (":0" picks a free port).
+	Addr string
+	// AdminToken opens the admin endpoints.
+	AdminToken string
+}
+
+// Server serves the HTTP API of one relay.
+type Server struct {
+	cfg   Config
+	relay *relay.Relay
+	log   zerolog.Logger
+	srv   *http.Server
+	ln    net.Listener
+}
+
+// New builds the server; it does not listen yet.
+func New(cfg Config, r *relay.Relay, log zerolog.Logger) (*Server, error) {
+	if cfg.AdminToken == "" {
+		return nil, errors.New("httpapi: admin token required")
+	}
+	s := &Server{cfg: cfg, relay: r, log: log.With().Str("component", "http").Logger()}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Long polls answer within 60s; leave room for slow clients.
+		WriteTimeout: relay.MaxPullWait + 30*time.Second,
+		IdleTimeout:  2 * time.Minute,
+	}
+	return s, nil
+}
+
+// Handler routes every endpoint.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("POST /v1/events", s.postEvents)
+	mux.HandleFunc("POST /v1/sellers", s.postSeller)
+	mux.HandleFunc("POST /v1/resellers", s.postReseller)
+	mux.HandleFunc("GET /v1/resellers", s.listResellers)
+	mux.HandleFunc("GET /v1/resellers/{id}", s.getReseller)
+	mux.HandleFunc("GET /v1/resellers/{id}/events", s.pullEvents)
+	mux.HandleFunc("POST /v1/resellers/{id}/acks", s.postAcks)
+	mux.HandleFunc("/", s.notFound)
+	return s.accessLog(mux)
+}
+
+// Listen binds the address now, so that a bad address fails at start and
+// the chosen port (for ":0") is known before serving.
+func (s *Server) Listen() (net.Addr, error) {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	return ln.Addr(), nil
+}
+
+// Serve answers requests until Shutdown.
+func (s *Server) Serve() error {
+	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests and waits for running ones until ctx
+// ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 only when JetStream answers: a load balancer must not
+// send events to a relay that cannot store them.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.relay.Ready(ctx); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, errorBody{errorDetail{Code: "not_found",
+		Message: fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)}})
+}
+
+// statusWriter remembers the status for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		lvl := zerolog.DebugLevel
+		if sw.status >= 400 {
+			lvl = zerolog.InfoLevel
+		}
+		s.log.WithLevel(lvl).Str("http_method", r.Method).Str("http_path", r.URL.Path).
+			Int("status", sw.status).Dur("duration", time.Since(start)).Msg("request")
+	})
+}

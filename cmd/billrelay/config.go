@@ -1,0 +1,124 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/billrelay/billrelay/relay"
+	"github.com/kelseyhightower/envconfig"
+	"github.com/rs/zerolog"
+)
+
+// config is the relay's whole configuration, read from RELAY_* variables.
+// The README's configuration table documents every field.
+type config struct {
+	DataDir         string        `envconfig:"DATA_DIR" default:"./data"`
+	HTTPAddr        string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8080"`
+	AdminToken      string        `envconfig:"ADMIN_TOKEN"`
+	NATSURL         string        `envconfig:"NATS_URL"`
+	NATSCreds       string        `envconfig:"NATS_CREDS"`
+	Replicas        int           `envconfig:"REPLICAS" default:"1"`
+	SyncInterval    syncInterval  `envconfig:"SYNC_INTERVAL" default:"always"`
+	MaxFileStore    byteSize      `envconfig:"MAX_FILE_STORE" default:"16GiB"`
+	MaxMemStore     byteSize      `envconfig:"MAX_MEM_STORE" default:"256MiB"`
+	MaxConsumers    int           `envconfig:"MAX_CONSUMERS" default:"4096"`
+	AckWait         time.Duration `envconfig:"ACK_WAIT" default:"30s"`
+	MaxDeliver      int           `envconfig:"MAX_DELIVER" default:"-1"`
+	DedupeWindow    time.Duration `envconfig:"DEDUPE_WINDOW" default:"1h"`
+	Retention       time.Duration `envconfig:"RETENTION" default:"720h"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat       string        `envconfig:"LOG_FORMAT" default:"json"`
+}
+
+// loadConfig reads RELAY_* and reports every bad variable by name at once.
+func loadConfig() (config, error) {
+	var c config
+	if err := envconfig.Process("relay", &c); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	var errs []error
+	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, fmt.Errorf("RELAY_LOG_LEVEL: %q is not one of trace, debug, info, warn, error", c.LogLevel))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		errs = append(errs, fmt.Errorf("RELAY_LOG_FORMAT: %q is not json or console", c.LogFormat))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("RELAY_SHUTDOWN_TIMEOUT: must be positive"))
+	}
+	return c, errors.Join(errs...)
+}
+
+func (c config) relay() relay.Config {
+	return relay.Config{
+		DataDir: c.DataDir, NATSURL: c.NATSURL, NATSCredsFile: c.NATSCreds, Replicas: c.Replicas,
+		SyncAlways: c.SyncInterval.always, SyncInterval: c.SyncInterval.every,
+		MaxFileStore: int64(c.MaxFileStore), MaxMemStore: int64(c.MaxMemStore),
+		MaxConsumers: c.MaxConsumers, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver,
+		DedupeWindow: c.DedupeWindow, Retention: c.Retention,
+	}
+}
+
+func newLogger(c config) zerolog.Logger {
+	lvl, _ := zerolog.ParseLevel(c.LogLevel)
+	zerolog.DurationFieldUnit = time.Millisecond
+	zerolog.DurationFieldInteger = false
+	var log zerolog.Logger
+	if c.LogFormat == "console" {
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+	} else {
+		log = zerolog.New(os.Stderr)
+	}
+	return log.Level(lvl).With().Timestamp().Logger()
+}
+
+// syncInterval is "always" (fsync before every acknowledgement, the
+// default) or a duration such as 2m (JetStream's own default: faster, but
+// acknowledged events can be lost on power failure).
+type syncInterval struct {
+	always bool
+	every  time.Duration
+}
+
+func (s *syncInterval) Decode(v string) error {
+	if strings.EqualFold(v, "always") {
+		*s = syncInterval{always: true}
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("expected \"always\" or a positive duration such as 2m, got %q", v)
+	}
+	*s = syncInterval{every: d}
+	return nil
+}
+
+// byteSize reads 16GiB, 512MiB, 1GB, or a plain number of bytes.
+type byteSize int64
+
+func (b *byteSize) Decode(v string) error {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	num := strings.TrimSpace(v)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("expected a size such as 16GiB or 512MiB, got %q", v)
+	}
+	*b = byteSize(n * mult)
+	return nil
+}

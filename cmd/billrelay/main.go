@@ -1,0 +1,47 @@
+// Command billrelay relays billing status changes from selling platforms to
+// every reseller over NATS JetStream. "billrelay" alone (or "billrelay
+// serve") runs the relay; the other subcommands are listed by "billrelay
+// help".
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `billrelay relays billing status changes to every reseller.
+
+Usage:
+  billrelay [serve]     run the relay (embedded NATS JetStream unless RELAY_NATS_URL is set)
+  billrelay help        show this help
+
+Configuration comes from RELAY_* environment variables; see README.md.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so that tests can call it.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serveCommand(ctx, args, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "billrelay: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/billrelay/billrelay/adapters/httpapi"
+	"github.com/billrelay/billrelay/relay"
+	"github.com/rs/zerolog"
+)
+
+func serveCommand(ctx context.Context, args []string, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "billrelay serve: takes no arguments (configure with RELAY_* variables), got %q\n", args)
+		return 2
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "billrelay: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg)
+	if err := serve(ctx, cfg, log, stderr); err != nil {
+		log.Error().Err(err).Msg("relay stopped with an error")
+		return 1
+	}
+	log.Info().Msg("relay stopped")
+	return 0
+}
+
+// serve runs the relay until ctx ends (SIGINT or SIGTERM), then stops the
+// HTTP API first and JetStream last, so that nothing accepted is lost.
+func serve(ctx context.Context, cfg config, log zerolog.Logger, stderr io.Writer) error {
+	token, err := adminToken(cfg, log, stderr)
+	if err != nil {
+		return err
+	}
+	r, err := relay.Open(ctx, cfg.relay(), log)
+	if err != nil {
+		return fmt.Errorf("open relay: %w", err)
+	}
+	defer r.Close()
+	api, err := httpapi.New(httpapi.Config{Addr: cfg.HTTPAddr, AdminToken: token}, r, log)
+	if err != nil {
+		return err
+	}
+	addr, err := api.Listen()
+	if err != nil {
+		return err
+	}
+	log.Info().Str("http_addr", addr.String()).Str("data_dir", cfg.DataDir).
+		Bool("embedded_nats", cfg.NATSURL == "").Bool("sync_always", cfg.SyncInterval.always).Msg("relay serving")
+	errc := make(chan error, 1)
+	go func() { errc <- api.Serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return api.Shutdown(sctx)
+}
+
+// adminToken returns RELAY_ADMIN_TOKEN, or the token kept in the data
+// directory, creating and printing it on first start.
+func adminToken(cfg config, log zerolog.Logger, stderr io.Writer) (string, error) {
+	if cfg.AdminToken != "" {
+		return cfg.AdminToken, nil
+	}
+	path := filepath.Join(cfg.DataDir, "admin.token")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		log.Info().Str("path", path).Msg("admin token read from the data directory")
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read admin token: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create data directory: %w", err)
+	}
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	token := "bra_" + base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	fmt.Fprintf(stderr, "\nbillrelay admin token (shown once; kept in %s):\n\n    %s\n\n", path, token)
+	return token, nil
+}

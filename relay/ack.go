@@ -1,0 +1,257 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+)
+
+// MaxAckIDs bounds the ids of one ack request.
+const MaxAckIDs = 3000
+
+// maxNakDelay bounds a requested redelivery delay.
+const maxNakDelay = 24 * time.Hour
+
+// AckRequest settles deliveries: ack (done), nak (deliver again after a
+// delay), term (never deliver again, with a reason).
+type AckRequest struct {
+	Ack  []string  `json:"ack"`
+	Nak  []NakItem `json:"nak"`
+	Term []Term    `json:"term"`
+}
+
+// NakItem asks for one delivery to come back after Delay (a Go duration;
+// "0s" or empty: on the next pull).
+type NakItem struct {
+	AckID string `json:"ack_id"`
+	Delay string `json:"delay"`
+}
+
+// Term stops one delivery for good, saying why.
+type Term struct {
+	AckID  string `json:"ack_id"`
+	Reason string `json:"reason"`
+}
+
+// AckResult counts what was applied and names each id that was not.
+type AckResult struct {
+	Acked  int        `json:"acked"`
+	Naked  int        `json:"naked"`
+	Termed int        `json:"termed"`
+	Errors []AckError `json:"errors"`
+}
+
+// AckError says why one id was not applied.
+type AckError struct {
+	AckID  string `json:"ack_id"`
+	Reason string `json:"reason"`
+}
+
+// Ack settles deliveries of reseller's consumer. The whole request is
+// refused if any id belongs to another consumer (403) or is not an ack id
+// (400); otherwise each id is handled on its own.
+func (r *Relay) Ack(ctx context.Context, reseller string, req AckRequest) (AckResult, error) {
+	if _, err := r.Reseller(reseller); err != nil {
+		return AckResult{}, err
+	}
+	return r.settle(ctx, StreamDelivery, reseller, req)
+}
+
+// settlement is one checked id with what to send for it.
+type settlement struct {
+	id      string
+	d       delivery
+	payload []byte
+	kind    byte // 'a', 'n' or 't'
+	reason  string
+	expired bool // sent, but reported instead of counted
+}
+
+func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequest) (AckResult, error) {
+	items, err := r.checkSettlements(stream, consumer, req)
+	if err != nil {
+		return AckResult{}, err
+	}
+	res := AckResult{Errors: []AckError{}}
+	todo := r.screen(items, &res)
+	rc := receipt{Stream: stream, Consumer: consumer, Time: time.Now().UTC()}
+	for _, s := range todo {
+		switch s.kind {
+		case 'a':
+			rc.Acked = append(rc.Acked, s.d.streamSeq)
+		case 't':
+			rc.Termed = append(rc.Termed, s.d.streamSeq)
+			rc.Reasons = append(rc.Reasons, s.reason)
+		}
+	}
+	if err := r.journal(ctx, rc); err != nil {
+		return AckResult{}, err
+	}
+	if err := r.send(ctx, todo); err != nil {
+		return AckResult{}, err
+	}
+	for _, s := range todo {
+		r.settled.add(stream, consumer, s.d.streamSeq, s.d.attempt)
+		if !s.expired {
+			count(&res, s.kind)
+		}
+	}
+	return res, nil
+}
+
+func count(res *AckResult, kind byte) {
+	switch kind {
+	case 'a':
+		res.Acked++
+	case 'n':
+		res.Naked++
+	case 't':
+		res.Termed++
+	}
+}
+
+// checkSettlements validates the whole request before anything is applied.
+func (r *Relay) checkSettlements(stream, consumer string, req AckRequest) ([]settlement, error) {
+	n := len(req.Ack) + len(req.Nak) + len(req.Term)
+	if n > MaxAckIDs {
+		return nil, fmt.Errorf("%w: %d ids in one request; at most %d", events.ErrTooLarge, n, MaxAckIDs)
+	}
+	if n == 0 {
+		return nil, events.Invalid("ack", "nothing to settle; send ack, nak or term ids")
+	}
+	ids, fields, items := make([]string, 0, n), make([]string, 0, n), make([]settlement, 0, n)
+	ve := &events.ValidationError{}
+	for i, id := range req.Ack {
+		ids, fields = append(ids, id), append(fields, "ack["+strconv.Itoa(i)+"]")
+		items = append(items, settlement{id: id, kind: 'a', payload: []byte("+ACK")})
+	}
+	for i, nk := range req.Nak {
+		ids, fields = append(ids, nk.AckID), append(fields, "nak["+strconv.Itoa(i)+"].ack_id")
+		items = append(items, settlement{id: nk.AckID, kind: 'n', payload: nakPayload(ve, i, nk.Delay)})
+	}
+	for i, t := range req.Term {
+		ids, fields = append(ids, t.AckID), append(fields, "term["+strconv.Itoa(i)+"].ack_id")
+		reason := clipReason(t.Reason)
+		items = append(items, settlement{id: t.AckID, kind: 't', reason: reason, payload: []byte("+TERM " + reason)})
+	}
+	ds, err := r.checkAckIDs(stream, consumer, ids, fields)
+	if err != nil {
+		return nil, err
+	}
+	if err := ve.Err(); err != nil {
+		return nil, err
+	}
+	for i := range items {
+		items[i].d = ds[i]
+	}
+	return items, nil
+}
+
+func nakPayload(ve *events.ValidationError, i int, delay string) []byte {
+	if delay == "" {
+		return []byte("-NAK")
+	}
+	d, err := time.ParseDuration(delay)
+	if err != nil || d < 0 || d > maxNakDelay {
+		ve.Add("nak["+strconv.Itoa(i)+"].delay", "expected a duration from 0s to 24h such as \"30s\", got %q", delay)
+		return nil
+	}
+	if d == 0 {
+		return []byte("-NAK")
+	}
+	b, _ := json.Marshal(struct {
+		Delay int64 `json:"delay"`
+	}{int64(d)})
+	return append([]byte("-NAK "), b...)
+}
+
+func clipReason(s string) string {
+	const max = 512
+	if len(s) > max {
+		s = s[:max]
+	}
+	if s == "" {
+		s = "terminated by receiver"
+	}
+	return s
+}
+
+// screen drops ids that cannot be applied as asked and records why. An
+// ack or term whose AckWait ran out is still sent (it spares a redelivery if
+// the server has not made one yet) but reported, since the event may come
+// again.
+func (r *Relay) screen(items []settlement, res *AckResult) []settlement {
+	out := items[:0]
+	for _, s := range items {
+		switch {
+		case r.settled.has(s.d.stream, s.d.consumer, s.d.streamSeq, s.d.attempt):
+			res.Errors = append(res.Errors, AckError{s.id, "already settled: this delivery was acked, naked or terminated before"})
+		case time.Since(s.d.at) > r.cfg.AckWait && s.kind == 'n':
+			res.Errors = append(res.Errors, AckError{s.id, "ack_wait expired: the event is being delivered again"})
+		case time.Since(s.d.at) > r.cfg.AckWait:
+			res.Errors = append(res.Errors, AckError{s.id, "ack_wait expired: applied, but the event may be delivered again"})
+			s.expired = true
+			out = append(out, s)
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// send delivers the settlements to JetStream and flushes, so that the
+// server has them before the caller is answered.
+func (r *Relay) send(ctx context.Context, todo []settlement) error {
+	for _, s := range todo {
+		if err := r.nc.Publish(s.d.reply, s.payload); err != nil {
+			return fmt.Errorf("send ack: %w", classify(err))
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("flush acks: %w", classify(err))
+	}
+	return nil
+}
+
+// settledSet remembers recently settled deliveries so that a second ack of
+// the same delivery is reported instead of silently accepted. Two
+// generations, rotated every AckWait, bound its memory.
+type settledSet struct {
+	mu       sync.Mutex
+	cur, old map[string]struct{}
+	rotated  time.Time
+	every    time.Duration
+}
+
+func newSettledSet(every time.Duration) *settledSet {
+	return &settledSet{cur: map[string]struct{}{}, old: map[string]struct{}{}, rotated: time.Now(), every: every}
+}
+
+func settledKey(stream, consumer string, seq, attempt uint64) string {
+	return stream + "/" + consumer + "/" + strconv.FormatUint(seq, 10) + "/" + strconv.FormatUint(attempt, 10)
+}
+
+func (s *settledSet) add(stream, consumer string, seq, attempt uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.rotated) > s.every {
+		s.old, s.cur, s.rotated = s.cur, map[string]struct{}{}, time.Now()
+	}
+	s.cur[settledKey(stream, consumer, seq, attempt)] = struct{}{}
+}
+
+func (s *settledSet) has(stream, consumer string, seq, attempt uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := settledKey(stream, consumer, seq, attempt)
+	_, a := s.cur[k]
+	_, b := s.old[k]
+	return a || b
+}

@@ -1,0 +1,106 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config is everything the relay needs to run. cmd/billrelay fills it from
+// RELAY_* variables; tests fill it directly.
+type Config struct {
+	// DataDir holds the embedded JetStream store.
+	DataDir string
+	// NATSURL, when set, connects to an external NATS server or cluster
+	// instead of starting the embedded one.
+	NATSURL string
+	// NATSCredsFile authenticates to an external NATS with a .creds file.
+	NATSCredsFile string
+	// Replicas of every stream and bucket (1 embedded, 3 on a cluster).
+	Replicas int
+	// SyncAlways makes the embedded store fsync before it acknowledges.
+	SyncAlways bool
+	// SyncInterval is the embedded store's fsync period when SyncAlways is
+	// off (JetStream's own default is 2m).
+	SyncInterval time.Duration
+	// MaxFileStore and MaxMemStore pin the embedded server's store limits
+	// instead of letting it size itself from the free disk.
+	MaxFileStore int64
+	MaxMemStore  int64
+	// MaxConsumers per stream, set explicitly (nats-server 2.15 defaults to
+	// 1000 per stream, which caps the number of resellers).
+	MaxConsumers int
+	// AckWait is how long a reseller holds a delivered event before it is
+	// delivered again.
+	AckWait time.Duration
+	// MaxDeliver bounds deliveries of one event to one reseller; -1 means
+	// unlimited.
+	MaxDeliver int
+	// DedupeWindow is how long an event id is remembered by EVENTS.
+	DedupeWindow time.Duration
+	// Retention is the maximum age of stored events and copies.
+	Retention time.Duration
+	// ServerName names the embedded server in logs and cluster views.
+	ServerName string
+}
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.MaxFileStore == 0 {
+		c.MaxFileStore = 16 << 30
+	}
+	if c.MaxMemStore == 0 {
+		c.MaxMemStore = 256 << 20
+	}
+	if c.MaxConsumers == 0 {
+		c.MaxConsumers = 4096
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = -1
+	}
+	if c.DedupeWindow == 0 {
+		c.DedupeWindow = time.Hour
+	}
+	if c.Retention == 0 {
+		c.Retention = 30 * 24 * time.Hour
+	}
+	if c.ServerName == "" {
+		c.ServerName = "billrelay"
+	}
+}
+
+// Validate names every setting that cannot work.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Replicas < 1 || c.Replicas > 5 {
+		bad("replicas: must be 1 to 5, got %d", c.Replicas)
+	}
+	if c.NATSURL == "" && c.Replicas != 1 {
+		bad("replicas: the embedded server keeps 1 replica; set a NATS URL for %d", c.Replicas)
+	}
+	if c.AckWait < time.Second {
+		bad("ack wait: must be at least 1s, got %s", c.AckWait)
+	}
+	if c.MaxDeliver < -1 || c.MaxDeliver == 0 {
+		bad("max deliver: must be -1 (unlimited) or at least 1, got %d", c.MaxDeliver)
+	}
+	if c.DedupeWindow > c.Retention {
+		bad("dedupe window %s: must not exceed retention %s", c.DedupeWindow, c.Retention)
+	}
+	if c.MaxConsumers < 16 {
+		bad("max consumers: must be at least 16, got %d", c.MaxConsumers)
+	}
+	if !c.SyncAlways && c.SyncInterval <= 0 && c.NATSURL == "" {
+		bad("sync interval: set SyncAlways or a positive interval")
+	}
+	return errors.Join(errs...)
+}

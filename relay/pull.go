@@ -1,0 +1,140 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Pull limits of the HTTP contract.
+const (
+	DefaultPull = 100
+	MaxPull     = 1000
+	MaxPullWait = 60 * time.Second
+)
+
+// Delivery is one event handed to a puller, with the ack id to settle it.
+type Delivery struct {
+	Event   json.RawMessage `json:"event"`
+	AckID   string          `json:"ack_id"`
+	Attempt uint64          `json:"attempt"`
+	Replay  bool            `json:"replay,omitempty"`
+}
+
+// Pull takes up to max events from reseller's consumer. It answers as soon
+// as at least one is there, with whatever else is there at that moment, or
+// after wait with none. It never takes more than max from the consumer, so
+// nothing is held back in a hidden buffer while its AckWait runs.
+func (r *Relay) Pull(ctx context.Context, reseller string, max int, wait time.Duration) ([]Delivery, error) {
+	if _, err := r.Reseller(reseller); err != nil {
+		return nil, err
+	}
+	return r.pull(ctx, StreamDelivery, reseller, max, wait)
+}
+
+func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait time.Duration) ([]Delivery, error) {
+	cons, err := r.consumer(ctx, stream, consumer)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := fetch(ctx, cons, max, wait)
+	if err != nil {
+		if ctx.Err() != nil {
+			nakAll(msgs) // the caller left: hand them to the next pull at once
+		}
+		return nil, fmt.Errorf("pull %s: %w", consumer, classify(err))
+	}
+	out := make([]Delivery, 0, len(msgs))
+	for _, m := range msgs {
+		md, err := m.Metadata()
+		if err != nil {
+			continue
+		}
+		if r.receipts.seen(stream, consumer, md.Sequence.Stream) {
+			_ = m.Ack() // acked before a restart, its ack state lost with the process
+			continue
+		}
+		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply()),
+			Attempt: md.NumDelivered, Replay: m.Headers().Get(HeaderReplay) != ""})
+	}
+	return out, nil
+}
+
+// fetch asks for what is there now; if nothing is, waits for one message,
+// then takes what else arrived with it.
+func fetch(ctx context.Context, cons jetstream.Consumer, max int, wait time.Duration) ([]jetstream.Msg, error) {
+	msgs, err := collect(ctx, func() (jetstream.MessageBatch, error) { return cons.FetchNoWait(max) })
+	if err != nil || len(msgs) > 0 || wait <= 0 {
+		return msgs, err
+	}
+	msgs, err = collect(ctx, func() (jetstream.MessageBatch, error) {
+		return cons.Fetch(1, jetstream.FetchMaxWait(wait))
+	})
+	if err != nil || len(msgs) == 0 || max == 1 {
+		return msgs, err
+	}
+	more, err := collect(ctx, func() (jetstream.MessageBatch, error) { return cons.FetchNoWait(max - 1) })
+	return append(msgs, more...), err
+}
+
+// collect reads a batch to its end. If ctx ends first, the rest of the batch
+// is drained and handed back in the background, so that no message waits
+// out its AckWait in a batch nobody reads.
+func collect(ctx context.Context, start func() (jetstream.MessageBatch, error)) ([]jetstream.Msg, error) {
+	b, err := start()
+	if err != nil {
+		return nil, err
+	}
+	var out []jetstream.Msg
+	for {
+		select {
+		case m, ok := <-b.Messages():
+			if !ok {
+				return out, ignoreTimeout(b.Error())
+			}
+			out = append(out, m)
+		case <-ctx.Done():
+			go func() {
+				for m := range b.Messages() {
+					_ = m.Nak()
+				}
+			}()
+			return out, ctx.Err()
+		}
+	}
+}
+
+func ignoreTimeout(err error) error {
+	if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+func nakAll(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.Nak()
+	}
+}
+
+// consumer returns a cached handle on a durable consumer.
+func (r *Relay) consumer(ctx context.Context, stream, name string) (jetstream.Consumer, error) {
+	key := stream + "/" + name
+	if c, ok := r.cons.Load(key); ok {
+		return c.(jetstream.Consumer), nil
+	}
+	c, err := r.js.Consumer(ctx, stream, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("%w: consumer %s on %s", events.ErrNotFound, name, stream)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open consumer %s: %w", name, classify(err))
+	}
+	r.cons.Store(key, c)
+	return c, nil
+}

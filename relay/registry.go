@@ -1,0 +1,346 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Role is what a token lets its bearer do.
+type Role string
+
+const (
+	RoleSeller   Role = "seller"
+	RoleReseller Role = "reseller"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Role Role
+	ID   string
+}
+
+// Seller is one registered selling platform.
+type Seller struct {
+	ID          string    `json:"id"`
+	TokenSHA256 string    `json:"token_sha256"`
+	Created     time.Time `json:"created"`
+}
+
+// Reseller is one registered reselling platform.
+type Reseller struct {
+	ID          string    `json:"id"`
+	Seller      string    `json:"seller"`
+	Accounts    []string  `json:"accounts"`
+	TokenSHA256 string    `json:"token_sha256"`
+	Created     time.Time `json:"created"`
+}
+
+// Registry key prefixes in BucketRegistry.
+const (
+	keySeller   = "seller."
+	keyReseller = "reseller."
+	keyAckKey   = "secret.ackkey"
+)
+
+type accountKey struct{ seller, account string }
+
+// registry is the in-memory view of BucketRegistry, kept current by a KV
+// watch so that several relays on one cluster see the same registrations.
+// Reads (every request's authentication, every routed event) never touch
+// the network.
+type registry struct {
+	mu        sync.RWMutex
+	rev       uint64
+	changed   chan struct{}
+	sellers   map[string]Seller
+	resellers map[string]Reseller
+	tokens    map[string]Principal
+	routes    map[accountKey][]string
+}
+
+func newRegistry() *registry {
+	return &registry{
+		changed:   make(chan struct{}),
+		sellers:   map[string]Seller{},
+		resellers: map[string]Reseller{},
+		tokens:    map[string]Principal{},
+		routes:    map[accountKey][]string{},
+	}
+}
+
+// apply folds one KV entry into the view.
+func (g *registry) apply(e jetstream.KeyValueEntry, log zerolog.Logger) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	deleted := e.Operation() != jetstream.KeyValuePut
+	switch key := e.Key(); {
+	case strings.HasPrefix(key, keySeller):
+		g.applySeller(strings.TrimPrefix(key, keySeller), e.Value(), deleted, log)
+	case strings.HasPrefix(key, keyReseller):
+		g.applyReseller(strings.TrimPrefix(key, keyReseller), e.Value(), deleted, log)
+	}
+	g.rev = max(g.rev, e.Revision())
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+func (g *registry) applySeller(id string, val []byte, deleted bool, log zerolog.Logger) {
+	if old, ok := g.sellers[id]; ok {
+		delete(g.tokens, old.TokenSHA256)
+		delete(g.sellers, id)
+	}
+	if deleted {
+		return
+	}
+	var s Seller
+	if err := json.Unmarshal(val, &s); err != nil {
+		log.Error().Err(err).Str("seller_id", id).Msg("unreadable seller record skipped")
+		return
+	}
+	g.sellers[id] = s
+	g.tokens[s.TokenSHA256] = Principal{Role: RoleSeller, ID: id}
+}
+
+func (g *registry) applyReseller(id string, val []byte, deleted bool, log zerolog.Logger) {
+	if old, ok := g.resellers[id]; ok {
+		delete(g.tokens, old.TokenSHA256)
+		delete(g.resellers, id)
+		g.unroute(old)
+	}
+	if deleted {
+		return
+	}
+	var r Reseller
+	if err := json.Unmarshal(val, &r); err != nil {
+		log.Error().Err(err).Str("reseller_id", id).Msg("unreadable reseller record skipped")
+		return
+	}
+	g.resellers[id] = r
+	g.tokens[r.TokenSHA256] = Principal{Role: RoleReseller, ID: id}
+	for _, a := range r.Accounts {
+		k := accountKey{r.Seller, a}
+		g.routes[k] = insertSorted(g.routes[k], id)
+	}
+}
+
+func (g *registry) unroute(r Reseller) {
+	for _, a := range r.Accounts {
+		k := accountKey{r.Seller, a}
+		ids := slices.DeleteFunc(slices.Clone(g.routes[k]), func(s string) bool { return s == r.ID })
+		if len(ids) == 0 {
+			delete(g.routes, k)
+		} else {
+			g.routes[k] = ids
+		}
+	}
+}
+
+func insertSorted(ids []string, id string) []string {
+	i, found := slices.BinarySearch(ids, id)
+	if found {
+		return ids
+	}
+	return slices.Insert(slices.Clone(ids), i, id)
+}
+
+// waitRevision blocks until the view includes KV revision rev, so that a
+// caller who just registered something can rely on it at once.
+func (g *registry) waitRevision(ctx context.Context, rev uint64) error {
+	for {
+		g.mu.RLock()
+		cur, ch := g.rev, g.changed
+		g.mu.RUnlock()
+		if cur >= rev {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for registry revision %d: %w", rev, ctx.Err())
+		}
+	}
+}
+
+func (g *registry) principal(tokenHash string) (Principal, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	p, ok := g.tokens[tokenHash]
+	return p, ok
+}
+
+func (g *registry) seller(id string) (Seller, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	s, ok := g.sellers[id]
+	return s, ok
+}
+
+func (g *registry) reseller(id string) (Reseller, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	r, ok := g.resellers[id]
+	return r, ok
+}
+
+func (g *registry) allResellers() []Reseller {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := make([]Reseller, 0, len(g.resellers))
+	for _, r := range g.resellers {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Reseller) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// route returns the resellers registered on one seller's account. The slice
+// is shared: callers must not modify it.
+func (g *registry) route(seller, account string) []string {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.routes[accountKey{seller, account}]
+}
+
+// watchRegistry keeps g current until ctx ends. It returns once the initial
+// values are loaded, so that the relay never serves with an empty view.
+func (r *Relay) watchRegistry(ctx context.Context) error {
+	w, err := r.kv.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch registry: %w", err)
+	}
+	loaded := make(chan struct{})
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer w.Stop()
+		for e := range w.Updates() {
+			if e == nil {
+				close(loaded)
+				continue
+			}
+			r.reg.apply(e, r.log)
+		}
+	}()
+	select {
+	case <-loaded:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("load registry: %w", ctx.Err())
+	}
+}
+
+// RegisterSeller adds a seller and returns its record and its token, which
+// is shown only now: the registry keeps a hash.
+func (r *Relay) RegisterSeller(ctx context.Context, id string) (Seller, string, error) {
+	if p := events.NameProblem(id); p != "" {
+		return Seller{}, "", events.Invalid("id", "%s", p)
+	}
+	token := newToken(sellerTokenPrefix)
+	s := Seller{ID: id, TokenSHA256: hashToken(token), Created: time.Now().UTC()}
+	if err := r.createRecord(ctx, keySeller+id, s); err != nil {
+		return Seller{}, "", fmt.Errorf("register seller %q: %w", id, err)
+	}
+	return s, token, nil
+}
+
+// ResellerSpec is what a registration asks for.
+type ResellerSpec struct {
+	ID       string   `json:"id"`
+	Seller   string   `json:"seller"`
+	Accounts []string `json:"accounts"`
+}
+
+func (r *Relay) validateResellerSpec(spec *ResellerSpec) error {
+	ve := &events.ValidationError{}
+	if p := events.NameProblem(spec.ID); p != "" {
+		ve.Add("id", "%s", p)
+	}
+	if p := events.NameProblem(spec.Seller); p != "" {
+		ve.Add("seller", "%s", p)
+	} else if _, ok := r.reg.seller(spec.Seller); !ok {
+		ve.Add("seller", "unknown seller %q; register it first with POST /v1/sellers", spec.Seller)
+	}
+	if len(spec.Accounts) == 0 {
+		ve.Add("accounts", "required; list at least one account id")
+	}
+	for i, a := range spec.Accounts {
+		if p := events.TokenProblem(a); p != "" {
+			ve.Add(fmt.Sprintf("accounts[%d]", i), "%s", p)
+		}
+	}
+	slices.Sort(spec.Accounts)
+	spec.Accounts = slices.Compact(spec.Accounts)
+	return ve.Err()
+}
+
+// RegisterReseller adds a reseller on one or more of a seller's accounts and
+// creates its durable consumer. The registry record is written last, so a
+// failure leaves no reseller behind (at most an unused consumer that a retry
+// reuses).
+func (r *Relay) RegisterReseller(ctx context.Context, spec ResellerSpec) (Reseller, string, error) {
+	if err := r.validateResellerSpec(&spec); err != nil {
+		return Reseller{}, "", err
+	}
+	if _, ok := r.reg.reseller(spec.ID); ok {
+		return Reseller{}, "", fmt.Errorf("%w: reseller %q is already registered", events.ErrConflict, spec.ID)
+	}
+	if _, err := r.js.CreateOrUpdateConsumer(ctx, StreamDelivery, r.resellerConsumerConfig(spec.ID)); err != nil {
+		return Reseller{}, "", fmt.Errorf("create consumer for reseller %q: %w", spec.ID, classify(err))
+	}
+	token := newToken(resellerTokenPrefix)
+	rs := Reseller{ID: spec.ID, Seller: spec.Seller, Accounts: spec.Accounts,
+		TokenSHA256: hashToken(token), Created: time.Now().UTC()}
+	if err := r.createRecord(ctx, keyReseller+spec.ID, rs); err != nil {
+		return Reseller{}, "", fmt.Errorf("register reseller %q: %w", spec.ID, err)
+	}
+	r.log.Info().Str("reseller_id", rs.ID).Str("seller_id", rs.Seller).Strs("accounts", rs.Accounts).Msg("reseller registered")
+	return rs, token, nil
+}
+
+// createRecord writes a new registry record and waits until the local view
+// has it.
+func (r *Relay) createRecord(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	rev, err := r.kv.Create(ctx, key, b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("%w: %s already exists", events.ErrConflict, strings.ReplaceAll(key, ".", " "))
+	}
+	if err != nil {
+		return classify(err)
+	}
+	return r.reg.waitRevision(ctx, rev)
+}
+
+// Authenticate maps a bearer token to its seller or reseller.
+func (r *Relay) Authenticate(token string) (Principal, bool) {
+	if token == "" {
+		return Principal{}, false
+	}
+	return r.reg.principal(hashToken(token))
+}
+
+// Reseller returns a registered reseller or an error wrapping
+// [events.ErrNotFound].
+func (r *Relay) Reseller(id string) (Reseller, error) {
+	rs, ok := r.reg.reseller(id)
+	if !ok {
+		return Reseller{}, fmt.Errorf("%w: reseller %q", events.ErrNotFound, id)
+	}
+	return rs, nil
+}
+
+// Resellers lists every registered reseller by id.
+func (r *Relay) Resellers() []Reseller { return r.reg.allResellers() }

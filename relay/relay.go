@@ -1,0 +1,156 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Relay is one running relay: a NATS connection (to the embedded server or
+// an external cluster), the provisioned topology, the registry view and the
+// router. Every method is safe for concurrent use.
+type Relay struct {
+	cfg  Config
+	log  zerolog.Logger
+	root zerolog.Logger
+
+	ns *server.Server // nil when connected to an external NATS
+	nc *nats.Conn
+	js jetstream.JetStream
+	kv jetstream.KeyValue
+
+	reg      *registry
+	ackKey   []byte
+	receipts *receiptFilter
+	settled  *settledSet
+	cons     sync.Map // consumer name → jetstream.Consumer
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed chan struct{} // closed when the NATS connection is closed
+}
+
+// Open starts the embedded server or connects to cfg.NATSURL, provisions
+// streams and buckets, loads the registry and starts the router. It returns
+// only when the relay can serve.
+func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("relay config: %w", err)
+	}
+	r := &Relay{
+		cfg: cfg, log: log.With().Str("component", "relay").Logger(), root: log,
+		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
+		settled: newSettledSet(cfg.AckWait),
+	}
+	if err := r.connect(); err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	if err := r.start(ctx, bg); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Relay) start(ctx, bg context.Context) error {
+	steps := []func(context.Context) error{r.provision, r.loadAckKey, r.loadReceipts}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	if err := r.watchRegistry(bg); err != nil {
+		return err
+	}
+	return r.startRouter(ctx, bg)
+}
+
+func (r *Relay) connect() error {
+	opts := []nats.Option{
+		nats.Name("billrelay"),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			r.log.Warn().Err(err).Msg("nats disconnected")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			r.log.Info().Str("nats_url", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(r.closed) }),
+	}
+	url := r.cfg.NATSURL
+	if url == "" {
+		ns, err := startEmbedded(r.cfg, r.root)
+		if err != nil {
+			return err
+		}
+		r.ns = ns
+		opts = append(opts, nats.InProcessServer(ns))
+	} else if r.cfg.NATSCredsFile != "" {
+		opts = append(opts, nats.UserCredentials(r.cfg.NATSCredsFile))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		r.shutdownServer()
+		return fmt.Errorf("connect to nats: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		r.shutdownServer()
+		return fmt.Errorf("jetstream context: %w", err)
+	}
+	r.nc, r.js = nc, js
+	return nil
+}
+
+// Close stops the router and watchers, drains the connection and stops the
+// embedded server. Anything not yet acknowledged is redelivered after a
+// restart, so Close never loses events.
+func (r *Relay) Close() error {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.wg.Wait()
+	if r.nc != nil {
+		if err := r.nc.Drain(); err != nil {
+			r.nc.Close()
+		}
+		select {
+		case <-r.closed:
+		case <-time.After(10 * time.Second):
+			r.nc.Close()
+		}
+	}
+	r.shutdownServer()
+	return nil
+}
+
+func (r *Relay) shutdownServer() {
+	if r.ns != nil {
+		r.ns.Shutdown()
+		r.ns.WaitForShutdown()
+	}
+}
+
+// Ready reports whether JetStream answers: the relay can store and deliver.
+func (r *Relay) Ready(ctx context.Context) error {
+	if _, err := r.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("jetstream not usable: %w", classify(err))
+	}
+	return nil
+}
+
+// Server returns the embedded server, or nil on an external NATS.
+func (r *Relay) Server() *server.Server { return r.ns }
+
+// JetStream exposes the relay's JetStream context to in-process adapters.
+func (r *Relay) JetStream() jetstream.JetStream { return r.js }

@@ -1,0 +1,125 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream and bucket names.
+const (
+	StreamEvents   = "EVENTS"
+	StreamDelivery = "DELIVERY"
+	BucketRegistry = "RELAY_REGISTRY"
+	routerConsumer = "router"
+)
+
+// maxMsgSize bounds one stored event (the ingest body limit is 1 MiB).
+const maxMsgSize = 2 << 20
+
+// routeDedupeWindow bounds how long the router's copies are deduplicated.
+// It only has to cover the router re-reading its input after a crash (its
+// AckWait plus a restart), so it stays short: each remembered id costs about
+// 140 B of server memory per reseller copy.
+const routeDedupeWindow = 10 * time.Minute
+
+// provision creates or updates every stream and bucket. It is idempotent and
+// runs at every start, so that a new relay version brings its topology with
+// it and several relays on one cluster agree on it.
+func (r *Relay) provision(ctx context.Context) error {
+	for _, sc := range r.streamConfigs() {
+		if _, err := r.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
+		}
+	}
+	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketRegistry,
+		Description: "billrelay sellers, resellers and relay secrets",
+		History:     5,
+		Storage:     jetstream.FileStorage,
+		Replicas:    r.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("provision bucket %s: %w", BucketRegistry, err)
+	}
+	r.kv = kv
+	return nil
+}
+
+func (r *Relay) streamConfigs() []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{
+		{
+			Name:               StreamEvents,
+			Description:        "events as sellers published them, once each",
+			Subjects:           []string{events.EventsPrefix + ".>"},
+			Retention:          jetstream.LimitsPolicy,
+			Storage:            jetstream.FileStorage,
+			Replicas:           r.cfg.Replicas,
+			MaxAge:             r.cfg.Retention,
+			Duplicates:         r.cfg.DedupeWindow,
+			MaxConsumers:       r.cfg.MaxConsumers,
+			MaxMsgSize:         maxMsgSize,
+			Discard:            jetstream.DiscardOld,
+			DenyDelete:         true,
+			AllowAtomicPublish: true,
+		},
+		{
+			Name:               StreamDelivery,
+			Description:        "the router's copy of each event for each reseller",
+			Subjects:           []string{events.DeliverPrefix + ".>"},
+			Retention:          jetstream.LimitsPolicy,
+			Storage:            jetstream.FileStorage,
+			Replicas:           r.cfg.Replicas,
+			MaxAge:             r.cfg.Retention,
+			Duplicates:         routeDedupeWindow,
+			MaxConsumers:       r.cfg.MaxConsumers,
+			MaxMsgSize:         maxMsgSize,
+			Discard:            jetstream.DiscardOld,
+			AllowAtomicPublish: true,
+		},
+		{
+			Name:         StreamReceipts,
+			Description:  "what resellers acked and terminated, journaled before the ack is sent",
+			Subjects:     []string{receiptsPrefix + ".>"},
+			Retention:    jetstream.LimitsPolicy,
+			Storage:      jetstream.FileStorage,
+			Replicas:     r.cfg.Replicas,
+			MaxAge:       r.cfg.Retention,
+			MaxConsumers: r.cfg.MaxConsumers,
+			MaxMsgSize:   maxMsgSize,
+			Discard:      jetstream.DiscardOld,
+		},
+	}
+}
+
+// resellerConsumerConfig is the durable pull consumer of one reseller.
+func (r *Relay) resellerConsumerConfig(reseller string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       reseller,
+		Description:   "deliveries to reseller " + reseller,
+		FilterSubject: events.DeliverFilter(reseller),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       r.cfg.AckWait,
+		MaxDeliver:    r.cfg.MaxDeliver,
+		MaxAckPending: 10_000,
+		MaxWaiting:    512,
+		Replicas:      r.cfg.Replicas,
+	}
+}
+
+func (r *Relay) routerConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       routerConsumer,
+		Description:   "fans EVENTS out to per-reseller DELIVERY subjects",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       time.Minute,
+		MaxDeliver:    -1,
+		MaxAckPending: 20_000,
+		Replicas:      r.cfg.Replicas,
+	}
+}
