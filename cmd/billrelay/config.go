@@ -86,7 +86,7 @@ type syncInterval struct {
 }
 
 func (s *syncInterval) Decode(v string) error {
-	if strings.EqualFold(v, "always") {
+	if v == "" || strings.EqualFold(v, "always") {
 		*s = syncInterval{always: true}
 		return nil
 	}

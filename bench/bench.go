@@ -1,0 +1,104 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config chooses what to measure.
+type Config struct {
+	// Duration of each load phase.
+	Duration time.Duration
+	// Clients lists the concurrent HTTP clients (or publishers) per case.
+	Clients []int
+	// Batch is the number of events per request in the batch cases.
+	Batch int
+	// SyncAlways fsyncs before every acknowledgement (the relay's default);
+	// otherwise SyncInterval applies to both the relay and the reference.
+	SyncAlways   bool
+	SyncInterval time.Duration
+	// Log receives progress lines.
+	Log zerolog.Logger
+}
+
+// Run measures every case and returns the rows in print order.
+func Run(ctx context.Context, cfg Config) ([]Row, error) {
+	dir, err := os.MkdirTemp("", "billrelay-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	ref, err := startReference(dir+"/ref", cfg)
+	if err != nil {
+		return nil, fmt.Errorf("reference jetstream: %w", err)
+	}
+	defer ref.close()
+	env, err := startRelay(ctx, dir+"/relay", cfg)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	defer env.close()
+
+	var rows []Row
+	add := func(r Row, refRow *Row) {
+		if refRow != nil && refRow.PerSecond > 0 {
+			r.Ratio, r.RatioOf = r.PerSecond/refRow.PerSecond, refRow.Case
+		}
+		cfg.Log.Info().Str("case", r.Case).Int("clients", r.Clients).Float64("events_per_s", r.PerSecond).Msg("bench case done")
+		rows = append(rows, r)
+	}
+	for _, c := range cfg.Clients {
+		raw := ref.publish(ctx, c, 1, cfg.Duration)
+		add(raw, nil)
+		add(env.ingest(ctx, c, 1, cfg.Duration), &raw)
+	}
+	for _, c := range cfg.Clients {
+		raw := ref.publish(ctx, c, cfg.Batch, cfg.Duration)
+		add(raw, nil)
+		add(env.ingest(ctx, c, cfg.Batch, cfg.Duration), &raw)
+	}
+	c := cfg.Clients[len(cfg.Clients)-1]
+	rawE2E := ref.endToEnd(ctx, c, cfg.Duration)
+	add(rawE2E, nil)
+	add(env.endToEnd(ctx, c, cfg.Duration), &rawE2E)
+	return rows, nil
+}
+
+// runFor calls op from clients goroutines until d passes; op returns the
+// number of events it completed (0 on failure, which is counted apart).
+func runFor(ctx context.Context, clients int, d time.Duration, op func(ctx context.Context) (int, error)) (*sample, time.Duration, error) {
+	s := &sample{}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	errc := make(chan error, clients)
+	start := time.Now()
+	for range clients {
+		go func() {
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				n, err := op(ctx)
+				if err != nil {
+					if ctx.Err() != nil {
+						break
+					}
+					errc <- err
+					return
+				}
+				s.add(time.Since(t0), n)
+			}
+			errc <- nil
+		}()
+	}
+	var first error
+	for range clients {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return s, time.Since(start), first
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreDurable(t *testing.T) {
+	t.Setenv("RELAY_SYNC_INTERVAL", "")
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	rc := c.relay()
+	if !rc.SyncAlways || c.HTTPAddr != "127.0.0.1:8080" || c.DataDir != "./data" || rc.MaxConsumers != 4096 {
+		t.Fatalf("defaults: %+v", rc)
+	}
+	t.Setenv("RELAY_SYNC_INTERVAL", "2m")
+	c, err = loadConfig()
+	if err != nil || c.relay().SyncAlways || c.relay().SyncInterval != 2*time.Minute {
+		t.Fatalf("RELAY_SYNC_INTERVAL=2m: %+v, %v", c.SyncInterval, err)
+	}
+}
+
+func TestBadConfigNamesTheVariable(t *testing.T) {
+	tests := map[string]string{
+		"RELAY_SYNC_INTERVAL":  "sometimes",
+		"RELAY_MAX_FILE_STORE": "lots",
+		"RELAY_ACK_WAIT":       "forever",
+		"RELAY_LOG_LEVEL":      "loud",
+	}
+	for name, val := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, val)
+			_, err := loadConfig()
+			if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(name, "RELAY_")) {
+				t.Fatalf("%s=%s: %v, want an error naming it", name, val, err)
+			}
+		})
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"16GiB": 16 << 30, "512MiB": 512 << 20, "1GB": 1e9, "1024": 1024, "2 KiB": 2048} {
+		var b byteSize
+		if err := b.Decode(in); err != nil || int64(b) != want {
+			t.Errorf("%q → %d, %v; want %d", in, b, err, want)
+		}
+	}
+}
+
+// FuzzConfigValues: the size and sync parsers never panic and never accept
+// a non-positive value.
+func FuzzConfigValues(f *testing.F) {
+	f.Add("16GiB")
+	f.Add("always")
+	f.Add("-5MB")
+	f.Fuzz(func(t *testing.T, v string) {
+		var b byteSize
+		if b.Decode(v) == nil && b <= 0 {
+			t.Fatalf("accepted size %q as %d", v, b)
+		}
+		var s syncInterval
+		if s.Decode(v) == nil && !s.always && s.every <= 0 {
+			t.Fatalf("accepted sync interval %q as %v", v, s.every)
+		}
+	})
+}

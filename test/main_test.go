@@ -1,0 +1,23 @@
+// Package test holds billrelay's end-to-end and fault tests. They build and
+// run the real binary (and real nats-server processes) on random ports, with
+// simulated sellers and resellers speaking HTTP to it.
+package test
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/billrelay/billrelay/test/harness"
+)
+
+func TestMain(m *testing.M) {
+	dir, err := harness.Build()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
