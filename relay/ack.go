@@ -23,6 +23,10 @@ type AckRequest struct {
 	Ack  []string  `json:"ack"`
 	Nak  []NakItem `json:"nak"`
 	Term []Term    `json:"term"`
+	// Progress resets the ack timer of deliveries still being worked on
+	// (JetStream's InProgress): an agent holding an event behind another
+	// of its item keeps it alive this way.
+	Progress []string `json:"progress,omitempty"`
 }
 
 // NakItem asks for one delivery to come back after Delay (a Go duration;
@@ -40,10 +44,11 @@ type Term struct {
 
 // AckResult counts what was applied and names each id that was not.
 type AckResult struct {
-	Acked  int        `json:"acked"`
-	Naked  int        `json:"naked"`
-	Termed int        `json:"termed"`
-	Errors []AckError `json:"errors"`
+	Acked      int        `json:"acked"`
+	Naked      int        `json:"naked"`
+	Termed     int        `json:"termed"`
+	InProgress int        `json:"in_progress,omitempty"`
+	Errors     []AckError `json:"errors"`
 }
 
 // AckError says why one id was not applied.
@@ -96,7 +101,11 @@ func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequ
 		return AckResult{}, err
 	}
 	for _, s := range todo {
-		r.settled.add(stream, consumer, s.d.streamSeq, s.d.attempt)
+		if s.kind == 'p' {
+			r.settled.touch(s.d)
+		} else {
+			r.settled.add(stream, consumer, s.d.streamSeq, s.d.attempt)
+		}
 		if !s.expired {
 			count(&res, s.kind)
 		}
@@ -112,17 +121,19 @@ func count(res *AckResult, kind byte) {
 		res.Naked++
 	case 't':
 		res.Termed++
+	case 'p':
+		res.InProgress++
 	}
 }
 
 // checkSettlements validates the whole request before anything is applied.
 func (r *Relay) checkSettlements(stream, consumer string, req AckRequest) ([]settlement, error) {
-	n := len(req.Ack) + len(req.Nak) + len(req.Term)
+	n := len(req.Ack) + len(req.Nak) + len(req.Term) + len(req.Progress)
 	if n > MaxAckIDs {
 		return nil, fmt.Errorf("%w: %d ids in one request; at most %d", events.ErrTooLarge, n, MaxAckIDs)
 	}
 	if n == 0 {
-		return nil, events.Invalid("ack", "nothing to settle; send ack, nak or term ids")
+		return nil, events.Invalid("ack", "nothing to settle; send ack, nak, term or progress ids")
 	}
 	ids, fields, items := make([]string, 0, n), make([]string, 0, n), make([]settlement, 0, n)
 	ve := &events.ValidationError{}
@@ -138,6 +149,10 @@ func (r *Relay) checkSettlements(stream, consumer string, req AckRequest) ([]set
 		ids, fields = append(ids, t.AckID), append(fields, "term["+strconv.Itoa(i)+"].ack_id")
 		reason := clipReason(t.Reason)
 		items = append(items, settlement{id: t.AckID, kind: 't', reason: reason, payload: []byte("+TERM " + reason)})
+	}
+	for i, id := range req.Progress {
+		ids, fields = append(ids, id), append(fields, "progress["+strconv.Itoa(i)+"]")
+		items = append(items, settlement{id: id, kind: 'p', payload: []byte("+WPI")})
 	}
 	ds, err := r.checkAckIDs(stream, consumer, ids, fields)
 	if err != nil {
@@ -188,12 +203,13 @@ func clipReason(s string) string {
 func (r *Relay) screen(items []settlement, res *AckResult) []settlement {
 	out := items[:0]
 	for _, s := range items {
+		held := time.Since(r.settled.touched(s.d))
 		switch {
 		case r.settled.has(s.d.stream, s.d.consumer, s.d.streamSeq, s.d.attempt):
 			res.Errors = append(res.Errors, AckError{s.id, "already settled: this delivery was acked, naked or terminated before"})
-		case time.Since(s.d.at) > r.cfg.AckWait && s.kind == 'n':
+		case held > r.cfg.AckWait && s.kind == 'n':
 			res.Errors = append(res.Errors, AckError{s.id, "ack_wait expired: the event is being delivered again"})
-		case time.Since(s.d.at) > r.cfg.AckWait:
+		case held > r.cfg.AckWait:
 			res.Errors = append(res.Errors, AckError{s.id, "ack_wait expired: applied, but the event may be delivered again"})
 			s.expired = true
 			out = append(out, s)
@@ -221,17 +237,49 @@ func (r *Relay) send(ctx context.Context, todo []settlement) error {
 }
 
 // settledSet remembers recently settled deliveries so that a second ack of
-// the same delivery is reported instead of silently accepted. Two
-// generations, rotated every AckWait, bound its memory.
+// the same delivery is reported instead of silently accepted, and when a
+// delivery last reported progress. Two generations, rotated every
+// AckWait, bound its memory.
 type settledSet struct {
 	mu       sync.Mutex
 	cur, old map[string]struct{}
+	progress map[string]time.Time
 	rotated  time.Time
 	every    time.Duration
 }
 
 func newSettledSet(every time.Duration) *settledSet {
-	return &settledSet{cur: map[string]struct{}{}, old: map[string]struct{}{}, rotated: time.Now(), every: every}
+	return &settledSet{cur: map[string]struct{}{}, old: map[string]struct{}{},
+		progress: map[string]time.Time{}, rotated: time.Now(), every: every}
+}
+
+// touch records that a delivery reported progress now.
+func (s *settledSet) touch(d delivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotate()
+	s.progress[settledKey(d.stream, d.consumer, d.streamSeq, d.attempt)] = time.Now()
+}
+
+// touched returns when a delivery's ack timer last started.
+func (s *settledSet) touched(d delivery) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.progress[settledKey(d.stream, d.consumer, d.streamSeq, d.attempt)]; ok && t.After(d.at) {
+		return t
+	}
+	return d.at
+}
+
+func (s *settledSet) rotate() {
+	if time.Since(s.rotated) > s.every {
+		s.old, s.cur, s.rotated = s.cur, map[string]struct{}{}, time.Now()
+		for k, t := range s.progress {
+			if time.Since(t) > 2*s.every {
+				delete(s.progress, k)
+			}
+		}
+	}
 }
 
 func settledKey(stream, consumer string, seq, attempt uint64) string {
@@ -241,9 +289,7 @@ func settledKey(stream, consumer string, seq, attempt uint64) string {
 func (s *settledSet) add(stream, consumer string, seq, attempt uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if time.Since(s.rotated) > s.every {
-		s.old, s.cur, s.rotated = s.cur, map[string]struct{}{}, time.Now()
-	}
+	s.rotate()
 	s.cur[settledKey(stream, consumer, seq, attempt)] = struct{}{}
 }
 

@@ -42,6 +42,8 @@ type Config struct {
 	Retention time.Duration
 	// ServerName names the embedded server in logs and cluster views.
 	ServerName string
+	// WebhookRotation is how long a replaced webhook secret keeps signing.
+	WebhookRotation time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -64,7 +66,7 @@ func (c *Config) setDefaults() {
 		c.AckWait = 30 * time.Second
 	}
 	if c.MaxDeliver == 0 {
-		c.MaxDeliver = -1
+		c.MaxDeliver = 20
 	}
 	if c.DedupeWindow == 0 {
 		c.DedupeWindow = time.Hour
@@ -74,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ServerName == "" {
 		c.ServerName = "billrelay"
+	}
+	if c.WebhookRotation == 0 {
+		c.WebhookRotation = 24 * time.Hour
 	}
 }
 

@@ -21,6 +21,8 @@ const (
 	HeaderType        = "Relay-Type"
 	HeaderEventSeq    = "Relay-Event-Seq"
 	HeaderReplay      = "Relay-Replay"
+	HeaderRedriven    = "Relay-Redriven"
+	HeaderEventID     = "Relay-Event-Id"
 	ContentTypeCE     = "application/cloudevents+json"
 )
 

@@ -20,10 +20,20 @@ const (
 
 // Delivery is one event handed to a puller, with the ack id to settle it.
 type Delivery struct {
-	Event   json.RawMessage `json:"event"`
-	AckID   string          `json:"ack_id"`
-	Attempt uint64          `json:"attempt"`
-	Replay  bool            `json:"replay,omitempty"`
+	Event    json.RawMessage `json:"event"`
+	AckID    string          `json:"ack_id"`
+	Attempt  uint64          `json:"attempt"`
+	Replay   bool            `json:"replay,omitempty"`
+	Redriven bool            `json:"redriven,omitempty"`
+}
+
+// watchFinal notes a delivery that JetStream will not repeat.
+func (r *Relay) watchFinal(stream, consumer string, m jetstream.Msg, md *jetstream.MsgMetadata) {
+	if stream != StreamDelivery || r.cfg.MaxDeliver < 1 || md.NumDelivered < uint64(r.cfg.MaxDeliver) {
+		return
+	}
+	r.finals.add(finalDelivery{reseller: consumer, subject: m.Subject(), seq: md.Sequence.Stream,
+		attempt: md.NumDelivered, body: m.Data(), at: time.Now().Add(r.cfg.AckWait + 2*time.Second)})
 }
 
 // Pull takes up to max events from reseller's consumer. It answers as soon
@@ -31,8 +41,12 @@ type Delivery struct {
 // after wait with none. It never takes more than max from the consumer, so
 // nothing is held back in a hidden buffer while its AckWait runs.
 func (r *Relay) Pull(ctx context.Context, reseller string, max int, wait time.Duration) ([]Delivery, error) {
-	if _, err := r.Reseller(reseller); err != nil {
+	rs, err := r.Reseller(reseller)
+	if err != nil {
 		return nil, err
+	}
+	if rs.Webhook != nil {
+		return nil, fmt.Errorf("%w: reseller %q receives its events on its webhook; remove the webhook to pull", events.ErrConflict, reseller)
 	}
 	return r.pull(ctx, StreamDelivery, reseller, max, wait)
 }
@@ -59,8 +73,9 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 			_ = m.Ack() // acked before a restart, its ack state lost with the process
 			continue
 		}
-		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply()),
-			Attempt: md.NumDelivered, Replay: m.Headers().Get(HeaderReplay) != ""})
+		r.watchFinal(stream, consumer, m, md)
+		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply()), Attempt: md.NumDelivered,
+			Replay: m.Headers().Get(HeaderReplay) != "", Redriven: m.Headers().Get(HeaderRedriven) != ""})
 	}
 	return out, nil
 }

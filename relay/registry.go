@@ -43,6 +43,11 @@ type Reseller struct {
 	Accounts    []string  `json:"accounts"`
 	TokenSHA256 string    `json:"token_sha256"`
 	Created     time.Time `json:"created"`
+	// Webhook, when set, makes the relay push events to the reseller.
+	Webhook *Webhook `json:"webhook,omitempty"`
+	// Paused stops delivery; events keep accumulating.
+	Paused      bool   `json:"paused,omitempty"`
+	PauseReason string `json:"pause_reason,omitempty"`
 }
 
 // Registry key prefixes in BucketRegistry.
@@ -255,9 +260,16 @@ func (r *Relay) RegisterSeller(ctx context.Context, id string) (Seller, string, 
 
 // ResellerSpec is what a registration asks for.
 type ResellerSpec struct {
-	ID       string   `json:"id"`
-	Seller   string   `json:"seller"`
-	Accounts []string `json:"accounts"`
+	ID       string       `json:"id"`
+	Seller   string       `json:"seller"`
+	Accounts []string     `json:"accounts"`
+	Webhook  *WebhookSpec `json:"webhook,omitempty"`
+}
+
+// Credentials are the secrets a registration hands out, once.
+type Credentials struct {
+	Token         string
+	WebhookSecret string
 }
 
 func (r *Relay) validateResellerSpec(spec *ResellerSpec) error {
@@ -278,6 +290,9 @@ func (r *Relay) validateResellerSpec(spec *ResellerSpec) error {
 			ve.Add(fmt.Sprintf("accounts[%d]", i), "%s", p)
 		}
 	}
+	if spec.Webhook != nil {
+		checkWebhook(ve, "webhook.", *spec.Webhook)
+	}
 	slices.Sort(spec.Accounts)
 	spec.Accounts = slices.Compact(spec.Accounts)
 	return ve.Err()
@@ -287,24 +302,28 @@ func (r *Relay) validateResellerSpec(spec *ResellerSpec) error {
 // creates its durable consumer. The registry record is written last, so a
 // failure leaves no reseller behind (at most an unused consumer that a retry
 // reuses).
-func (r *Relay) RegisterReseller(ctx context.Context, spec ResellerSpec) (Reseller, string, error) {
+func (r *Relay) RegisterReseller(ctx context.Context, spec ResellerSpec) (Reseller, Credentials, error) {
 	if err := r.validateResellerSpec(&spec); err != nil {
-		return Reseller{}, "", err
+		return Reseller{}, Credentials{}, err
 	}
 	if _, ok := r.reg.reseller(spec.ID); ok {
-		return Reseller{}, "", fmt.Errorf("%w: reseller %q is already registered", events.ErrConflict, spec.ID)
+		return Reseller{}, Credentials{}, fmt.Errorf("%w: reseller %q is already registered", events.ErrConflict, spec.ID)
 	}
-	if _, err := r.js.CreateOrUpdateConsumer(ctx, StreamDelivery, r.resellerConsumerConfig(spec.ID)); err != nil {
-		return Reseller{}, "", fmt.Errorf("create consumer for reseller %q: %w", spec.ID, classify(err))
-	}
-	token := newToken(resellerTokenPrefix)
+	cred := Credentials{Token: newToken(resellerTokenPrefix)}
 	rs := Reseller{ID: spec.ID, Seller: spec.Seller, Accounts: spec.Accounts,
-		TokenSHA256: hashToken(token), Created: time.Now().UTC()}
-	if err := r.createRecord(ctx, keyReseller+spec.ID, rs); err != nil {
-		return Reseller{}, "", fmt.Errorf("register reseller %q: %w", spec.ID, err)
+		TokenSHA256: hashToken(cred.Token), Created: time.Now().UTC()}
+	if spec.Webhook != nil {
+		cred.WebhookSecret = r.applyWebhook(&rs, *spec.Webhook, rs.Created)
 	}
-	r.log.Info().Str("reseller_id", rs.ID).Str("seller_id", rs.Seller).Strs("accounts", rs.Accounts).Msg("reseller registered")
-	return rs, token, nil
+	if err := r.syncConsumer(ctx, rs); err != nil {
+		return Reseller{}, Credentials{}, err
+	}
+	if err := r.createRecord(ctx, keyReseller+spec.ID, rs); err != nil {
+		return Reseller{}, Credentials{}, fmt.Errorf("register reseller %q: %w", spec.ID, err)
+	}
+	r.log.Info().Str("reseller_id", rs.ID).Str("seller_id", rs.Seller).Strs("accounts", rs.Accounts).
+		Bool("webhook", rs.Webhook != nil).Msg("reseller registered")
+	return rs, cred, nil
 }
 
 // createRecord writes a new registry record and waits until the local view

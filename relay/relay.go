@@ -20,17 +20,21 @@ type Relay struct {
 	log  zerolog.Logger
 	root zerolog.Logger
 
-	ns *server.Server // nil when connected to an external NATS
-	nc *nats.Conn
-	js jetstream.JetStream
-	kv jetstream.KeyValue
+	ns    *server.Server // nil when connected to an external NATS
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	kv    jetstream.KeyValue
+	gates jetstream.KeyValue
 
 	reg      *registry
 	ackKey   []byte
 	receipts *receiptFilter
 	settled  *settledSet
+	finals   *finalDeliveries
+	status   sync.Map // reseller → DeliveryStatus of its webhook
 	cons     sync.Map // consumer name → jetstream.Consumer
 
+	bg     context.Context // lives until Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed chan struct{} // closed when the NATS connection is closed
@@ -47,13 +51,13 @@ func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
 	r := &Relay{
 		cfg: cfg, log: log.With().Str("component", "relay").Logger(), root: log,
 		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
-		settled: newSettledSet(cfg.AckWait),
+		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(),
 	}
 	if err := r.connect(); err != nil {
 		return nil, err
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
+	r.bg, r.cancel = bg, cancel
 	if err := r.start(ctx, bg); err != nil {
 		r.Close()
 		return nil, err
@@ -62,13 +66,16 @@ func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
 }
 
 func (r *Relay) start(ctx, bg context.Context) error {
-	steps := []func(context.Context) error{r.provision, r.loadAckKey, r.loadReceipts}
+	steps := []func(context.Context) error{r.provision, r.openGates, r.loadAckKey, r.loadReceipts}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
 		}
 	}
 	if err := r.watchRegistry(bg); err != nil {
+		return err
+	}
+	if err := r.startDeadWatch(ctx, bg); err != nil {
 		return err
 	}
 	return r.startRouter(ctx, bg)

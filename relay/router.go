@@ -114,6 +114,7 @@ func copyFor(reseller string, k events.Key, m jetstream.Msg) *nats.Msg {
 	c.Data = m.Data()
 	id := m.Headers().Get(jetstream.MsgIDHeader)
 	c.Header.Set(jetstream.MsgIDHeader, reseller+":"+id)
+	c.Header.Set(HeaderEventID, id)
 	c.Header.Set(HeaderContentType, ContentTypeCE)
 	c.Header.Set(HeaderType, m.Headers().Get(HeaderType))
 	if md, err := m.Metadata(); err == nil {

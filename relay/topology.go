@@ -81,6 +81,39 @@ func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 			AllowAtomicPublish: true,
 		},
 		{
+			Name:         StreamDLQ,
+			Description:  "copies of events that ran out of deliveries or were terminated",
+			Subjects:     []string{"dlq.>"},
+			Retention:    jetstream.LimitsPolicy,
+			Storage:      jetstream.FileStorage,
+			Replicas:     r.cfg.Replicas,
+			MaxAge:       r.cfg.Retention,
+			Duplicates:   time.Hour,
+			MaxConsumers: r.cfg.MaxConsumers,
+			MaxMsgSize:   maxMsgSize,
+		},
+		{
+			Name:         StreamAdvisories,
+			Description:  "captured advisories of exhausted and terminated deliveries",
+			Subjects:     []string{advisoryMaxDeliv, advisoryTerm},
+			Retention:    jetstream.LimitsPolicy,
+			Storage:      jetstream.FileStorage,
+			Replicas:     r.cfg.Replicas,
+			MaxAge:       7 * 24 * time.Hour,
+			MaxConsumers: r.cfg.MaxConsumers,
+		},
+		{
+			Name:         StreamOps,
+			Description:  "operational events for on-call",
+			Subjects:     []string{opsPrefix + ".>"},
+			Retention:    jetstream.LimitsPolicy,
+			Storage:      jetstream.FileStorage,
+			Replicas:     r.cfg.Replicas,
+			MaxAge:       r.cfg.Retention,
+			MaxMsgs:      opsMaxKeep,
+			MaxConsumers: r.cfg.MaxConsumers,
+		},
+		{
 			Name:         StreamReceipts,
 			Description:  "what resellers acked and terminated, journaled before the ack is sent",
 			Subjects:     []string{receiptsPrefix + ".>"},
@@ -95,16 +128,22 @@ func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 	}
 }
 
-// resellerConsumerConfig is the durable pull consumer of one reseller.
-func (r *Relay) resellerConsumerConfig(reseller string) jetstream.ConsumerConfig {
+// resellerConsumerConfig is the durable pull consumer of one reseller. A
+// webhook reseller's retries follow the webhook schedule, which the
+// dispatcher enforces, so JetStream does not cap its deliveries.
+func (r *Relay) resellerConsumerConfig(rs Reseller) jetstream.ConsumerConfig {
+	maxDeliver := r.cfg.MaxDeliver
+	if rs.Webhook != nil {
+		maxDeliver = -1
+	}
 	return jetstream.ConsumerConfig{
-		Durable:       reseller,
-		Description:   "deliveries to reseller " + reseller,
-		FilterSubject: events.DeliverFilter(reseller),
+		Durable:       rs.ID,
+		Description:   "deliveries to reseller " + rs.ID,
+		FilterSubject: events.DeliverFilter(rs.ID),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       r.cfg.AckWait,
-		MaxDeliver:    r.cfg.MaxDeliver,
+		MaxDeliver:    maxDeliver,
 		MaxAckPending: 10_000,
 		MaxWaiting:    512,
 		Replicas:      r.cfg.Replicas,

@@ -9,9 +9,11 @@ import (
 	"testing"
 
 	"github.com/billrelay/billrelay/test/harness"
+	"github.com/billrelay/billrelay/test/sinktest"
 )
 
 func TestMain(m *testing.M) {
+	sinktest.CommandHelper() // exits when this process is a command receiver
 	dir, err := harness.Build()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -12,8 +12,9 @@ type sellerRequest struct {
 }
 
 type credentials struct {
-	ID    string `json:"id"`
-	Token string `json:"token"`
+	ID            string `json:"id"`
+	Token         string `json:"token"`
+	WebhookSecret string `json:"webhook_secret,omitempty"`
 }
 
 func (s *Server) postSeller(w http.ResponseWriter, r *http.Request) {
@@ -44,21 +45,33 @@ func (s *Server) postReseller(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	rs, token, err := s.relay.RegisterReseller(r.Context(), req)
+	rs, cred, err := s.relay.RegisterReseller(r.Context(), req)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, credentials{ID: rs.ID, Token: token})
+	writeJSON(w, http.StatusCreated, credentials{ID: rs.ID, Token: cred.Token, WebhookSecret: cred.WebhookSecret})
 }
 
 // resellerView is a registration with its lag figures, without secrets.
 type resellerView struct {
-	ID       string    `json:"id"`
-	Seller   string    `json:"seller"`
-	Accounts []string  `json:"accounts"`
-	Created  time.Time `json:"created"`
+	ID          string    `json:"id"`
+	Seller      string    `json:"seller"`
+	Accounts    []string  `json:"accounts"`
+	Created     time.Time `json:"created"`
+	Paused      bool      `json:"paused"`
+	PauseReason string    `json:"pause_reason,omitempty"`
+	DLQ         int       `json:"dlq"`
 	relay.Lag
+	Webhook *webhookView `json:"webhook,omitempty"`
+}
+
+type webhookView struct {
+	URL         string `json:"url"`
+	Concurrency int    `json:"concurrency,omitempty"`
+	Secrets     int    `json:"active_secrets"`
+	// Circuit is the endpoint's delivery status as this relay sees it.
+	Circuit *relay.DeliveryStatus `json:"circuit,omitempty"`
 }
 
 func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) {
@@ -66,7 +79,21 @@ func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) 
 	if err != nil {
 		return resellerView{}, err
 	}
-	return resellerView{ID: rs.ID, Seller: rs.Seller, Accounts: rs.Accounts, Created: rs.Created, Lag: lag}, nil
+	dlq, err := s.relay.DLQCount(r.Context(), rs.ID)
+	if err != nil {
+		return resellerView{}, err
+	}
+	v := resellerView{ID: rs.ID, Seller: rs.Seller, Accounts: rs.Accounts, Created: rs.Created,
+		Paused: rs.Paused, PauseReason: rs.PauseReason, DLQ: dlq, Lag: lag}
+	if w := rs.Webhook; w != nil {
+		v.Webhook = &webhookView{URL: w.URL, Concurrency: w.Concurrency, Secrets: len(w.ActiveSecrets(time.Now()))}
+		if st, ok := s.relay.WebhookStatus(rs.ID); ok {
+			v.Webhook.Circuit = &st
+		} else {
+			v.Webhook.Circuit = &relay.DeliveryStatus{Circuit: relay.CircuitClosed}
+		}
+	}
+	return v, nil
 }
 
 func (s *Server) getReseller(w http.ResponseWriter, r *http.Request) {

@@ -58,6 +58,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/resellers/{id}", s.getReseller)
 	mux.HandleFunc("GET /v1/resellers/{id}/events", s.pullEvents)
 	mux.HandleFunc("POST /v1/resellers/{id}/acks", s.postAcks)
+	mux.HandleFunc("PUT /v1/resellers/{id}/webhook", s.putWebhook)
+	mux.HandleFunc("DELETE /v1/resellers/{id}/webhook", s.deleteWebhook)
+	mux.HandleFunc("POST /v1/resellers/{id}/pause", s.pause)
+	mux.HandleFunc("POST /v1/resellers/{id}/resume", s.resume)
+	mux.HandleFunc("GET /v1/dlq", s.listDLQ)
+	mux.HandleFunc("POST /v1/dlq/redrive", s.redrive)
+	mux.HandleFunc("GET /v1/ops/events", s.opsEvents)
 	mux.HandleFunc("/", s.notFound)
 	return s.accessLog(mux)
 }

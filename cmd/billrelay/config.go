@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
@@ -31,6 +32,13 @@ type config struct {
 	DedupeWindow    time.Duration `envconfig:"DEDUPE_WINDOW" default:"1h"`
 	Retention       time.Duration `envconfig:"RETENTION" default:"720h"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
+
+	WebhookBackoff     []time.Duration `envconfig:"WEBHOOK_BACKOFF" default:"5s,30s,2m,10m,30m,1h,3h,6h,12h,24h"`
+	WebhookTimeout     time.Duration   `envconfig:"WEBHOOK_TIMEOUT" default:"15s"`
+	WebhookConcurrency int             `envconfig:"WEBHOOK_CONCURRENCY" default:"16"`
+	WebhookRotation    time.Duration   `envconfig:"WEBHOOK_ROTATION" default:"24h"`
+	CircuitThreshold   int             `envconfig:"CIRCUIT_THRESHOLD" default:"10"`
+	CircuitCooldown    time.Duration   `envconfig:"CIRCUIT_COOLDOWN" default:"5s"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat       string        `envconfig:"LOG_FORMAT" default:"json"`
 }
@@ -51,6 +59,17 @@ func loadConfig() (config, error) {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("RELAY_SHUTDOWN_TIMEOUT: must be positive"))
 	}
+	for _, d := range c.WebhookBackoff {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("RELAY_WEBHOOK_BACKOFF: %s is not a positive duration", d))
+		}
+	}
+	if len(c.WebhookBackoff) == 0 {
+		errs = append(errs, errors.New("RELAY_WEBHOOK_BACKOFF: list at least one retry delay, e.g. 1s,2s,5s"))
+	}
+	if c.WebhookConcurrency < 1 || c.WebhookConcurrency > 256 {
+		errs = append(errs, fmt.Errorf("RELAY_WEBHOOK_CONCURRENCY: expected 1 to 256, got %d", c.WebhookConcurrency))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -60,7 +79,14 @@ func (c config) relay() relay.Config {
 		SyncAlways: c.SyncInterval.always, SyncInterval: c.SyncInterval.every,
 		MaxFileStore: int64(c.MaxFileStore), MaxMemStore: int64(c.MaxMemStore),
 		MaxConsumers: c.MaxConsumers, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver,
-		DedupeWindow: c.DedupeWindow, Retention: c.Retention,
+		DedupeWindow: c.DedupeWindow, Retention: c.Retention, WebhookRotation: c.WebhookRotation,
+	}
+}
+
+func (c config) push() relay.PushConfig {
+	return relay.PushConfig{
+		NewSink: webhook.NewFactory(c.WebhookTimeout), Backoff: c.WebhookBackoff,
+		Concurrency: c.WebhookConcurrency, BreakerThreshold: c.CircuitThreshold, BreakerCooldown: c.CircuitCooldown,
 	}
 }
 

@@ -48,6 +48,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stderr io.Writer
 		return fmt.Errorf("open relay: %w", err)
 	}
 	defer r.Close()
+	r.StartPush(cfg.push())
 	api, err := httpapi.New(httpapi.Config{Addr: cfg.HTTPAddr, AdminToken: token}, r, log)
 	if err != nil {
 		return err

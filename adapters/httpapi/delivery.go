@@ -1,0 +1,162 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
+)
+
+type webhookAnswer struct {
+	ID            string `json:"id"`
+	URL           string `json:"url"`
+	WebhookSecret string `json:"webhook_secret"`
+}
+
+// putWebhook sets or rotates a reseller's webhook. The secret is returned
+// once; a rotated-out secret keeps signing until it expires.
+func (s *Server) putWebhook(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var spec relay.WebhookSpec
+	err := s.requireAdmin(r)
+	if err == nil {
+		err = decodeBody(w, r, &spec)
+	}
+	var secret string
+	if err == nil {
+		secret, err = s.relay.SetWebhook(r.Context(), id, spec)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, webhookAnswer{ID: id, URL: spec.URL, WebhookSecret: secret})
+}
+
+func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	err := s.requireAdmin(r)
+	if err == nil {
+		err = s.relay.RemoveWebhook(r.Context(), r.PathValue("id"))
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type pauseRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
+	var req pauseRequest
+	err := s.requireAdmin(r)
+	if err == nil && r.ContentLength != 0 {
+		err = decodeBody(w, r, &req)
+	}
+	if req.Reason == "" {
+		req.Reason = "paused by an admin"
+	}
+	if err == nil {
+		err = s.relay.Pause(r.Context(), r.PathValue("id"), req.Reason)
+	}
+	s.answerState(w, r, err)
+}
+
+func (s *Server) resume(w http.ResponseWriter, r *http.Request) {
+	err := s.requireAdmin(r)
+	if err == nil {
+		err = s.relay.Resume(r.Context(), r.PathValue("id"))
+	}
+	s.answerState(w, r, err)
+}
+
+// answerState answers with the reseller's view after a state change.
+func (s *Server) answerState(w http.ResponseWriter, r *http.Request, err error) {
+	var v resellerView
+	if err == nil {
+		var rs relay.Reseller
+		if rs, err = s.relay.Reseller(r.PathValue("id")); err == nil {
+			v, err = s.view(r, rs)
+		}
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) listDLQ(w http.ResponseWriter, r *http.Request) {
+	err := s.requireAdmin(r)
+	q := r.URL.Query()
+	limit := 100
+	if err == nil {
+		limit, err = limitParam(q.Get("limit"), relay.MaxDLQList)
+	}
+	var out []relay.DeadLetter
+	if err == nil {
+		out, err = s.relay.DeadLetters(r.Context(), q.Get("reseller"), q.Get("all") == "true", limit)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+}
+
+type redriveRequest struct {
+	Reseller string   `json:"reseller"`
+	IDs      []string `json:"ids"`
+}
+
+func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
+	var req redriveRequest
+	err := s.requireAdmin(r)
+	if err == nil {
+		err = decodeBody(w, r, &req)
+	}
+	if err == nil && req.Reseller == "" {
+		err = events.Invalid("reseller", "required; redrive sends dead letters back to one reseller")
+	}
+	var n int
+	if err == nil {
+		n, err = s.relay.Redrive(r.Context(), req.Reseller, req.IDs)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"redriven": n})
+}
+
+func (s *Server) opsEvents(w http.ResponseWriter, r *http.Request) {
+	err := s.requireAdmin(r)
+	limit := 100
+	if err == nil {
+		limit, err = limitParam(r.URL.Query().Get("limit"), 10_000)
+	}
+	var out []relay.OpsEvent
+	if err == nil {
+		out, err = s.relay.OpsEvents(r.Context(), limit)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+}
+
+func limitParam(v string, max int) (int, error) {
+	if v == "" {
+		return min(100, max), nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, &events.ValidationError{Kind: events.ErrMalformed,
+			Fields: []events.FieldError{{Field: "limit", Reason: "expected a whole number from 1 to " + strconv.Itoa(max)}}}
+	}
+	return n, nil
+}

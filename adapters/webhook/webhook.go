@@ -1,0 +1,138 @@
+// Package webhook pushes events to a reseller's HTTP endpoint, signed the
+// Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature),
+// and says what the endpoint's answer means for the relay: delivered,
+// retry (honouring Retry-After), gone (410) or permanent failure.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/billrelay/billrelay/relay"
+)
+
+// Headers billrelay adds next to the Standard Webhooks ones.
+const (
+	HeaderAttempt  = "Billrelay-Attempt"
+	HeaderReplay   = "Billrelay-Replay"
+	HeaderRedriven = "Billrelay-Redriven"
+)
+
+// maxExcerpt bounds what is read of an endpoint's answer: a huge or
+// endless answer must not cost memory.
+const maxExcerpt = 4 << 10
+
+// Config of one endpoint.
+type Config struct {
+	URL string
+	// Secrets returns the whsec_ secrets to sign with now, newest first:
+	// during a rotation both signatures travel.
+	Secrets func() []string
+	// Timeout of one attempt (Standard Webhooks suggests 15-30s).
+	Timeout time.Duration
+	// Client is shared by all endpoints; nil builds one.
+	Client *http.Client
+}
+
+// Sink delivers to one endpoint.
+type Sink struct {
+	cfg    Config
+	client *http.Client
+}
+
+var _ relay.Sink = (*Sink)(nil)
+
+// New builds the sink of one endpoint.
+func New(cfg Config) (*Sink, error) {
+	if cfg.URL == "" || cfg.Secrets == nil {
+		return nil, errors.New("webhook: url and secrets required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.Client == nil {
+		cfg.Client = NewClient()
+	}
+	return &Sink{cfg: cfg, client: cfg.Client}, nil
+}
+
+// NewClient returns an HTTP client for webhooks: no redirects followed (a
+// 3xx is a failure, as Standard Webhooks says), bounded connections.
+func NewClient() *http.Client {
+	return &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+			ResponseHeaderTimeout: 30 * time.Second, TLSHandshakeTimeout: 10 * time.Second,
+		},
+	}
+}
+
+// Deliver POSTs the event and classifies the answer with
+// [relay.ClassifyHTTP].
+func (s *Sink) Deliver(ctx context.Context, m relay.Message) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(m.Body))
+	if err != nil {
+		return fmt.Errorf("%w: build request: %v", relay.ErrPermanent, err)
+	}
+	ts := time.Now().Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "billrelay")
+	req.Header.Set("webhook-id", m.ID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("webhook-signature", Sign(s.cfg.Secrets(), m.ID, ts, m.Body))
+	req.Header.Set(HeaderAttempt, strconv.Itoa(m.Attempt))
+	if m.Replay {
+		req.Header.Set(HeaderReplay, "true")
+	}
+	if m.Redriven {
+		req.Header.Set(HeaderRedriven, "true")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("post to webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, maxExcerpt))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection if cheap
+	return relay.ClassifyHTTP(resp.StatusCode, resp.Header, relay.Excerpt(excerpt))
+}
+
+// Sign returns the webhook-signature header: one "v1,<base64 HMAC-SHA256>"
+// per secret over "id.timestamp.body", space-separated.
+func Sign(secrets []string, id string, ts int64, body []byte) string {
+	sigs := make([]string, 0, len(secrets))
+	for _, secret := range secrets {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+		if err != nil {
+			continue
+		}
+		mac := hmac.New(sha256.New, key)
+		fmt.Fprintf(mac, "%s.%d.", id, ts)
+		mac.Write(body)
+		sigs = append(sigs, "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	}
+	return strings.Join(sigs, " ")
+}
+
+// NewFactory returns the relay's SinkFactory for webhooks.
+func NewFactory(timeout time.Duration) func(rs relay.Reseller) (relay.Sink, error) {
+	client := NewClient()
+	return func(rs relay.Reseller) (relay.Sink, error) {
+		w := rs.Webhook
+		return New(Config{URL: w.URL, Timeout: timeout, Client: client,
+			Secrets: func() []string { return w.ActiveSecrets(time.Now()) }})
+	}
+}

@@ -1,0 +1,137 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// JetStream reports a message that ran out of deliveries, or that a client
+// terminated, only as an advisory: a pointer, published once, lost if
+// nobody listens. The relay captures both advisories of the DELIVERY
+// stream in the ADVISORIES stream, so that none is lost while the relay is
+// down, and a durable consumer turns each into a dead-letter copy.
+const (
+	StreamAdvisories = "ADVISORIES"
+	advisoryMaxDeliv = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + StreamDelivery + ".*"
+	advisoryTerm     = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + StreamDelivery + ".*"
+	deadWatchName    = "dead-letters"
+)
+
+type advisory struct {
+	Type       string `json:"type"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+	Reason     string `json:"reason"`
+}
+
+func (r *Relay) startDeadWatch(ctx, bg context.Context) error {
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, StreamAdvisories, jetstream.ConsumerConfig{
+		Durable: deadWatchName, Description: "copies exhausted and terminated deliveries to the DLQ",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxDeliver: -1, Replicas: r.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("create dead-letter watcher: %w", classify(err))
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { r.onAdvisory(bg, m) })
+	if err != nil {
+		return fmt.Errorf("start dead-letter watcher: %w", classify(err))
+	}
+	r.wg.Add(2)
+	go func() { defer r.wg.Done(); <-bg.Done(); cc.Stop() }()
+	go func() { defer r.wg.Done(); r.finals.run(bg, r) }()
+	return nil
+}
+
+func (r *Relay) onAdvisory(ctx context.Context, m jetstream.Msg) {
+	var a advisory
+	if err := json.Unmarshal(m.Data(), &a); err != nil || a.StreamSeq == 0 {
+		_ = m.Term()
+		return
+	}
+	if _, ok := r.reg.reseller(a.Consumer); !ok {
+		_ = m.Ack() // not a reseller's consumer (or deleted since)
+		return
+	}
+	reason := fmt.Sprintf("max deliveries reached after %d deliveries", a.Deliveries)
+	if a.Reason != "" || a.Deliveries == 0 {
+		reason = "terminated: " + a.Reason
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := r.deadLetterSeq(ctx, a.Consumer, a.StreamSeq, int(a.Deliveries), reason); err != nil {
+		r.log.Warn().Err(err).Msg("dead letter from advisory failed; will retry")
+		_ = m.NakWithDelay(5 * time.Second)
+		return
+	}
+	_ = m.Ack()
+}
+
+// finalDeliveries watches pulls handed out on their last allowed delivery.
+// JetStream only notices that such a message ran out when someone pulls
+// again; a reseller that died may never pull again. So when the ack wait of
+// a final delivery passes without an ack, the relay dead-letters it itself
+// (reconciling what the consumer holds with what was settled).
+type finalDeliveries struct {
+	mu   sync.Mutex
+	due  map[string]finalDelivery
+	wake chan struct{}
+}
+
+type finalDelivery struct {
+	reseller, subject string
+	seq               uint64
+	attempt           uint64
+	body              []byte
+	at                time.Time
+}
+
+func newFinalDeliveries() *finalDeliveries {
+	return &finalDeliveries{due: map[string]finalDelivery{}, wake: make(chan struct{}, 1)}
+}
+
+func (f *finalDeliveries) add(fd finalDelivery) {
+	f.mu.Lock()
+	f.due[settledKey(StreamDelivery, fd.reseller, fd.seq, fd.attempt)] = fd
+	f.mu.Unlock()
+}
+
+func (f *finalDeliveries) run(ctx context.Context, r *Relay) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		for key, fd := range f.ripe() {
+			if !r.settled.has(StreamDelivery, fd.reseller, fd.seq, fd.attempt) {
+				reason := fmt.Sprintf("max deliveries reached: not acked within %s of delivery %d", r.cfg.AckWait, fd.attempt)
+				if err := r.deadLetter(ctx, fd.reseller, fd.seq, fd.subject, fd.body, int(fd.attempt), reason); err != nil {
+					continue // try again next tick
+				}
+			}
+			f.mu.Lock()
+			delete(f.due, key)
+			f.mu.Unlock()
+		}
+	}
+}
+
+func (f *finalDeliveries) ripe() map[string]finalDelivery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]finalDelivery{}
+	for k, fd := range f.due {
+		if time.Now().After(fd.at) {
+			out[k] = fd
+		}
+	}
+	return out
+}

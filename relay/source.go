@@ -1,0 +1,96 @@
+package relay
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ConsumerSource reads a durable consumer the way the pull API does: it
+// asks JetStream for no more than the dispatcher has room for, so nothing
+// waits unseen in a client buffer while its ack timer runs (nats.go #1929).
+type ConsumerSource struct {
+	Consumer jetstream.Consumer
+}
+
+// Fetch implements [Source].
+func (s ConsumerSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]Delivered, error) {
+	msgs, err := fetch(ctx, s.Consumer, max, wait)
+	if err != nil && ctx.Err() != nil {
+		nakAll(msgs)
+		return nil, ctx.Err()
+	}
+	out := make([]Delivered, len(msgs))
+	for i, m := range msgs {
+		out[i] = m
+	}
+	return out, err
+}
+
+// BucketGates holds the delivery gates of push deliveries.
+const BucketGates = "RELAY_GATES"
+
+// kvGates keeps one reseller's gates in the RELAY_GATES bucket: written
+// only when a delivery fails, so they cost nothing while all is well.
+type kvGates struct {
+	kv       jetstream.KeyValue
+	reseller string
+}
+
+func (g kvGates) key(k events.Key) string {
+	return g.reseller + "." + base64.RawURLEncoding.EncodeToString([]byte(k.Seller+"\x00"+k.Account+"\x00"+k.Item))
+}
+
+func (g kvGates) Load(ctx context.Context) (map[events.Key]uint64, error) {
+	out := map[events.Key]uint64{}
+	lister, err := g.kv.ListKeysFiltered(ctx, g.reseller+".>")
+	if err != nil {
+		return nil, classify(err)
+	}
+	for key := range lister.Keys() {
+		e, err := g.kv.Get(ctx, key)
+		if err != nil {
+			continue
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(key, g.reseller+"."))
+		parts := strings.Split(string(raw), "\x00")
+		seq, perr := strconv.ParseUint(string(e.Value()), 10, 64)
+		if err != nil || len(parts) != 3 || perr != nil {
+			continue
+		}
+		out[events.Key{Seller: parts[0], Account: parts[1], Item: parts[2]}] = seq
+	}
+	return out, nil
+}
+
+func (g kvGates) Save(ctx context.Context, k events.Key, seq uint64) error {
+	_, err := g.kv.Put(ctx, g.key(k), []byte(strconv.FormatUint(seq, 10)))
+	return classify(err)
+}
+
+func (g kvGates) Clear(ctx context.Context, k events.Key) error {
+	err := g.kv.Delete(ctx, g.key(k))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	return classify(err)
+}
+
+func (r *Relay) openGates(ctx context.Context) error {
+	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: BucketGates, Description: "per item: a failed push delivery its later events wait for",
+		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("provision bucket %s: %w", BucketGates, classify(err))
+	}
+	r.gates = kv
+	return nil
+}

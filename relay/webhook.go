@@ -1,0 +1,138 @@
+package relay
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+)
+
+// Webhook is where and how the relay pushes a reseller's events.
+type Webhook struct {
+	URL string `json:"url"`
+	// Secrets sign each request, newest first. An older secret keeps
+	// signing until it expires, so that a receiver can switch at its pace.
+	Secrets []WebhookSecret `json:"secrets"`
+	// Concurrency is how many items are delivered in parallel.
+	Concurrency int `json:"concurrency,omitempty"`
+}
+
+// WebhookSecret is one Standard Webhooks signing secret (whsec_…).
+type WebhookSecret struct {
+	Value   string     `json:"value"`
+	Expires *time.Time `json:"expires,omitempty"`
+}
+
+// ActiveSecrets lists the secrets to sign with at now, newest first.
+func (w *Webhook) ActiveSecrets(now time.Time) []string {
+	var out []string
+	for _, s := range w.Secrets {
+		if s.Expires == nil || now.Before(*s.Expires) {
+			out = append(out, s.Value)
+		}
+	}
+	return out
+}
+
+// WebhookSpec is what an admin asks for.
+type WebhookSpec struct {
+	URL         string `json:"url"`
+	Secret      string `json:"secret,omitempty"`
+	Concurrency int    `json:"concurrency,omitempty"`
+}
+
+const maxWebhookConcurrency = 256
+
+// NewWebhookSecret returns a fresh signing secret: whsec_ and 32 random
+// bytes in base64, as Standard Webhooks specifies.
+func NewWebhookSecret() string {
+	return "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(32))
+}
+
+// checkWebhook validates spec; prefix names its place in the request.
+func checkWebhook(ve *events.ValidationError, prefix string, spec WebhookSpec) {
+	u, err := url.Parse(spec.URL)
+	switch {
+	case spec.URL == "":
+		ve.Add(prefix+"url", "required; the reseller's HTTPS endpoint")
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		ve.Add(prefix+"url", "expected an absolute http or https URL, got %q", spec.URL)
+	}
+	if spec.Secret != "" {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(spec.Secret, "whsec_"))
+		if !strings.HasPrefix(spec.Secret, "whsec_") || err != nil || len(key) < 24 || len(key) > 64 {
+			ve.Add(prefix+"secret", "expected whsec_ followed by 24 to 64 bytes in base64, or leave it out to have one generated")
+		}
+	}
+	if spec.Concurrency < 0 || spec.Concurrency > maxWebhookConcurrency {
+		ve.Add(prefix+"concurrency", "expected 1 to %d items delivered in parallel, got %d", maxWebhookConcurrency, spec.Concurrency)
+	}
+}
+
+// applyWebhook sets or rotates rs's webhook and returns the new secret.
+// A rotated-out secret keeps signing for the configured overlap.
+func (r *Relay) applyWebhook(rs *Reseller, spec WebhookSpec, now time.Time) string {
+	secret := spec.Secret
+	if secret == "" {
+		secret = NewWebhookSecret()
+	}
+	w := &Webhook{URL: spec.URL, Concurrency: spec.Concurrency}
+	w.Secrets = []WebhookSecret{{Value: secret}}
+	if rs.Webhook != nil {
+		until := now.Add(r.cfg.WebhookRotation)
+		for _, old := range rs.Webhook.Secrets {
+			if old.Value == secret || (old.Expires != nil && !now.Before(*old.Expires)) {
+				continue
+			}
+			if old.Expires == nil || old.Expires.After(until) {
+				old.Expires = &until
+			}
+			w.Secrets = append(w.Secrets, old)
+		}
+	}
+	rs.Webhook = w
+	return secret
+}
+
+// SetWebhook sets or rotates a reseller's webhook and returns the signing
+// secret (generated when spec has none). Delivery switches to push at once.
+func (r *Relay) SetWebhook(ctx context.Context, id string, spec WebhookSpec) (string, error) {
+	ve := &events.ValidationError{}
+	checkWebhook(ve, "", spec)
+	if err := ve.Err(); err != nil {
+		return "", err
+	}
+	var secret string
+	rs, err := r.updateReseller(ctx, id, func(rs *Reseller) error {
+		secret = r.applyWebhook(rs, spec, time.Now().UTC())
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("set webhook of %q: %w", id, err)
+	}
+	return secret, r.syncConsumer(ctx, rs)
+}
+
+// RemoveWebhook stops pushing to a reseller; it pulls again.
+func (r *Relay) RemoveWebhook(ctx context.Context, id string) error {
+	rs, err := r.updateReseller(ctx, id, func(rs *Reseller) error {
+		rs.Webhook = nil
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove webhook of %q: %w", id, err)
+	}
+	return r.syncConsumer(ctx, rs)
+}
+
+// syncConsumer brings a reseller's consumer in line with its delivery mode.
+func (r *Relay) syncConsumer(ctx context.Context, rs Reseller) error {
+	if _, err := r.js.CreateOrUpdateConsumer(ctx, StreamDelivery, r.resellerConsumerConfig(rs)); err != nil {
+		return fmt.Errorf("update consumer of %q: %w", rs.ID, classify(err))
+	}
+	return nil
+}
