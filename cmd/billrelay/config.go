@@ -39,8 +39,8 @@ type config struct {
 	WebhookRotation    time.Duration   `envconfig:"WEBHOOK_ROTATION" default:"24h"`
 	CircuitThreshold   int             `envconfig:"CIRCUIT_THRESHOLD" default:"10"`
 	CircuitCooldown    time.Duration   `envconfig:"CIRCUIT_COOLDOWN" default:"5s"`
-	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info"`
-	LogFormat       string        `envconfig:"LOG_FORMAT" default:"json"`
+	LogLevel           string          `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat          string          `envconfig:"LOG_FORMAT" default:"json"`
 }
 
 // loadConfig reads RELAY_* and reports every bad variable by name at once.
