@@ -16,6 +16,11 @@ type Config struct {
 	NATSURL string
 	// NATSCredsFile authenticates to an external NATS with a .creds file.
 	NATSCredsFile string
+	// NATSListen, when set, makes the embedded server accept NATS clients
+	// (resellers with their own credentials) on this host:port.
+	NATSListen string
+	// FeatureFlags are passed to the embedded server (e.g. js_ack_fc_v2).
+	FeatureFlags map[string]bool
 	// Replicas of every stream and bucket (1 embedded, 3 on a cluster).
 	Replicas int
 	// SyncAlways makes the embedded store fsync before it acknowledges.
@@ -100,6 +105,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DedupeWindow > c.Retention {
 		bad("dedupe window %s: must not exceed retention %s", c.DedupeWindow, c.Retention)
+	}
+	if c.NATSListen != "" && c.NATSURL != "" {
+		bad("nats listen: only the embedded server listens; on an external NATS give resellers accounts there")
 	}
 	if c.MaxConsumers < 16 {
 		bad("max consumers: must be at least 16, got %d", c.MaxConsumers)

@@ -37,12 +37,18 @@ type Source interface {
 }
 
 // GateStore keeps, per item, the sequence of a delivery that failed and is
-// waiting for its retry, so that after a restart the item's later events
-// still wait behind it.
+// waiting for its retry (and when the retry is due), so that after a
+// restart the item's later events still wait behind it.
 type GateStore interface {
-	Load(ctx context.Context) (map[events.Key]uint64, error)
-	Save(ctx context.Context, k events.Key, seq uint64) error
+	Load(ctx context.Context) (map[events.Key]Gate, error)
+	Save(ctx context.Context, k events.Key, g Gate) error
 	Clear(ctx context.Context, k events.Key) error
+}
+
+// Gate is one item's failed delivery waiting for its retry.
+type Gate struct {
+	Seq uint64    `json:"seq"`
+	Due time.Time `json:"due"`
 }
 
 // DefaultBackoff is the webhook retry schedule (Standard Webhooks style):
@@ -141,6 +147,7 @@ type itemQueue struct {
 	msgs    []*entry // sorted by seq; msgs[0] is next
 	busy    bool     // a worker is delivering msgs[0]
 	waitSeq uint64   // a failed delivery waiting in JetStream for its retry
+	waitDue time.Time
 	parked  []uint64 // sorted seqs handed back because the hold was full
 	queued  bool     // in the runnable channel
 }
@@ -164,8 +171,9 @@ func NewDispatcher(cfg DispatchConfig, sink Sink, src Source) *Dispatcher {
 }
 
 // Run delivers until ctx ends or the receiver is gone. Messages it still
-// holds are left to their ack timers: JetStream delivers them again, and
-// the gates keep each item in order.
+// holds are handed back to JetStream at once, so that whoever delivers next
+// (a restarted pusher, another relay) need not wait out their ack timers;
+// the gates keep each item in order meanwhile.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -182,6 +190,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	err := d.read(ctx)
 	cancel()
 	wg.Wait()
+	d.release()
 	if d.isGone() {
 		return ErrGone
 	}
@@ -196,8 +205,8 @@ func (d *Dispatcher) loadGates(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load delivery gates: %w", err)
 	}
-	for k, seq := range gates {
-		d.items[k] = &itemQueue{key: k, waitSeq: seq}
+	for k, g := range gates {
+		d.items[k] = &itemQueue{key: k, waitSeq: g.Seq, waitDue: g.Due}
 	}
 	return nil
 }
@@ -321,10 +330,13 @@ func (d *Dispatcher) work(ctx context.Context, stop context.CancelFunc) {
 		e := q.msgs[0]
 		d.mu.Unlock()
 		if !d.breaker.wait(ctx) {
-			d.finish(q, e, keep)
+			d.finish(q, e, keep, time.Time{})
 			return
 		}
-		d.finish(q, e, d.deliver(ctx, stop, q, e))
+		o, due := d.deliver(ctx, stop, q, e)
+		if d.finish(q, e, o, due) {
+			d.clearGate(q.key)
+		}
 	}
 }
 
@@ -337,7 +349,8 @@ const (
 	keep                 // still held: try again
 )
 
-func (d *Dispatcher) deliver(ctx context.Context, stop context.CancelFunc, q *itemQueue, e *entry) outcome {
+// deliver makes one attempt; for a retry it also returns when it is due.
+func (d *Dispatcher) deliver(ctx context.Context, stop context.CancelFunc, q *itemQueue, e *entry) (outcome, time.Time) {
 	err := d.sink.Deliver(ctx, e.msg)
 	log := d.log.With().Str("event_id", e.msg.ID).Uint64("stream_seq", e.msg.Seq).Int("delivery_attempt", e.msg.Attempt).Logger()
 	switch {
@@ -347,15 +360,15 @@ func (d *Dispatcher) deliver(ctx context.Context, stop context.CancelFunc, q *it
 			log.Warn().Err(aerr).Msg("ack after delivery failed; the event may be delivered again")
 		}
 		log.Debug().Msg("delivered")
-		return done
+		return done, time.Time{}
 	case ctx.Err() != nil:
-		return keep
+		return keep, time.Time{}
 	case errors.Is(err, ErrGone):
 		d.breaker.failure(err)
 		log.Error().Err(err).Msg("receiver is gone; pausing delivery")
 		d.setGone(ctx, err)
 		stop()
-		return keep
+		return keep, time.Time{}
 	case errors.Is(err, ErrPermanent):
 		d.breaker.success() // the receiver answered: it is up
 		return d.kill(ctx, log, e, err.Error())
@@ -366,26 +379,32 @@ func (d *Dispatcher) deliver(ctx context.Context, stop context.CancelFunc, q *it
 	}
 	delay := d.retryDelay(e.msg.Attempt, err)
 	log.Warn().Err(err).Dur("retry_in", delay).Msg("delivery failed")
-	d.saveGate(ctx, q.key, e.msg.Seq)
-	if nerr := e.d.NakWithDelay(delay); nerr != nil {
-		log.Warn().Err(nerr).Msg("nak failed; the ack timer will bring the event back")
+	return d.retryLater(ctx, log, e, delay)
+}
+
+// retryLater hands a message back to JetStream for a retry after delay;
+// the item's gate is saved first, so its later events wait for it even
+// across a restart.
+func (d *Dispatcher) retryLater(ctx context.Context, log zerolog.Logger, e *entry, delay time.Duration) (outcome, time.Time) {
+	due := time.Now().Add(delay)
+	d.saveGate(ctx, e.msg.Key, Gate{Seq: e.msg.Seq, Due: due})
+	if err := e.d.NakWithDelay(delay); err != nil {
+		log.Warn().Err(err).Msg("nak failed; the ack timer will bring the event back")
 	}
-	return retry
+	return retry, due
 }
 
 // kill dead-letters a message, then terminates it.
-func (d *Dispatcher) kill(ctx context.Context, log zerolog.Logger, e *entry, reason string) outcome {
+func (d *Dispatcher) kill(ctx context.Context, log zerolog.Logger, e *entry, reason string) (outcome, time.Time) {
 	if err := d.cfg.Dead(ctx, e.msg, reason); err != nil {
 		log.Warn().Err(err).Msg("dead letter copy failed; retrying the event instead")
-		d.saveGate(ctx, e.msg.Key, e.msg.Seq)
-		_ = e.d.NakWithDelay(d.cfg.Backoff[0])
-		return retry
+		return d.retryLater(ctx, log, e, d.cfg.Backoff[0])
 	}
 	if err := e.d.TermWithReason(reason); err != nil {
 		log.Warn().Err(err).Msg("terminate failed")
 	}
 	log.Error().Str("reason", reason).Msg("event dead-lettered")
-	return done
+	return done, time.Time{}
 }
 
 // retryDelay follows the schedule with ±20% jitter, or the receiver's
@@ -401,7 +420,8 @@ func (d *Dispatcher) retryDelay(attempt int, err error) time.Duration {
 }
 
 // finish records what became of the head and schedules the item again.
-func (d *Dispatcher) finish(q *itemQueue, e *entry, o outcome) {
+// It reports whether the item is done and its gate can be cleared.
+func (d *Dispatcher) finish(q *itemQueue, e *entry, o outcome, due time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	q.busy = false
@@ -412,20 +432,20 @@ func (d *Dispatcher) finish(q *itemQueue, e *entry, o outcome) {
 		d.signalRoom()
 	}
 	if o == retry {
-		q.waitSeq = e.msg.Seq
+		q.waitSeq, q.waitDue = e.msg.Seq, due
 	} else if o == done && q.waitSeq == 0 && len(q.msgs) == 0 && len(q.parked) == 0 {
 		delete(d.items, q.key)
-		d.clearGate(q.key)
-		return
+		return true
 	}
 	d.schedule(q)
+	return false
 }
 
-func (d *Dispatcher) saveGate(ctx context.Context, k events.Key, seq uint64) {
+func (d *Dispatcher) saveGate(ctx context.Context, k events.Key, g Gate) {
 	if d.cfg.Gates == nil {
 		return
 	}
-	if err := d.cfg.Gates.Save(ctx, k, seq); err != nil {
+	if err := d.cfg.Gates.Save(ctx, k, g); err != nil {
 		d.log.Warn().Err(err).Msg("save delivery gate")
 	}
 }
@@ -434,13 +454,35 @@ func (d *Dispatcher) clearGate(k events.Key) {
 	if d.cfg.Gates == nil {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.cfg.Gates.Clear(ctx, k); err != nil {
-			d.log.Warn().Err(err).Msg("clear delivery gate")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.cfg.Gates.Clear(ctx, k); err != nil {
+		d.log.Warn().Err(err).Msg("clear delivery gate")
+	}
+}
+
+// expireGates opens gates whose failed delivery should long have come back
+// (it was acked before a crash, or its item's gate outlived it): an item
+// must never wait forever for a sequence that will not return.
+func (d *Dispatcher) expireGates() {
+	margin := 2*d.cfg.AckWait + time.Minute
+	var stale []events.Key
+	d.mu.Lock()
+	for k, q := range d.items {
+		if q.waitSeq != 0 && !q.waitDue.IsZero() && time.Since(q.waitDue) > margin {
+			d.log.Warn().Uint64("stream_seq", q.waitSeq).Msg("delivery gate expired; the item moves on")
+			q.waitSeq = 0
+			d.schedule(q)
+			if len(q.msgs) == 0 && !q.busy {
+				delete(d.items, k)
+				stale = append(stale, k)
+			}
 		}
-	}()
+	}
+	d.mu.Unlock()
+	for _, k := range stale {
+		d.clearGate(k)
+	}
 }
 
 // heartbeat keeps every held message's ack timer from running out.
@@ -457,6 +499,7 @@ func (d *Dispatcher) heartbeat(ctx context.Context) {
 		for _, m := range d.held() {
 			_ = m.InProgress()
 		}
+		d.expireGates()
 	}
 }
 
@@ -470,6 +513,19 @@ func (d *Dispatcher) held() []Delivered {
 		}
 	}
 	return out
+}
+
+// release hands every held message back, in stream order per item.
+func (d *Dispatcher) release() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, q := range d.items {
+		for _, e := range q.msgs {
+			_ = e.d.NakWithDelay(0)
+		}
+		q.msgs = nil
+	}
+	d.inMemory = 0
 }
 
 func (d *Dispatcher) setGone(ctx context.Context, err error) {

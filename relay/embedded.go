@@ -16,7 +16,7 @@ const maxPayload = 4 << 20
 // cfg.DataDir. The store limits and the consumer limit are set explicitly,
 // never left to the server's defaults, so that the relay behaves the same on
 // every machine.
-func startEmbedded(cfg Config, log zerolog.Logger) (*server.Server, error) {
+func startEmbedded(cfg Config, auth *natsAuth, log zerolog.Logger) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName:         cfg.ServerName,
 		JetStream:          true,
@@ -29,6 +29,15 @@ func startEmbedded(cfg Config, log zerolog.Logger) (*server.Server, error) {
 		SyncAlways:         cfg.SyncAlways,
 		SyncInterval:       cfg.SyncInterval,
 		JetStreamLimits:    server.JSLimitOpts{DefaultMaxConsumers: cfg.MaxConsumers},
+		FeatureFlags:       cfg.FeatureFlags,
+	}
+	if cfg.NATSListen != "" {
+		host, port, err := listenOptions(cfg.NATSListen)
+		if err != nil {
+			return nil, err
+		}
+		opts.DontListen, opts.Host, opts.Port = false, host, port
+		opts.CustomClientAuthentication = auth
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -39,6 +48,9 @@ func startEmbedded(cfg Config, log zerolog.Logger) (*server.Server, error) {
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("embedded nats server not ready after 30s")
+	}
+	if cfg.NATSListen != "" {
+		log.Info().Str("nats_url", ns.ClientURL()).Msg("nats listening for resellers")
 	}
 	return ns, nil
 }

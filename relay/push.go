@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
@@ -130,11 +131,10 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, rs Reseller, sink Sink
 		Gates:  kvGates{kv: r.gates, reseller: rs.ID},
 		Log:    r.log.With().Str("reseller_id", rs.ID).Str("component", "webhook").Logger(),
 	}, sink, ConsumerSource{Consumer: cons})
-	err = d.Run(ctx)
-	if err == ErrGone {
-		return nil
+	if err := d.Run(ctx); !errors.Is(err, ErrGone) {
+		return err
 	}
-	return err
+	return nil
 }
 
 // webhookGone pauses a reseller whose endpoint answered 410: its events

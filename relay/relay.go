@@ -95,12 +95,13 @@ func (r *Relay) connect() error {
 	}
 	url := r.cfg.NATSURL
 	if url == "" {
-		ns, err := startEmbedded(r.cfg, r.root)
+		auth := &natsAuth{reg: r.reg, password: newInternalPassword()}
+		ns, err := startEmbedded(r.cfg, auth, r.root)
 		if err != nil {
 			return err
 		}
 		r.ns = ns
-		opts = append(opts, nats.InProcessServer(ns))
+		opts = append(opts, nats.InProcessServer(ns), nats.UserInfo(internalUser, auth.password))
 	} else if r.cfg.NATSCredsFile != "" {
 		opts = append(opts, nats.UserCredentials(r.cfg.NATSCredsFile))
 	}

@@ -3,9 +3,9 @@ package relay
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -48,8 +48,8 @@ func (g kvGates) key(k events.Key) string {
 	return g.reseller + "." + base64.RawURLEncoding.EncodeToString([]byte(k.Seller+"\x00"+k.Account+"\x00"+k.Item))
 }
 
-func (g kvGates) Load(ctx context.Context) (map[events.Key]uint64, error) {
-	out := map[events.Key]uint64{}
+func (g kvGates) Load(ctx context.Context) (map[events.Key]Gate, error) {
+	out := map[events.Key]Gate{}
 	lister, err := g.kv.ListKeysFiltered(ctx, g.reseller+".>")
 	if err != nil {
 		return nil, classify(err)
@@ -61,17 +61,18 @@ func (g kvGates) Load(ctx context.Context) (map[events.Key]uint64, error) {
 		}
 		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(key, g.reseller+"."))
 		parts := strings.Split(string(raw), "\x00")
-		seq, perr := strconv.ParseUint(string(e.Value()), 10, 64)
-		if err != nil || len(parts) != 3 || perr != nil {
+		var gate Gate
+		if err != nil || len(parts) != 3 || json.Unmarshal(e.Value(), &gate) != nil {
 			continue
 		}
-		out[events.Key{Seller: parts[0], Account: parts[1], Item: parts[2]}] = seq
+		out[events.Key{Seller: parts[0], Account: parts[1], Item: parts[2]}] = gate
 	}
 	return out, nil
 }
 
-func (g kvGates) Save(ctx context.Context, k events.Key, seq uint64) error {
-	_, err := g.kv.Put(ctx, g.key(k), []byte(strconv.FormatUint(seq, 10)))
+func (g kvGates) Save(ctx context.Context, k events.Key, gate Gate) error {
+	b, _ := json.Marshal(gate)
+	_, err := g.kv.Put(ctx, g.key(k), b)
 	return classify(err)
 }
 

@@ -22,6 +22,7 @@ type config struct {
 	AdminToken      string        `envconfig:"ADMIN_TOKEN"`
 	NATSURL         string        `envconfig:"NATS_URL"`
 	NATSCreds       string        `envconfig:"NATS_CREDS"`
+	NATSListen      string        `envconfig:"NATS_LISTEN"`
 	Replicas        int           `envconfig:"REPLICAS" default:"1"`
 	SyncInterval    syncInterval  `envconfig:"SYNC_INTERVAL" default:"always"`
 	MaxFileStore    byteSize      `envconfig:"MAX_FILE_STORE" default:"16GiB"`
@@ -75,7 +76,7 @@ func loadConfig() (config, error) {
 
 func (c config) relay() relay.Config {
 	return relay.Config{
-		DataDir: c.DataDir, NATSURL: c.NATSURL, NATSCredsFile: c.NATSCreds, Replicas: c.Replicas,
+		DataDir: c.DataDir, NATSURL: c.NATSURL, NATSCredsFile: c.NATSCreds, NATSListen: c.NATSListen, Replicas: c.Replicas,
 		SyncAlways: c.SyncInterval.always, SyncInterval: c.SyncInterval.every,
 		MaxFileStore: int64(c.MaxFileStore), MaxMemStore: int64(c.MaxMemStore),
 		MaxConsumers: c.MaxConsumers, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver,
