@@ -21,6 +21,10 @@ type Config struct {
 	// otherwise SyncInterval applies to both the relay and the reference.
 	SyncAlways   bool
 	SyncInterval time.Duration
+	// Webhooks lists reseller counts for the webhook cases (none: skipped).
+	Webhooks []int
+	// Only runs just the webhook cases.
+	OnlyWebhooks bool
 	// Log receives progress lines.
 	Log zerolog.Logger
 }
@@ -37,12 +41,6 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 		return nil, fmt.Errorf("reference jetstream: %w", err)
 	}
 	defer ref.close()
-	env, err := startRelay(ctx, dir+"/relay", cfg)
-	if err != nil {
-		return nil, fmt.Errorf("relay: %w", err)
-	}
-	defer env.close()
-
 	var rows []Row
 	add := func(r Row, refRow *Row) {
 		if refRow != nil && refRow.PerSecond > 0 {
@@ -51,6 +49,24 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 		cfg.Log.Info().Str("case", r.Case).Int("clients", r.Clients).Float64("events_per_s", r.PerSecond).Msg("bench case done")
 		rows = append(rows, r)
 	}
+	for _, n := range cfg.Webhooks {
+		evs := max(100, 10_000/n)
+		raw := ref.rawConsume(ctx, n, evs)
+		add(raw, nil)
+		row, err := webhookCase(ctx, fmt.Sprintf("%s/wh-%d", dir, n), cfg, n, evs)
+		if err != nil {
+			return rows, fmt.Errorf("webhooks for %d resellers: %w", n, err)
+		}
+		add(row, &raw)
+	}
+	if cfg.OnlyWebhooks {
+		return rows, nil
+	}
+	env, err := startRelay(ctx, dir+"/relay", cfg)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	defer env.close()
 	for _, c := range cfg.Clients {
 		raw := ref.publish(ctx, c, 1, cfg.Duration)
 		add(raw, nil)

@@ -100,17 +100,22 @@ func ClassifyHTTP(status int, header http.Header, excerpt string) error {
 	}
 }
 
-// RetryAfter reads a Retry-After header: delay seconds or an HTTP date.
+// maxRetryAfter caps what a receiver may ask for: a day, like the
+// longest step of the default schedule.
+const maxRetryAfter = 24 * time.Hour
+
+// RetryAfter reads a Retry-After header: delay seconds or an HTTP date,
+// capped at a day.
 func RetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second, true
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(0, t.Sub(now)), true
+		return min(max(0, t.Sub(now)), maxRetryAfter), true
 	}
 	return 0, false
 }

@@ -150,6 +150,7 @@ type itemQueue struct {
 	waitDue time.Time
 	parked  []uint64 // sorted seqs handed back because the hold was full
 	queued  bool     // in the runnable channel
+	stored  bool     // a gate of this item is in the GateStore
 }
 
 type entry struct {
@@ -206,7 +207,7 @@ func (d *Dispatcher) loadGates(ctx context.Context) error {
 		return fmt.Errorf("load delivery gates: %w", err)
 	}
 	for k, g := range gates {
-		d.items[k] = &itemQueue{key: k, waitSeq: g.Seq, waitDue: g.Due}
+		d.items[k] = &itemQueue{key: k, waitSeq: g.Seq, waitDue: g.Due, stored: true}
 	}
 	return nil
 }
@@ -432,10 +433,10 @@ func (d *Dispatcher) finish(q *itemQueue, e *entry, o outcome, due time.Time) bo
 		d.signalRoom()
 	}
 	if o == retry {
-		q.waitSeq, q.waitDue = e.msg.Seq, due
+		q.waitSeq, q.waitDue, q.stored = e.msg.Seq, due, d.cfg.Gates != nil
 	} else if o == done && q.waitSeq == 0 && len(q.msgs) == 0 && len(q.parked) == 0 {
 		delete(d.items, q.key)
-		return true
+		return q.stored // only a stored gate costs a write to clear
 	}
 	d.schedule(q)
 	return false
@@ -475,7 +476,9 @@ func (d *Dispatcher) expireGates() {
 			d.schedule(q)
 			if len(q.msgs) == 0 && !q.busy {
 				delete(d.items, k)
-				stale = append(stale, k)
+				if q.stored {
+					stale = append(stale, k)
+				}
 			}
 		}
 	}

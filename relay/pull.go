@@ -20,11 +20,14 @@ const (
 
 // Delivery is one event handed to a puller, with the ack id to settle it.
 type Delivery struct {
-	Event    json.RawMessage `json:"event"`
-	AckID    string          `json:"ack_id"`
-	Attempt  uint64          `json:"attempt"`
-	Replay   bool            `json:"replay,omitempty"`
-	Redriven bool            `json:"redriven,omitempty"`
+	Event   json.RawMessage `json:"event"`
+	AckID   string          `json:"ack_id"`
+	Attempt uint64          `json:"attempt"`
+	// Seq is the position of this reseller's copy in its stream: events of
+	// one item are to be applied in Seq order.
+	Seq      uint64 `json:"seq"`
+	Replay   bool   `json:"replay,omitempty"`
+	Redriven bool   `json:"redriven,omitempty"`
 }
 
 // watchFinal notes a delivery that JetStream will not repeat.
@@ -74,7 +77,7 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 			continue
 		}
 		r.watchFinal(stream, consumer, m, md)
-		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply()), Attempt: md.NumDelivered,
+		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply()), Attempt: md.NumDelivered, Seq: md.Sequence.Stream,
 			Replay: m.Headers().Get(HeaderReplay) != "", Redriven: m.Headers().Get(HeaderRedriven) != ""})
 	}
 	return out, nil

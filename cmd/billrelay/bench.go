@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -21,30 +23,63 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	clients := fs.String("clients", "1,16,64", "comma-separated concurrent clients per case")
 	batch := fs.Int("batch", 100, "events per request in the batch cases")
 	sync := fs.String("sync", "always", `fsync policy for relay and reference: "always" or a duration such as 2m`)
+	webhooks := fs.String("webhooks", "1,10,100", `reseller counts for the webhook delivery cases ("" skips them)`)
+	onlyWebhooks := fs.Bool("only-webhooks", false, "run only the webhook delivery cases")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg := bench.Config{Duration: *dur, Batch: *batch, Log: zerolog.New(stderr).With().Timestamp().Logger()}
+	cfg := bench.Config{Duration: *dur, Batch: *batch, OnlyWebhooks: *onlyWebhooks,
+		Log: zerolog.New(stderr).Level(zerolog.InfoLevel).With().Timestamp().Logger()}
 	var si syncInterval
 	if err := si.Decode(*sync); err != nil {
 		fmt.Fprintf(stderr, "billrelay bench: -sync: %v\n", err)
 		return 2
 	}
 	cfg.SyncAlways, cfg.SyncInterval = si.always, si.every
-	for _, c := range strings.Split(*clients, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(c))
-		if err != nil || n < 1 {
-			fmt.Fprintf(stderr, "billrelay bench: -clients: %q is not a positive number\n", c)
-			return 2
+	var err error
+	if cfg.Clients, err = counts(*clients); err != nil || len(cfg.Clients) == 0 {
+		fmt.Fprintf(stderr, "billrelay bench: -clients: %v\n", err)
+		return 2
+	}
+	if cfg.Webhooks, err = counts(*webhooks); err != nil {
+		fmt.Fprintf(stderr, "billrelay bench: -webhooks: %v\n", err)
+		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "billrelay bench: %v\n", err)
+			return 1
 		}
-		cfg.Clients = append(cfg.Clients, n)
+		defer f.Close()
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
 	}
 	rows, err := bench.Run(ctx, cfg)
+	if len(rows) > 0 {
+		defer bench.Print(stdout, rows)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "billrelay bench: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "fsync: %s, %s per phase\n\n", *sync, *dur)
-	bench.Print(stdout, rows)
 	return 0
+}
+
+// counts reads a comma-separated list of positive numbers.
+func counts(s string) ([]int, error) {
+	var out []int
+	for _, c := range strings.Split(s, ",") {
+		if strings.TrimSpace(c) == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive number", c)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -17,6 +17,7 @@ const usage = `billrelay relays billing status changes to every reseller.
 
 Usage:
   billrelay [serve]     run the relay (embedded NATS JetStream unless RELAY_NATS_URL is set)
+  billrelay agent       run beside a reselling billing node (AGENT_* variables)
   billrelay bench       measure the relay against bare JetStream on this machine
   billrelay help        show this help
 
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return serveCommand(ctx, args, stderr)
+	case "agent":
+		return agentCommand(ctx, args, stderr)
 	case "bench":
 		return benchCommand(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
