@@ -67,6 +67,14 @@ func (r *Relay) Ack(ctx context.Context, reseller string, req AckRequest) (AckRe
 	return r.settle(ctx, StreamDelivery, reseller, req)
 }
 
+// AckOrders is [Relay.Ack] for a seller's orders.
+func (r *Relay) AckOrders(ctx context.Context, seller string, req AckRequest) (AckResult, error) {
+	if _, err := r.Seller(seller); err != nil {
+		return AckResult{}, err
+	}
+	return r.settle(ctx, StreamOrders, seller, req)
+}
+
 // settlement is one checked id with what to send for it.
 type settlement struct {
 	id      string
@@ -84,17 +92,11 @@ func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequ
 	}
 	res := AckResult{Errors: []AckError{}}
 	todo := r.screen(items, &res)
-	rc := receipt{Stream: stream, Consumer: consumer, Time: time.Now().UTC()}
-	for _, s := range todo {
-		switch s.kind {
-		case 'a':
-			rc.Acked = append(rc.Acked, s.d.streamSeq)
-		case 't':
-			rc.Termed = append(rc.Termed, s.d.streamSeq)
-			rc.Reasons = append(rc.Reasons, s.reason)
-		}
+	rcs, err := r.receiptsOf(ctx, stream, consumer, todo)
+	if err != nil {
+		return AckResult{}, err
 	}
-	if err := r.journal(ctx, rc); err != nil {
+	if err := r.journal(ctx, rcs); err != nil {
 		return AckResult{}, err
 	}
 	if err := r.send(ctx, todo); err != nil {
@@ -109,8 +111,36 @@ func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequ
 		if !s.expired {
 			count(&res, s.kind)
 		}
+		if s.kind == 'a' {
+			r.metrics.acked.WithLabelValues(consumer, "pull").Inc()
+		}
 	}
 	return res, nil
+}
+
+// receiptsOf says what each ack and term of a request applied or
+// rejected, per item.
+func (r *Relay) receiptsOf(ctx context.Context, stream, consumer string, todo []settlement) ([]Receipt, error) {
+	var out []Receipt
+	now := time.Now().UTC()
+	for _, s := range todo {
+		if s.kind != 'a' && s.kind != 't' {
+			continue
+		}
+		rc, err := r.receiptFor(ctx, stream, consumer, s.d.streamSeq)
+		if err != nil {
+			return nil, fmt.Errorf("receipt of seq %d: %w", s.d.streamSeq, err)
+		}
+		rc.Time, rc.Action = now, ActionApplied
+		if s.kind == 't' {
+			rc.Action, rc.Reason = ActionRejected, s.reason
+		}
+		if !rc.Stored.IsZero() {
+			r.metrics.deliveryLatency.WithLabelValues("pull").Observe(now.Sub(rc.Stored).Seconds())
+		}
+		out = append(out, rc)
+	}
+	return out, nil
 }
 
 func count(res *AckResult, kind byte) {

@@ -40,8 +40,16 @@ type Message struct {
 	Attempt  int
 	Replay   bool
 	Redriven bool
-	// Seq is the stream sequence of the reseller's copy.
-	Seq uint64
+	// Seq is the stream sequence of this copy, and Subject its subject.
+	Seq     uint64
+	Subject string
+	// Stored is when the event was stored by ingest (for latency figures).
+	Stored time.Time
+	// Flags says what the relay noticed about the event: "stale" (older
+	// than what the seller reported before for the item) or "regressive"
+	// (a transition against the lifecycle, such as active after
+	// terminated). Flagged events are delivered, never dropped.
+	Flags []string
 }
 
 // State returns data.state of the event, or "".

@@ -17,13 +17,21 @@ import (
 // down, and a durable consumer turns each into a dead-letter copy.
 const (
 	StreamAdvisories = "ADVISORIES"
-	advisoryMaxDeliv = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + StreamDelivery + ".*"
-	advisoryTerm     = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + StreamDelivery + ".*"
+	advisoryMaxDeliv = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
+	advisoryTerm     = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED."
 	deadWatchName    = "dead-letters"
 )
 
+// advisorySubjects are the advisories captured: both kinds, for the
+// streams the relay delivers from.
+var advisorySubjects = []string{
+	advisoryMaxDeliv + StreamDelivery + ".*", advisoryTerm + StreamDelivery + ".*",
+	advisoryMaxDeliv + StreamOrders + ".*", advisoryTerm + StreamOrders + ".*",
+}
+
 type advisory struct {
 	Type       string `json:"type"`
+	Stream     string `json:"stream"`
 	Consumer   string `json:"consumer"`
 	StreamSeq  uint64 `json:"stream_seq"`
 	Deliveries uint64 `json:"deliveries"`
@@ -54,8 +62,8 @@ func (r *Relay) onAdvisory(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	if _, ok := r.reg.reseller(a.Consumer); !ok {
-		_ = m.Ack() // not a reseller's consumer (or deleted since)
+	if !r.reg.taken(a.Consumer) {
+		_ = m.Ack() // not a seller's or reseller's consumer (or deleted since)
 		return
 	}
 	reason := fmt.Sprintf("max deliveries reached after %d deliveries", a.Deliveries)
@@ -64,7 +72,7 @@ func (r *Relay) onAdvisory(ctx context.Context, m jetstream.Msg) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := r.deadLetterSeq(ctx, a.Consumer, a.StreamSeq, int(a.Deliveries), reason); err != nil {
+	if err := r.deadLetterSeq(ctx, a.Stream, a.Consumer, a.StreamSeq, int(a.Deliveries), reason); err != nil {
 		r.log.Warn().Err(err).Msg("dead letter from advisory failed; will retry")
 		_ = m.NakWithDelay(5 * time.Second)
 		return
@@ -84,11 +92,11 @@ type finalDeliveries struct {
 }
 
 type finalDelivery struct {
-	reseller, subject string
-	seq               uint64
-	attempt           uint64
-	body              []byte
-	at                time.Time
+	stream, reseller, subject string
+	seq                       uint64
+	attempt                   uint64
+	body                      []byte
+	at                        time.Time
 }
 
 func newFinalDeliveries() *finalDeliveries {
@@ -97,7 +105,7 @@ func newFinalDeliveries() *finalDeliveries {
 
 func (f *finalDeliveries) add(fd finalDelivery) {
 	f.mu.Lock()
-	f.due[settledKey(StreamDelivery, fd.reseller, fd.seq, fd.attempt)] = fd
+	f.due[settledKey(fd.stream, fd.reseller, fd.seq, fd.attempt)] = fd
 	f.mu.Unlock()
 }
 
@@ -111,9 +119,10 @@ func (f *finalDeliveries) run(ctx context.Context, r *Relay) {
 			return
 		}
 		for key, fd := range f.ripe() {
-			if !r.settled.has(StreamDelivery, fd.reseller, fd.seq, fd.attempt) {
+			if !r.settled.has(fd.stream, fd.reseller, fd.seq, fd.attempt) {
 				reason := fmt.Sprintf("max deliveries reached: not acked within %s of delivery %d", r.cfg.AckWait, fd.attempt)
-				if err := r.deadLetter(ctx, fd.reseller, fd.seq, fd.subject, fd.body, int(fd.attempt), reason); err != nil {
+				o := deadLetterOrigin{fd.stream, fd.reseller, fd.seq, fd.subject}
+				if err := r.deadLetter(ctx, o, fd.body, int(fd.attempt), reason); err != nil {
 					continue // try again next tick
 				}
 			}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -589,7 +591,7 @@ func messageOf(m Delivered) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("metadata: %w", err)
 	}
-	_, k, err := events.ParseDeliverSubject(m.Subject())
+	k, err := keyOfSubject(m.Subject())
 	if err != nil {
 		return Message{}, err
 	}
@@ -600,7 +602,7 @@ func messageOf(m Delivered) (Message, error) {
 	}
 	return Message{ID: id, Type: h.Get(HeaderType), Key: k, Body: m.Data(),
 		Attempt: int(md.NumDelivered), Replay: h.Get(HeaderReplay) != "", Redriven: h.Get(HeaderRedriven) != "",
-		Seq: md.Sequence.Stream}, nil
+		Seq: md.Sequence.Stream, Subject: m.Subject(), Flags: flagsOf(h), Stored: storedOf(h)}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -608,6 +610,33 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	case <-ctx.Done():
 	}
+}
+
+// keyOfSubject reads the item key of a delivery or an order subject.
+func keyOfSubject(subject string) (events.Key, error) {
+	if strings.HasPrefix(subject, events.OrdersPrefix+".") {
+		_, k, err := events.ParseOrderSubject(subject)
+		return k, err
+	}
+	_, k, err := events.ParseDeliverSubject(subject)
+	return k, err
+}
+
+// storedOf reads when the event was stored (Relay-Stored, Unix ns).
+func storedOf(h nats.Header) time.Time {
+	ns, err := strconv.ParseInt(h.Get(HeaderStored), 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// flagsOf reads the Relay-Flags header.
+func flagsOf(h nats.Header) []string {
+	if v := h.Get(HeaderFlags); v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
 }
 
 // eventIDOf reads the id of an event body, for messages stored before the

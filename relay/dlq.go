@@ -22,6 +22,7 @@ const (
 	dlqRedrivePrefix = "dlq.redriven"
 
 	headerReseller    = "Relay-Reseller"
+	headerStream      = "Relay-Stream"
 	headerOrigSubject = "Relay-Orig-Subject"
 	headerOrigSeq     = "Relay-Orig-Seq"
 	headerAttempts    = "Relay-Attempts"
@@ -34,8 +35,10 @@ const (
 // DeadLetter is one DLQ entry.
 type DeadLetter struct {
 	// ID names the entry for redrive (its DLQ sequence).
-	ID       string          `json:"id"`
-	Reseller string          `json:"reseller"`
+	ID string `json:"id"`
+	// Reseller is whose delivery died (Seller for an order to a seller).
+	Reseller string          `json:"reseller,omitempty"`
+	Seller   string          `json:"seller,omitempty"`
 	Event    json.RawMessage `json:"event"`
 	Attempts int             `json:"attempts"`
 	Reason   string          `json:"reason"`
@@ -45,40 +48,56 @@ type DeadLetter struct {
 	Redriven bool            `json:"redriven"`
 }
 
-// deadLetter copies one DELIVERY message to the DLQ. The message id makes
-// the copy happen once, however many paths (dispatcher, term, advisory,
+// deadLetterOrigin is where a dead message was: its stream, consumer,
+// sequence and subject.
+type deadLetterOrigin struct {
+	stream, consumer string
+	seq              uint64
+	subject          string
+}
+
+// deadLetter copies one delivery to the DLQ. The message id makes the copy
+// happen once, however many paths (dispatcher, term, advisory,
 // reconciliation) report the same death.
-func (r *Relay) deadLetter(ctx context.Context, reseller string, seq uint64, subject string, body []byte, attempts int, reason string) error {
-	m := nats.NewMsg(dlqEntryPrefix + "." + reseller)
+func (r *Relay) deadLetter(ctx context.Context, o deadLetterOrigin, body []byte, attempts int, reason string) error {
+	m := nats.NewMsg(dlqEntryPrefix + "." + o.consumer)
 	m.Data = body
-	m.Header.Set(jetstream.MsgIDHeader, "dlq:"+reseller+":"+strconv.FormatUint(seq, 10))
-	m.Header.Set(headerReseller, reseller)
-	m.Header.Set(headerOrigSubject, subject)
-	m.Header.Set(headerOrigSeq, strconv.FormatUint(seq, 10))
+	m.Header.Set(jetstream.MsgIDHeader, "dlq:"+o.consumer+":"+strconv.FormatUint(o.seq, 10))
+	m.Header.Set(headerReseller, o.consumer)
+	m.Header.Set(headerStream, o.stream)
+	m.Header.Set(headerOrigSubject, o.subject)
+	m.Header.Set(headerOrigSeq, strconv.FormatUint(o.seq, 10))
 	m.Header.Set(headerAttempts, strconv.Itoa(attempts))
 	m.Header.Set(headerReason, headerSafe(reason))
 	ack, err := r.js.PublishMsg(ctx, m)
 	if err != nil {
-		return fmt.Errorf("dead-letter seq %d of %s: %w", seq, reseller, classify(err))
+		return fmt.Errorf("dead-letter seq %d of %s: %w", o.seq, o.consumer, classify(err))
 	}
 	if !ack.Duplicate {
-		r.log.Error().Str("reseller_id", reseller).Uint64("stream_seq", seq).Str("reason", reason).Msg("event dead-lettered")
-		r.opsEvent(ctx, OpsDeadLettered, reseller, map[string]any{"seq": seq, "reason": reason, "dlq_id": strconv.FormatUint(ack.Sequence, 10)})
+		r.metrics.deadLettered.WithLabelValues(o.consumer).Inc()
+		r.log.Error().Str("consumer", o.consumer).Uint64("stream_seq", o.seq).Str("reason", reason).Msg("event dead-lettered")
+		r.opsEvent(ctx, OpsDeadLettered, o.consumer, map[string]any{"seq": o.seq, "reason": reason, "dlq_id": strconv.FormatUint(ack.Sequence, 10)})
 	}
 	return nil
 }
 
-// deadLetterSeq copies a DELIVERY message known only by its sequence.
-func (r *Relay) deadLetterSeq(ctx context.Context, reseller string, seq uint64, attempts int, reason string) error {
-	st, err := r.js.Stream(ctx, StreamDelivery)
+// deadLetterSeq copies a message known only by its stream sequence.
+func (r *Relay) deadLetterSeq(ctx context.Context, stream, consumer string, seq uint64, attempts int, reason string) error {
+	m, err := r.getMsg(ctx, stream, seq)
 	if err != nil {
-		return classify(err)
+		return fmt.Errorf("read seq %d for the dead letters: %w", seq, err)
+	}
+	return r.deadLetter(ctx, deadLetterOrigin{stream, consumer, seq, m.Subject}, m.Data, attempts, reason)
+}
+
+// getMsg reads one stored message by sequence.
+func (r *Relay) getMsg(ctx context.Context, stream string, seq uint64) (*jetstream.RawStreamMsg, error) {
+	st, err := r.js.Stream(ctx, stream)
+	if err != nil {
+		return nil, classify(err)
 	}
 	m, err := st.GetMsg(ctx, seq)
-	if err != nil {
-		return fmt.Errorf("read seq %d for the dead letters: %w", seq, classify(err))
-	}
-	return r.deadLetter(ctx, reseller, seq, m.Subject, m.Data, attempts, reason)
+	return m, classify(err)
 }
 
 // headerSafe keeps a reason on one header line.
@@ -98,10 +117,8 @@ func headerSafe(s string) string {
 // DeadLetters lists a reseller's dead letters (every reseller's when
 // reseller is empty), oldest first; redriven ones only with all.
 func (r *Relay) DeadLetters(ctx context.Context, reseller string, all bool, limit int) ([]DeadLetter, error) {
-	if reseller != "" {
-		if _, err := r.Reseller(reseller); err != nil {
-			return nil, err
-		}
+	if reseller != "" && !r.reg.taken(reseller) {
+		return nil, fmt.Errorf("%w: reseller %q", events.ErrNotFound, reseller)
 	}
 	entries, redriven, err := r.readDLQ(ctx, reseller)
 	if err != nil {
@@ -141,17 +158,21 @@ func (r *Relay) readDLQ(ctx context.Context, reseller string) ([]DeadLetter, map
 func deadLetterOf(m *jetstream.RawStreamMsg) DeadLetter {
 	attempts, _ := strconv.Atoi(m.Header.Get(headerAttempts))
 	seq, _ := strconv.ParseUint(m.Header.Get(headerOrigSeq), 10, 64)
-	return DeadLetter{ID: strconv.FormatUint(m.Sequence, 10), Reseller: m.Header.Get(headerReseller),
+	d := DeadLetter{ID: strconv.FormatUint(m.Sequence, 10), Reseller: m.Header.Get(headerReseller),
 		Event: m.Data, Attempts: attempts, Reason: m.Header.Get(headerReason), Time: m.Time,
 		Subject: m.Header.Get(headerOrigSubject), Seq: seq}
+	if m.Header.Get(headerStream) == StreamOrders {
+		d.Seller, d.Reseller = d.Reseller, ""
+	}
+	return d
 }
 
 // Redrive sends a reseller's dead letters (those named, or all not yet
 // redriven) back to its delivery, marked as redriven. Redriving an entry a
 // second time does nothing: the answer counts only what was sent now.
 func (r *Relay) Redrive(ctx context.Context, reseller string, ids []string) (int, error) {
-	if _, err := r.Reseller(reseller); err != nil {
-		return 0, err
+	if !r.reg.taken(reseller) {
+		return 0, fmt.Errorf("%w: reseller %q", events.ErrNotFound, reseller)
 	}
 	entries, redriven, err := r.readDLQ(ctx, reseller)
 	if err != nil {
@@ -171,6 +192,9 @@ func (r *Relay) Redrive(ctx context.Context, reseller string, ids []string) (int
 		}
 		redriven[d.ID] = true
 		n++
+	}
+	if n > 0 {
+		r.audit(ctx, AuditEntry{Action: "dlq.redrive", Target: reseller, Detail: map[string]any{"redriven": n, "ids": ids}})
 	}
 	return n, nil
 }
@@ -206,13 +230,13 @@ func (r *Relay) redriveOne(ctx context.Context, d DeadLetter) error {
 	if _, err := r.js.PublishMsg(ctx, m); err != nil {
 		return fmt.Errorf("redrive %s: %w", d.ID, classify(err))
 	}
-	mark := nats.NewMsg(dlqRedrivePrefix + "." + d.Reseller)
+	mark := nats.NewMsg(dlqRedrivePrefix + "." + d.Reseller + d.Seller)
 	mark.Data = []byte(d.ID)
 	mark.Header.Set(jetstream.MsgIDHeader, "redriven:"+d.ID)
 	if _, err := r.js.PublishMsg(ctx, mark); err != nil {
 		return fmt.Errorf("mark %s redriven: %w", d.ID, classify(err))
 	}
-	r.log.Info().Str("reseller_id", d.Reseller).Str("dlq_id", d.ID).Msg("dead letter redriven")
+	r.log.Info().Str("consumer", d.Reseller+d.Seller).Str("dlq_id", d.ID).Msg("dead letter redriven")
 	return nil
 }
 

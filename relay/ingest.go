@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/nats-io/nats.go"
@@ -23,72 +24,162 @@ const (
 	HeaderReplay      = "Relay-Replay"
 	HeaderRedriven    = "Relay-Redriven"
 	HeaderEventID     = "Relay-Event-Id"
+	HeaderFlags       = "Relay-Flags"
+	HeaderStored      = "Relay-Stored"
+	HeaderState       = "Relay-State"
+	HeaderKind        = "Relay-Kind"
+	HeaderTime        = "Relay-Time"
+	HeaderSequence    = "Relay-Sequence"
 	ContentTypeCE     = "application/cloudevents+json"
 )
 
-// Status is the outcome of one published event.
-type Status string
+// ResultStatus is the outcome of one published event.
+type ResultStatus string
 
 const (
-	StatusAccepted  Status = "accepted"
-	StatusDuplicate Status = "duplicate"
+	StatusAccepted  ResultStatus = "accepted"
+	StatusDuplicate ResultStatus = "duplicate"
 )
 
 // Result is the outcome for one event of a publish call.
 type Result struct {
-	ID     string `json:"id"`
-	Status Status `json:"status"`
+	ID     string       `json:"id"`
+	Status ResultStatus `json:"status"`
 }
 
 // Publish stores evs for principal p and returns one result per event, in
-// order. It returns only after JetStream stored every event (fsynced, under
-// the default sync policy); on error nothing of the call is stored, except
-// in the rare case of a batch holding an already stored id that then fails
-// half way, where a retry answers "duplicate" for the stored part.
+// order. A seller's events go to EVENTS (and from there to its resellers);
+// a reseller's orders go to ORDERS, for its seller. Publish returns only
+// after JetStream stored every event (fsynced, under the default sync
+// policy); on error nothing of the call is stored, except in the rare case
+// of a batch holding an already stored id that then fails half way, where
+// a retry answers "duplicate" for the stored part.
 func (r *Relay) Publish(ctx context.Context, p Principal, evs []events.Event) ([]Result, error) {
-	if err := Authorize(p, evs); err != nil {
+	if err := r.Authorize(p, evs); err != nil {
 		return nil, err
 	}
 	msgs := make([]*nats.Msg, len(evs))
 	for i := range evs {
-		m, err := eventMsg(&evs[i])
+		m, err := r.eventMsg(p, &evs[i])
 		if err != nil {
 			return nil, err
 		}
 		msgs[i] = m
 	}
-	return r.publishAtomic(ctx, msgs)
+	res, err := r.publishAtomic(ctx, msgs)
+	if err != nil {
+		return nil, err
+	}
+	r.countIngest(res)
+	if p.Role == RoleReseller {
+		if err := r.learnOwners(ctx, p.ID, evs, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
-// Authorize checks that p may publish every event: a seller only for
-// itself and never an ops.override (those come through the audited
-// overrides API); a reseller only orders. Fields left empty are not judged
-// here: validation names them.
-func Authorize(p Principal, evs []events.Event) error {
+func (r *Relay) countIngest(res []Result) {
+	for _, x := range res {
+		if x.Status == StatusDuplicate {
+			r.metrics.IngestDuplicate.Inc()
+		} else {
+			r.metrics.IngestAccepted.Inc()
+		}
+	}
+}
+
+// learnOwners records the reseller that placed an order as its item's
+// owner.
+func (r *Relay) learnOwners(ctx context.Context, reseller string, evs []events.Event, res []Result) error {
 	for i, e := range evs {
-		field := "[" + strconv.Itoa(i) + "]"
-		switch {
-		case p.Role == RoleReseller && e.Type != "":
-			return events.Forbidden(field+".type", "a reseller token may publish only %v; %q comes from sellers", events.UpstreamTypes, e.Type)
-		case p.Role == RoleSeller && e.Seller != "" && e.Seller != p.ID:
-			return events.Forbidden(field+".seller", "this token publishes for seller %q, not %q", p.ID, e.Seller)
-		case e.Type == events.TypeOpsOverride:
-			return events.Forbidden(field+".type", "ops.override events are published by an admin through POST /v1/overrides")
+		if e.Type == events.TypeOrderPlaced && res[i].Status == StatusAccepted {
+			if err := r.learnOwner(ctx, e.Key(), reseller); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func eventMsg(e *events.Event) (*nats.Msg, error) {
+// Authorize checks that p may publish every event: a seller only for
+// itself and never an ops.override (those come through the audited
+// overrides API); a reseller only orders, for its own seller, on its own
+// accounts, for items no other reseller owns. Fields left empty are not
+// judged here: validation names them.
+func (r *Relay) Authorize(p Principal, evs []events.Event) error {
+	for i, e := range evs {
+		field := "[" + strconv.Itoa(i) + "]"
+		var err error
+		if p.Role == RoleReseller {
+			err = r.authorizeOrder(p.ID, field, e)
+		} else {
+			err = authorizeSellerEvent(p.ID, field, e)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func authorizeSellerEvent(seller, field string, e events.Event) error {
+	switch {
+	case e.Seller != "" && e.Seller != seller:
+		return events.Forbidden(field+".seller", "this token publishes for seller %q, not %q", seller, e.Seller)
+	case e.Type == events.TypeOpsOverride:
+		return events.Forbidden(field+".type", "ops.override events are published by an admin through POST /v1/overrides")
+	}
+	return nil
+}
+
+func (r *Relay) authorizeOrder(reseller, field string, e events.Event) error {
+	rs, ok := r.reg.reseller(reseller)
+	if !ok {
+		return fmt.Errorf("%w: reseller %q is not registered", events.ErrUnauthorized, reseller)
+	}
+	switch {
+	case e.Type != "" && !events.IsUpstream(e.Type):
+		return events.Forbidden(field+".type", "a reseller token may publish only %v; %q comes from sellers", events.UpstreamTypes, e.Type)
+	case e.Seller != "" && e.Seller != rs.Seller:
+		return events.Forbidden(field+".seller", "reseller %q orders from seller %q, not %q", reseller, rs.Seller, e.Seller)
+	case e.Account != "" && !contains(rs.Accounts, e.Account):
+		return events.Forbidden(field+".account", "account %q is not one of reseller %q's accounts %v", e.Account, reseller, rs.Accounts)
+	}
+	if owner, ok := r.owners.get(e.Key()); ok && owner != reseller && e.Item != "" {
+		return events.Forbidden(field+".item", "item %q is owned by another reseller", e.Item)
+	}
+	return nil
+}
+
+// eventMsg is the stored form of an event: its JSON, its message id, and
+// headers that spare the router and the receivers a JSON decode.
+func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
 	body, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
 	}
-	m := nats.NewMsg(events.EventSubject(e.Key()))
+	subject, msgID := events.EventSubject(e.Key()), e.ID
+	if p.Role == RoleReseller {
+		subject, msgID = events.OrderSubject(p.ID, e.Key()), p.ID+":"+e.ID
+	}
+	m := nats.NewMsg(subject)
 	m.Data = body
-	m.Header.Set(jetstream.MsgIDHeader, e.ID)
+	m.Header.Set(jetstream.MsgIDHeader, msgID)
+	m.Header.Set(HeaderEventID, e.ID)
 	m.Header.Set(HeaderContentType, ContentTypeCE)
 	m.Header.Set(HeaderType, e.Type)
+	m.Header.Set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
+	if d, err := events.ParseData(e.Data); err == nil && d.State != "" {
+		m.Header.Set(HeaderState, d.State)
+		m.Header.Set(HeaderKind, string(d.Kind(e.Type)))
+	}
+	if seq, ok := e.Extensions["sequence"]; ok {
+		var s string
+		if json.Unmarshal(seq, &s) == nil && s != "" {
+			m.Header.Set(HeaderSequence, s)
+		}
+	}
 	return m, nil
 }
 
@@ -151,7 +242,7 @@ func awaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck,
 	}
 }
 
-func resultsAll(msgs []*nats.Msg, s Status) []Result {
+func resultsAll(msgs []*nats.Msg, s ResultStatus) []Result {
 	out := make([]Result, len(msgs))
 	for i, m := range msgs {
 		out[i] = Result{ID: m.Header.Get(jetstream.MsgIDHeader), Status: s}

@@ -13,38 +13,54 @@ const pauseForever = 100 * 365 * 24 * time.Hour
 // Pause stops delivery to a reseller (pull, webhook and agent alike) until
 // Resume. Events keep being routed to it and accumulate; nothing is dropped.
 func (r *Relay) Pause(ctx context.Context, id, reason string) error {
-	if _, err := r.Reseller(id); err != nil {
+	ep, err := r.endpointOf(RoleReseller, id)
+	if err != nil {
 		return err
 	}
-	if _, err := r.js.PauseConsumer(ctx, StreamDelivery, id, time.Now().Add(pauseForever)); err != nil {
-		return fmt.Errorf("pause consumer %q: %w", id, classify(err))
-	}
-	if _, err := r.updateReseller(ctx, id, func(rs *Reseller) error {
-		rs.Paused, rs.PauseReason = true, reason
-		return nil
-	}); err != nil {
-		return fmt.Errorf("pause reseller %q: %w", id, err)
-	}
-	r.log.Warn().Str("reseller_id", id).Str("reason", reason).Msg("reseller paused")
-	r.opsEvent(ctx, OpsResellerPaused, id, map[string]any{"reason": reason})
-	return nil
+	return r.pause(ctx, ep, reason)
 }
 
 // Resume restarts delivery to a reseller from where it stopped.
 func (r *Relay) Resume(ctx context.Context, id string) error {
-	if _, err := r.Reseller(id); err != nil {
+	ep, err := r.endpointOf(RoleReseller, id)
+	if err != nil {
 		return err
 	}
-	if _, err := r.js.ResumeConsumer(ctx, StreamDelivery, id); err != nil {
-		return fmt.Errorf("resume consumer %q: %w", id, classify(err))
+	return r.resume(ctx, ep)
+}
+
+// ResumeSeller restarts delivery of orders to a seller paused after its
+// webhook answered 410.
+func (r *Relay) ResumeSeller(ctx context.Context, id string) error {
+	ep, err := r.endpointOf(RoleSeller, id)
+	if err != nil {
+		return err
 	}
-	if _, err := r.updateReseller(ctx, id, func(rs *Reseller) error {
-		rs.Paused, rs.PauseReason = false, ""
-		return nil
-	}); err != nil {
-		return fmt.Errorf("resume reseller %q: %w", id, err)
+	return r.resume(ctx, ep)
+}
+
+func (r *Relay) pause(ctx context.Context, ep endpoint, reason string) error {
+	if _, err := r.js.PauseConsumer(ctx, ep.stream, ep.id, time.Now().Add(pauseForever)); err != nil {
+		return fmt.Errorf("pause consumer of %s: %w", ep, classify(err))
 	}
-	r.log.Info().Str("reseller_id", id).Msg("reseller resumed")
-	r.opsEvent(ctx, OpsResellerResumed, id, nil)
+	if _, err := r.setState(ctx, ep, func(_ **Webhook, paused *bool, why *string) { *paused, *why = true, reason }); err != nil {
+		return fmt.Errorf("pause %s: %w", ep, err)
+	}
+	r.log.Warn().Str("consumer", ep.id).Str("reason", reason).Msg("delivery paused")
+	r.opsEvent(ctx, OpsResellerPaused, ep.id, map[string]any{"reason": reason})
+	r.audit(ctx, AuditEntry{Action: "pause", Target: string(ep.role) + "/" + ep.id, Reason: reason})
+	return nil
+}
+
+func (r *Relay) resume(ctx context.Context, ep endpoint) error {
+	if _, err := r.js.ResumeConsumer(ctx, ep.stream, ep.id); err != nil {
+		return fmt.Errorf("resume consumer of %s: %w", ep, classify(err))
+	}
+	if _, err := r.setState(ctx, ep, func(_ **Webhook, paused *bool, why *string) { *paused, *why = false, "" }); err != nil {
+		return fmt.Errorf("resume %s: %w", ep, err)
+	}
+	r.log.Info().Str("consumer", ep.id).Msg("delivery resumed")
+	r.opsEvent(ctx, OpsResellerResumed, ep.id, nil)
+	r.audit(ctx, AuditEntry{Action: "resume", Target: string(ep.role) + "/" + ep.id})
 	return nil
 }

@@ -28,14 +28,16 @@ type Delivery struct {
 	Seq      uint64 `json:"seq"`
 	Replay   bool   `json:"replay,omitempty"`
 	Redriven bool   `json:"redriven,omitempty"`
+	// Flags are the transition guard's findings ("stale", "regressive").
+	Flags []string `json:"flags,omitempty"`
 }
 
 // watchFinal notes a delivery that JetStream will not repeat.
 func (r *Relay) watchFinal(stream, consumer string, m jetstream.Msg, md *jetstream.MsgMetadata) {
-	if stream != StreamDelivery || r.cfg.MaxDeliver < 1 || md.NumDelivered < uint64(r.cfg.MaxDeliver) {
+	if r.cfg.MaxDeliver < 1 || md.NumDelivered < uint64(r.cfg.MaxDeliver) {
 		return
 	}
-	r.finals.add(finalDelivery{reseller: consumer, subject: m.Subject(), seq: md.Sequence.Stream,
+	r.finals.add(finalDelivery{stream: stream, reseller: consumer, subject: m.Subject(), seq: md.Sequence.Stream,
 		attempt: md.NumDelivered, body: m.Data(), at: time.Now().Add(r.cfg.AckWait + 2*time.Second)})
 }
 
@@ -44,14 +46,24 @@ func (r *Relay) watchFinal(stream, consumer string, m jetstream.Msg, md *jetstre
 // after wait with none. It never takes more than max from the consumer, so
 // nothing is held back in a hidden buffer while its AckWait runs.
 func (r *Relay) Pull(ctx context.Context, reseller string, max int, wait time.Duration) ([]Delivery, error) {
-	rs, err := r.Reseller(reseller)
+	return r.pullEndpoint(ctx, RoleReseller, reseller, max, wait)
+}
+
+// PullOrders is [Relay.Pull] for a seller: the orders its resellers placed
+// or cancelled.
+func (r *Relay) PullOrders(ctx context.Context, seller string, max int, wait time.Duration) ([]Delivery, error) {
+	return r.pullEndpoint(ctx, RoleSeller, seller, max, wait)
+}
+
+func (r *Relay) pullEndpoint(ctx context.Context, role Role, id string, max int, wait time.Duration) ([]Delivery, error) {
+	ep, err := r.endpointOf(role, id)
 	if err != nil {
 		return nil, err
 	}
-	if rs.Webhook != nil {
-		return nil, fmt.Errorf("%w: reseller %q receives its events on its webhook; remove the webhook to pull", events.ErrConflict, reseller)
+	if ep.webhook != nil {
+		return nil, fmt.Errorf("%w: %s receives its events on its webhook; remove the webhook to pull", events.ErrConflict, ep)
 	}
-	return r.pull(ctx, StreamDelivery, reseller, max, wait)
+	return r.pull(ctx, ep.stream, ep.id, max, wait)
 }
 
 func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait time.Duration) ([]Delivery, error) {
@@ -77,8 +89,10 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 			continue
 		}
 		r.watchFinal(stream, consumer, m, md)
+		r.out.put(receiptOf(stream, consumer, md.Sequence.Stream, m.Subject(), m.Headers()))
+		r.metrics.delivered.WithLabelValues(consumer, "pull").Inc()
 		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply()), Attempt: md.NumDelivered, Seq: md.Sequence.Stream,
-			Replay: m.Headers().Get(HeaderReplay) != "", Redriven: m.Headers().Get(HeaderRedriven) != ""})
+			Replay: m.Headers().Get(HeaderReplay) != "", Redriven: m.Headers().Get(HeaderRedriven) != "", Flags: flagsOf(m.Headers())})
 	}
 	return out, nil
 }

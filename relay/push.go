@@ -6,14 +6,12 @@ import (
 	"errors"
 	"sync"
 	"time"
-
-	"github.com/billrelay/billrelay/events"
 )
 
 // PushConfig says how the relay pushes to resellers with a webhook.
 type PushConfig struct {
-	// NewSink builds the Sink of one reseller's webhook (adapters/webhook).
-	NewSink func(rs Reseller) (Sink, error)
+	// NewSink builds the Sink of one webhook (adapters/webhook).
+	NewSink func(w Webhook) (Sink, error)
 	// Backoff is the retry schedule (RELAY_WEBHOOK_BACKOFF).
 	Backoff []time.Duration
 	// Concurrency is the default number of items delivered in parallel.
@@ -30,9 +28,10 @@ type pusher struct {
 	done    chan struct{}
 }
 
-// StartPush delivers to every reseller that has a webhook and is not
-// paused, following registry changes (a new webhook, a rotated secret, a
-// pause) as they happen. It stops when the relay closes.
+// StartPush delivers to every reseller (and every seller, for orders) that
+// has a webhook and is not paused, following registry changes (a new
+// webhook, a rotated secret, a pause) as they happen. It stops when the
+// relay closes.
 func (r *Relay) StartPush(cfg PushConfig) {
 	r.wg.Add(1)
 	go func() {
@@ -56,26 +55,26 @@ func (r *Relay) StartPush(cfg PushConfig) {
 }
 
 func (r *Relay) reconcilePushers(cfg PushConfig, running map[string]*pusher) {
-	want := map[string]Reseller{}
-	for _, rs := range r.reg.allResellers() {
-		if rs.Webhook != nil && !rs.Paused {
-			want[rs.ID] = rs
+	want := map[string]endpoint{}
+	for _, ep := range r.endpoints() {
+		if ep.webhook != nil && !ep.paused {
+			want[ep.id] = ep
 		}
 	}
 	for id, p := range running {
-		if rs, ok := want[id]; !ok || webhookVersion(rs) != p.version {
+		if ep, ok := want[id]; !ok || webhookVersion(ep) != p.version {
 			stopPusher(running, id)
 		}
 	}
-	for id, rs := range want {
+	for id, ep := range want {
 		if running[id] == nil {
-			r.startPusher(cfg, running, rs)
+			r.startPusher(cfg, running, ep)
 		}
 	}
 }
 
-func webhookVersion(rs Reseller) string {
-	b, _ := json.Marshal(rs.Webhook)
+func webhookVersion(ep endpoint) string {
+	b, _ := json.Marshal(ep.webhook)
 	return string(b)
 }
 
@@ -86,20 +85,20 @@ func stopPusher(running map[string]*pusher, id string) {
 	delete(running, id)
 }
 
-func (r *Relay) startPusher(cfg PushConfig, running map[string]*pusher, rs Reseller) {
-	log := r.log.With().Str("reseller_id", rs.ID).Logger()
-	sink, err := cfg.NewSink(rs)
+func (r *Relay) startPusher(cfg PushConfig, running map[string]*pusher, ep endpoint) {
+	log := r.log.With().Str("consumer", ep.id).Logger()
+	sink, err := cfg.NewSink(*ep.webhook)
 	if err != nil {
 		log.Error().Err(err).Msg("webhook not started")
 		return
 	}
 	ctx, cancel := context.WithCancel(r.bg)
-	p := &pusher{version: webhookVersion(rs), cancel: cancel, done: make(chan struct{})}
-	running[rs.ID] = p
+	p := &pusher{version: webhookVersion(ep), cancel: cancel, done: make(chan struct{})}
+	running[ep.id] = p
 	go func() {
 		defer close(p.done)
 		for ctx.Err() == nil {
-			err := r.push(ctx, cfg, rs, sink)
+			err := r.push(ctx, cfg, ep, sink)
 			if err == nil || ctx.Err() != nil {
 				return
 			}
@@ -109,14 +108,14 @@ func (r *Relay) startPusher(cfg PushConfig, running map[string]*pusher, rs Resel
 	}()
 }
 
-// push runs one reseller's dispatcher until ctx ends or the endpoint is
-// gone (then the reseller is paused and the registry change stops it).
-func (r *Relay) push(ctx context.Context, cfg PushConfig, rs Reseller, sink Sink) error {
-	cons, err := r.consumer(ctx, StreamDelivery, rs.ID)
+// push runs one endpoint's dispatcher until ctx ends or the endpoint is
+// gone (then it is paused and the registry change stops it).
+func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink Sink) error {
+	cons, err := r.consumer(ctx, ep.stream, ep.id)
 	if err != nil {
 		return err
 	}
-	concurrency := rs.Webhook.Concurrency
+	concurrency := ep.webhook.Concurrency
 	if concurrency == 0 {
 		concurrency = cfg.Concurrency
 	}
@@ -124,27 +123,29 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, rs Reseller, sink Sink
 		Concurrency: concurrency, Backoff: cfg.Backoff, AckWait: r.cfg.AckWait,
 		BreakerThreshold: cfg.BreakerThreshold, BreakerCooldown: cfg.BreakerCooldown,
 		Dead: func(ctx context.Context, m Message, reason string) error {
-			return r.deadLetter(ctx, rs.ID, m.Seq, events.DeliverSubject(rs.ID, m.Key), m.Body, m.Attempt, reason)
+			r.rw.note(Receipt{Stream: ep.stream, Consumer: ep.id, Seq: m.Seq, EventID: m.ID, Type: m.Type,
+				State: m.State(), Action: ActionRejected, Reason: reason, Time: time.Now().UTC(), Key: m.Key})
+			return r.deadLetter(ctx, deadLetterOrigin{ep.stream, ep.id, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
 		},
-		Gone:   func(ctx context.Context, err error) { r.webhookGone(rs.ID, err) },
-		Report: func(st DeliveryStatus) { r.reportDelivery(rs.ID, st) },
-		Gates:  kvGates{kv: r.gates, reseller: rs.ID},
-		Log:    r.log.With().Str("reseller_id", rs.ID).Str("component", "webhook").Logger(),
-	}, sink, ConsumerSource{Consumer: cons})
+		Gone:   func(ctx context.Context, err error) { r.webhookGone(ep, err) },
+		Report: func(st DeliveryStatus) { r.reportDelivery(ep.id, st) },
+		Gates:  kvGates{kv: r.gates, reseller: ep.id},
+		Log:    r.log.With().Str("consumer", ep.id).Str("component", "webhook").Logger(),
+	}, &receiptSink{next: sink, r: r, ep: ep}, ConsumerSource{Consumer: cons})
 	if err := d.Run(ctx); !errors.Is(err, ErrGone) {
 		return err
 	}
 	return nil
 }
 
-// webhookGone pauses a reseller whose endpoint answered 410: its events
-// keep accumulating until an admin resumes it.
-func (r *Relay) webhookGone(id string, cause error) {
+// webhookGone pauses an endpoint that answered 410: its events keep
+// accumulating until an admin resumes it.
+func (r *Relay) webhookGone(ep endpoint, cause error) {
 	ctx, cancel := context.WithTimeout(r.bg, 30*time.Second)
 	defer cancel()
-	r.opsEvent(ctx, OpsWebhookGone, id, map[string]any{"error": cause.Error()})
-	if err := r.Pause(ctx, id, "webhook answered 410 Gone"); err != nil {
-		r.log.Error().Err(err).Str("reseller_id", id).Msg("pause after 410 failed")
+	r.opsEvent(ctx, OpsWebhookGone, ep.id, map[string]any{"error": cause.Error()})
+	if err := r.pause(ctx, ep, "webhook answered 410 Gone"); err != nil {
+		r.log.Error().Err(err).Str("consumer", ep.id).Msg("pause after 410 failed")
 	}
 }
 
@@ -155,8 +156,8 @@ var circuitOpsMu sync.Mutex
 func (r *Relay) reportDelivery(id string, st DeliveryStatus) {
 	circuitOpsMu.Lock()
 	defer circuitOpsMu.Unlock()
-	prev, _ := r.status.Load(id)
-	r.status.Store(id, st)
+	prev, _ := r.hooks.Load(id)
+	r.hooks.Store(id, st)
 	was := CircuitClosed
 	if p, ok := prev.(DeliveryStatus); ok {
 		was = p.Circuit
@@ -174,7 +175,7 @@ func (r *Relay) reportDelivery(id string, st DeliveryStatus) {
 // WebhookStatus returns the delivery status of a reseller's webhook as
 // this relay sees it, if it pushes to it.
 func (r *Relay) WebhookStatus(id string) (DeliveryStatus, bool) {
-	v, ok := r.status.Load(id)
+	v, ok := r.hooks.Load(id)
 	if !ok {
 		return DeliveryStatus{}, false
 	}

@@ -5,21 +5,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// JetStream writes a consumer's ack state to disk up to ~100 ms after it
-// processed an ack (consumerFileStore.flushLoop). A relay killed in that
-// window would redeliver what a reseller already acked. So every ack request
-// is first written as a receipt to the RECEIPTS stream (fsynced like any
-// event), and after a restart the relay filters out deliveries whose receipt
-// it finds: nothing a reseller acked comes back.
-
+// Receipts record, per item, what each receiver applied (acked) or
+// rejected (terminated): the trail for billing disputes ("did reseller X
+// apply the suspension?") and the input of reconciliation. One message per
+// settled event, on receipts.<stream>.<consumer>.<seller>.<account>.<item>,
+// so that the last receipt of every item is one query away.
+//
+// They also guard against a JetStream detail: a consumer's ack state is
+// written to disk up to ~100 ms after the ack (consumerFileStore.flushLoop).
+// A relay killed in that window would redeliver what a reseller already
+// acked through the API. So the API writes receipts (fsynced like any
+// event) before it sends the acks, and after a restart the relay filters
+// out deliveries whose receipt it finds: nothing a reseller acked comes
+// back.
 const (
-	// StreamReceipts journals what resellers acked and terminated.
 	StreamReceipts = "RECEIPTS"
 	receiptsPrefix = "receipts"
 	// receiptLookback is how far before the newest receipt the start-up
@@ -29,18 +37,148 @@ const (
 	receiptFilterTTL = 15 * time.Minute
 )
 
-// receipt is one ack request as journaled.
-type receipt struct {
-	Stream   string    `json:"stream"`
-	Consumer string    `json:"consumer"`
-	Acked    []uint64  `json:"acked,omitempty"`
-	Termed   []uint64  `json:"termed,omitempty"`
-	Reasons  []string  `json:"reasons,omitempty"`
-	Time     time.Time `json:"time"`
+// Receipt actions.
+const (
+	ActionApplied  = "applied"
+	ActionRejected = "rejected"
+)
+
+// Receipt is one settled event.
+type Receipt struct {
+	Stream   string     `json:"stream"`
+	Consumer string     `json:"consumer"`
+	Seq      uint64     `json:"seq"`
+	EventID  string     `json:"event_id"`
+	Type     string     `json:"type,omitempty"`
+	State    string     `json:"state,omitempty"`
+	Action   string     `json:"action"`
+	Reason   string     `json:"reason,omitempty"`
+	Time     time.Time  `json:"time"`
+	Key      events.Key `json:"-"`
+	// Stored is when the event was stored (for the latency figure).
+	Stored time.Time `json:"-"`
 }
 
-func receiptSubject(stream, consumer string) string {
-	return receiptsPrefix + "." + stream + "." + consumer
+func receiptSubject(rc Receipt) string {
+	return receiptsPrefix + "." + rc.Stream + "." + rc.Consumer + "." + rc.Key.Seller + "." + rc.Key.Account + "." + rc.Key.Item
+}
+
+func receiptMsg(rc Receipt) *nats.Msg {
+	m := nats.NewMsg(receiptSubject(rc))
+	m.Data, _ = json.Marshal(rc)
+	return m
+}
+
+// journal stores receipts durably (one atomic batch, one fsync) before
+// their acks are sent.
+func (r *Relay) journal(ctx context.Context, rcs []Receipt) error {
+	if len(rcs) == 0 {
+		return nil
+	}
+	msgs := make([]*nats.Msg, len(rcs))
+	for i, rc := range rcs {
+		msgs[i] = receiptMsg(rc)
+	}
+	for start := 0; start < len(msgs); start += maxAtomicBatch {
+		if _, err := r.publishAtomic(ctx, msgs[start:min(start+maxAtomicBatch, len(msgs))]); err != nil {
+			return fmt.Errorf("journal receipts: %w", err)
+		}
+	}
+	return nil
+}
+
+// receiptWriter stores receipts of push deliveries in the background, a
+// batch at a time: the delivery is already acked, so its receipt need not
+// hold it up.
+type receiptWriter struct {
+	in chan Receipt
+}
+
+func (r *Relay) startReceiptWriter() {
+	r.rw = &receiptWriter{in: make(chan Receipt, 10_000)}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			var first Receipt
+			select {
+			case first = <-r.rw.in:
+			case <-r.bg.Done():
+				return
+			}
+			batch := []Receipt{first}
+			for len(batch) < maxAtomicBatch && len(r.rw.in) > 0 {
+				batch = append(batch, <-r.rw.in)
+			}
+			ctx, cancel := context.WithTimeout(r.bg, 30*time.Second)
+			if err := r.journal(ctx, batch); err != nil {
+				r.log.Warn().Err(err).Int("receipts", len(batch)).Msg("receipts of push deliveries not stored")
+			}
+			cancel()
+		}
+	}()
+}
+
+// note queues a receipt of a push delivery; it never blocks delivery.
+func (w *receiptWriter) note(rc Receipt) {
+	select {
+	case w.in <- rc:
+	default:
+	}
+}
+
+// handedOut remembers, for each delivery handed out by a pull, what its
+// receipt will say, so that an ack needs no read. A miss (after a restart,
+// or an ack reaching another relay) costs one read by sequence.
+type handedOut struct {
+	mu sync.Mutex
+	m  map[string]Receipt
+}
+
+const maxHandedOut = 200_000
+
+func (h *handedOut) put(rc Receipt) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.m) >= maxHandedOut {
+		n := 0
+		for k := range h.m { // Go's map order is random: this drops an arbitrary tenth
+			delete(h.m, k)
+			if n++; n > maxHandedOut/10 {
+				break
+			}
+		}
+	}
+	h.m[rc.Stream+"/"+rc.Consumer+"/"+strconv.FormatUint(rc.Seq, 10)] = rc
+}
+
+func (h *handedOut) take(stream, consumer string, seq uint64) (Receipt, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := stream + "/" + consumer + "/" + strconv.FormatUint(seq, 10)
+	rc, ok := h.m[k]
+	delete(h.m, k)
+	return rc, ok
+}
+
+// receiptOf builds the receipt of a delivered message from its subject and
+// headers.
+func receiptOf(stream, consumer string, seq uint64, subject string, h nats.Header) Receipt {
+	k, _ := keyOfSubject(subject)
+	return Receipt{Stream: stream, Consumer: consumer, Seq: seq, Key: k, Stored: storedOf(h),
+		EventID: h.Get(HeaderEventID), Type: h.Get(HeaderType), State: h.Get(HeaderState)}
+}
+
+// receiptFor finds what a receipt of seq must say.
+func (r *Relay) receiptFor(ctx context.Context, stream, consumer string, seq uint64) (Receipt, error) {
+	if rc, ok := r.out.take(stream, consumer, seq); ok {
+		return rc, nil
+	}
+	m, err := r.getMsg(ctx, stream, seq)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return receiptOf(stream, consumer, seq, m.Subject, m.Header), nil
 }
 
 // receiptFilter holds the stream sequences, per consumer, that were acked
@@ -55,22 +193,17 @@ func newReceiptFilter() *receiptFilter {
 	return &receiptFilter{seqs: map[string]map[uint64]struct{}{}}
 }
 
-func (f *receiptFilter) add(rc receipt) {
+func (f *receiptFilter) add(rc Receipt) {
 	key := rc.Stream + "/" + rc.Consumer
 	m := f.seqs[key]
 	if m == nil {
 		m = map[uint64]struct{}{}
 		f.seqs[key] = m
 	}
-	for _, s := range rc.Acked {
-		m[s] = struct{}{}
-	}
-	for _, s := range rc.Termed {
-		m[s] = struct{}{}
-	}
+	m[rc.Seq] = struct{}{}
 }
 
-// seen reports whether seq of consumer was acked before the restart.
+// seen reports whether seq of consumer was settled before the restart.
 func (f *receiptFilter) seen(stream, consumer string, seq uint64) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -114,7 +247,7 @@ func (r *Relay) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq
 		if err != nil {
 			return fmt.Errorf("read receipts: %w", classify(err))
 		}
-		var rc receipt
+		var rc Receipt
 		if json.Unmarshal(m.Data(), &rc) == nil {
 			f.add(rc)
 		}
@@ -129,19 +262,35 @@ func (r *Relay) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq
 	}
 }
 
-// journal stores rc durably before its acks are sent.
-func (r *Relay) journal(ctx context.Context, rc receipt) error {
-	if len(rc.Acked) == 0 && len(rc.Termed) == 0 {
-		return nil
-	}
-	b, err := json.Marshal(rc)
+// receiptSink records, after each push delivery, what the receiver applied.
+type receiptSink struct {
+	next Sink
+	r    *Relay
+	ep   endpoint
+}
+
+func (s *receiptSink) Deliver(ctx context.Context, m Message) error {
+	err := s.next.Deliver(ctx, m)
+	outcome := "ok"
 	if err != nil {
-		return fmt.Errorf("encode receipt: %w", err)
+		outcome = "failed"
 	}
-	if _, err := r.js.Publish(ctx, receiptSubject(rc.Stream, rc.Consumer), b); err != nil {
-		return fmt.Errorf("journal receipt: %w", classify(err))
+	s.r.metrics.webhookAttempts.WithLabelValues(s.ep.id, outcome).Inc()
+	if err != nil {
+		return err
 	}
+	s.r.metrics.delivered.WithLabelValues(s.ep.id, "webhook").Inc()
+	s.r.metrics.acked.WithLabelValues(s.ep.id, "webhook").Inc()
+	if !m.Stored.IsZero() {
+		s.r.metrics.deliveryLatency.WithLabelValues("webhook").Observe(time.Since(m.Stored).Seconds())
+	}
+	s.r.rw.note(s.receipt(m, ActionApplied, ""))
 	return nil
+}
+
+func (s *receiptSink) receipt(m Message, action, reason string) Receipt {
+	return Receipt{Stream: s.ep.stream, Consumer: s.ep.id, Seq: m.Seq, EventID: m.ID, Type: m.Type,
+		State: m.State(), Action: action, Reason: reason, Time: time.Now().UTC(), Key: m.Key}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -34,6 +34,10 @@ type Seller struct {
 	ID          string    `json:"id"`
 	TokenSHA256 string    `json:"token_sha256"`
 	Created     time.Time `json:"created"`
+	// Webhook, when set, pushes resellers' orders to the seller.
+	Webhook     *Webhook `json:"webhook,omitempty"`
+	Paused      bool     `json:"paused,omitempty"`
+	PauseReason string   `json:"pause_reason,omitempty"`
 }
 
 // Reseller is one registered reselling platform.
@@ -197,6 +201,27 @@ func (g *registry) reseller(id string) (Reseller, bool) {
 	return r, ok
 }
 
+func (g *registry) allSellers() []Seller {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := make([]Seller, 0, len(g.sellers))
+	for _, s := range g.sellers {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Seller) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// taken reports whether id names a seller or a reseller: the two share one
+// namespace, as their consumers and dead letters are named by id.
+func (g *registry) taken(id string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	_, s := g.sellers[id]
+	_, r := g.resellers[id]
+	return s || r
+}
+
 func (g *registry) allResellers() []Reseller {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
@@ -250,12 +275,29 @@ func (r *Relay) RegisterSeller(ctx context.Context, id string) (Seller, string, 
 	if p := events.NameProblem(id); p != "" {
 		return Seller{}, "", events.Invalid("id", "%s", p)
 	}
+	if r.reg.taken(id) {
+		return Seller{}, "", fmt.Errorf("%w: %q is already registered (sellers and resellers share one set of ids)", events.ErrConflict, id)
+	}
 	token := newToken(sellerTokenPrefix)
 	s := Seller{ID: id, TokenSHA256: hashToken(token), Created: time.Now().UTC()}
+	if err := r.syncConsumer(ctx, sellerEndpoint(s)); err != nil {
+		return Seller{}, "", err
+	}
 	if err := r.createRecord(ctx, keySeller+id, s); err != nil {
 		return Seller{}, "", fmt.Errorf("register seller %q: %w", id, err)
 	}
+	r.log.Info().Str("seller_id", id).Msg("seller registered")
 	return s, token, nil
+}
+
+// Seller returns a registered seller or an error wrapping
+// [events.ErrNotFound].
+func (r *Relay) Seller(id string) (Seller, error) {
+	s, ok := r.reg.seller(id)
+	if !ok {
+		return Seller{}, fmt.Errorf("%w: seller %q", events.ErrNotFound, id)
+	}
+	return s, nil
 }
 
 // ResellerSpec is what a registration asks for.
@@ -306,16 +348,16 @@ func (r *Relay) RegisterReseller(ctx context.Context, spec ResellerSpec) (Resell
 	if err := r.validateResellerSpec(&spec); err != nil {
 		return Reseller{}, Credentials{}, err
 	}
-	if _, ok := r.reg.reseller(spec.ID); ok {
-		return Reseller{}, Credentials{}, fmt.Errorf("%w: reseller %q is already registered", events.ErrConflict, spec.ID)
+	if r.reg.taken(spec.ID) {
+		return Reseller{}, Credentials{}, fmt.Errorf("%w: %q is already registered (sellers and resellers share one set of ids)", events.ErrConflict, spec.ID)
 	}
 	cred := Credentials{Token: newToken(resellerTokenPrefix)}
 	rs := Reseller{ID: spec.ID, Seller: spec.Seller, Accounts: spec.Accounts,
 		TokenSHA256: hashToken(cred.Token), Created: time.Now().UTC()}
 	if spec.Webhook != nil {
-		cred.WebhookSecret = r.applyWebhook(&rs, *spec.Webhook, rs.Created)
+		cred.WebhookSecret = r.applyWebhook(&rs.Webhook, *spec.Webhook, rs.Created)
 	}
-	if err := r.syncConsumer(ctx, rs); err != nil {
+	if err := r.syncConsumer(ctx, resellerEndpoint(rs)); err != nil {
 		return Reseller{}, Credentials{}, err
 	}
 	if err := r.createRecord(ctx, keyReseller+spec.ID, rs); err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/billrelay/billrelay/events"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,18 +21,24 @@ type Relay struct {
 	log  zerolog.Logger
 	root zerolog.Logger
 
-	ns    *server.Server // nil when connected to an external NATS
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	kv    jetstream.KeyValue
-	gates jetstream.KeyValue
+	ns       *server.Server // nil when connected to an external NATS
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	kv       jetstream.KeyValue
+	gates    jetstream.KeyValue
+	ownersKV jetstream.KeyValue
+	owners   *owners
+	items    *itemCache
 
 	reg      *registry
 	ackKey   []byte
 	receipts *receiptFilter
 	settled  *settledSet
 	finals   *finalDeliveries
-	status   sync.Map // reseller → DeliveryStatus of its webhook
+	hooks    sync.Map // consumer → DeliveryStatus of its webhook
+	out      *handedOut
+	rw       *receiptWriter
+	metrics  *Metrics
 	cons     sync.Map // consumer name → jetstream.Consumer
 
 	bg     context.Context // lives until Close
@@ -51,8 +58,10 @@ func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
 	r := &Relay{
 		cfg: cfg, log: log.With().Str("component", "relay").Logger(), root: log,
 		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
-		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(),
+		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]Receipt{}},
+		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(),
 	}
+	r.metrics = newMetrics(r)
 	if err := r.connect(); err != nil {
 		return nil, err
 	}
@@ -75,6 +84,10 @@ func (r *Relay) start(ctx, bg context.Context) error {
 	if err := r.watchRegistry(bg); err != nil {
 		return err
 	}
+	if err := r.watchOwners(ctx, bg); err != nil {
+		return err
+	}
+	r.startReceiptWriter()
 	if err := r.startDeadWatch(ctx, bg); err != nil {
 		return err
 	}

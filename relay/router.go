@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/billrelay/billrelay/events"
@@ -82,7 +83,7 @@ func drain(in <-chan jetstream.Msg, first jetstream.Msg, limit int) []jetstream.
 // routeBatch stores every copy of batch, retrying until it succeeds or ctx
 // ends. It reports whether the copies are stored.
 func (r *Relay) routeBatch(ctx context.Context, batch []jetstream.Msg) bool {
-	copies := r.copiesOf(batch)
+	copies := r.copiesOf(ctx, batch)
 	for start := 0; start < len(copies); start += maxAtomicBatch {
 		chunk := copies[start:min(start+maxAtomicBatch, len(copies))]
 		if !r.storeCopies(ctx, chunk) {
@@ -92,33 +93,54 @@ func (r *Relay) routeBatch(ctx context.Context, batch []jetstream.Msg) bool {
 	return true
 }
 
-func (r *Relay) copiesOf(batch []jetstream.Msg) []*nats.Msg {
+func (r *Relay) copiesOf(ctx context.Context, batch []jetstream.Msg) []*nats.Msg {
+	keys := make([]events.Key, len(batch))
+	for i, m := range batch {
+		keys[i], _ = events.ParseEventSubject(m.Subject())
+	}
+	r.prefetchItems(ctx, batch, keys)
 	var out []*nats.Msg
-	for _, m := range batch {
-		k, err := events.ParseEventSubject(m.Subject())
-		if err != nil {
-			r.log.Error().Err(err).Str("subject", m.Subject()).Msg("unroutable message skipped")
+	for i, m := range batch {
+		md, err := m.Metadata()
+		if keys[i].Item == "" || err != nil {
+			r.log.Error().Str("subject", m.Subject()).Msg("unroutable message skipped")
 			continue
 		}
-		for _, reseller := range r.reg.route(k.Seller, k.Account) {
-			out = append(out, copyFor(reseller, k, m))
+		flags := r.items.observe(keys[i], stateOf(m.Headers(), m.Data(), md.Sequence.Stream))
+		for _, f := range flags {
+			r.metrics.flagged.WithLabelValues(f).Inc()
+			r.log.Warn().Str("event_id", m.Headers().Get(HeaderEventID)).Str("flag", f).Str("item", keys[i].Item).Msg("transition flagged")
+		}
+		for _, reseller := range r.recipients(keys[i]) {
+			out = append(out, copyFor(reseller, keys[i], m, md, flags))
 		}
 	}
+	r.metrics.copies.Add(float64(len(out)))
 	return out
 }
 
 // copyFor is reseller's own copy of an event: the same bytes, its own
-// subject, and a message id that makes a repeated copy a duplicate.
-func copyFor(reseller string, k events.Key, m jetstream.Msg) *nats.Msg {
+// subject, the event's headers, and a message id that makes a repeated
+// copy a duplicate.
+func copyFor(reseller string, k events.Key, m jetstream.Msg, md *jetstream.MsgMetadata, flags []string) *nats.Msg {
 	c := nats.NewMsg(events.DeliverSubject(reseller, k))
 	c.Data = m.Data()
-	id := m.Headers().Get(jetstream.MsgIDHeader)
+	h := m.Headers()
+	id := h.Get(HeaderEventID)
+	if id == "" {
+		id = h.Get(jetstream.MsgIDHeader)
+	}
 	c.Header.Set(jetstream.MsgIDHeader, reseller+":"+id)
 	c.Header.Set(HeaderEventID, id)
-	c.Header.Set(HeaderContentType, ContentTypeCE)
-	c.Header.Set(HeaderType, m.Headers().Get(HeaderType))
-	if md, err := m.Metadata(); err == nil {
-		c.Header.Set(HeaderEventSeq, strconv.FormatUint(md.Sequence.Stream, 10))
+	for _, name := range []string{HeaderContentType, HeaderType, HeaderState, HeaderKind, HeaderTime, HeaderSequence} {
+		if v := h.Get(name); v != "" {
+			c.Header.Set(name, v)
+		}
+	}
+	c.Header.Set(HeaderEventSeq, strconv.FormatUint(md.Sequence.Stream, 10))
+	c.Header.Set(HeaderStored, strconv.FormatInt(md.Timestamp.UnixNano(), 10))
+	if len(flags) > 0 {
+		c.Header.Set(HeaderFlags, strings.Join(flags, ","))
 	}
 	return c
 }

@@ -12,6 +12,7 @@ import (
 // Stream and bucket names.
 const (
 	StreamEvents   = "EVENTS"
+	StreamOrders   = "ORDERS"
 	StreamDelivery = "DELIVERY"
 	BucketRegistry = "RELAY_REGISTRY"
 	routerConsumer = "router"
@@ -65,6 +66,7 @@ func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 			Discard:            jetstream.DiscardOld,
 			DenyDelete:         true,
 			AllowAtomicPublish: true,
+			AllowDirect:        true,
 		},
 		{
 			Name:               StreamDelivery,
@@ -78,6 +80,20 @@ func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 			MaxConsumers:       r.cfg.MaxConsumers,
 			MaxMsgSize:         maxMsgSize,
 			Discard:            jetstream.DiscardOld,
+			AllowAtomicPublish: true,
+		},
+		{
+			Name:               StreamOrders,
+			Description:        "orders resellers placed or cancelled, for their seller",
+			Subjects:           []string{events.OrdersPrefix + ".>"},
+			Retention:          jetstream.LimitsPolicy,
+			Storage:            jetstream.FileStorage,
+			Replicas:           r.cfg.Replicas,
+			MaxAge:             r.cfg.Retention,
+			Duplicates:         r.cfg.DedupeWindow,
+			MaxConsumers:       r.cfg.MaxConsumers,
+			MaxMsgSize:         maxMsgSize,
+			DenyDelete:         true,
 			AllowAtomicPublish: true,
 		},
 		{
@@ -95,7 +111,7 @@ func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 		{
 			Name:         StreamAdvisories,
 			Description:  "captured advisories of exhausted and terminated deliveries",
-			Subjects:     []string{advisoryMaxDeliv, advisoryTerm},
+			Subjects:     advisorySubjects,
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
@@ -114,32 +130,50 @@ func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 			MaxConsumers: r.cfg.MaxConsumers,
 		},
 		{
-			Name:         StreamReceipts,
-			Description:  "what resellers acked and terminated, journaled before the ack is sent",
-			Subjects:     []string{receiptsPrefix + ".>"},
+			Name:         StreamAudit,
+			Description:  "who changed what, when and why",
+			Subjects:     []string{auditPrefix + ".>"},
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
 			MaxConsumers: r.cfg.MaxConsumers,
-			MaxMsgSize:   maxMsgSize,
-			Discard:      jetstream.DiscardOld,
+			DenyDelete:   true,
+			DenyPurge:    true,
+		},
+		{
+			Name:               StreamReceipts,
+			Description:        "what resellers acked and terminated, journaled before the ack is sent",
+			Subjects:           []string{receiptsPrefix + ".>"},
+			Retention:          jetstream.LimitsPolicy,
+			Storage:            jetstream.FileStorage,
+			Replicas:           r.cfg.Replicas,
+			MaxAge:             r.cfg.Retention,
+			MaxConsumers:       r.cfg.MaxConsumers,
+			MaxMsgSize:         maxMsgSize,
+			Discard:            jetstream.DiscardOld,
+			AllowAtomicPublish: true,
 		},
 	}
 }
 
-// resellerConsumerConfig is the durable pull consumer of one reseller. A
-// webhook reseller's retries follow the webhook schedule, which the
-// dispatcher enforces, so JetStream does not cap its deliveries.
-func (r *Relay) resellerConsumerConfig(rs Reseller) jetstream.ConsumerConfig {
+// consumerConfig is the durable pull consumer of one endpoint: a
+// reseller's deliveries or a seller's orders. A webhook's retries follow
+// the webhook schedule, which the dispatcher enforces, so JetStream does
+// not cap its deliveries.
+func (r *Relay) consumerConfig(ep endpoint) jetstream.ConsumerConfig {
 	maxDeliver := r.cfg.MaxDeliver
-	if rs.Webhook != nil {
+	if ep.webhook != nil {
 		maxDeliver = -1
 	}
+	filter := events.DeliverFilter(ep.id)
+	if ep.role == RoleSeller {
+		filter = events.OrderFilter(ep.id)
+	}
 	return jetstream.ConsumerConfig{
-		Durable:       rs.ID,
-		Description:   "deliveries to reseller " + rs.ID,
-		FilterSubject: events.DeliverFilter(rs.ID),
+		Durable:       ep.id,
+		Description:   "deliveries to " + ep.String(),
+		FilterSubject: filter,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       r.cfg.AckWait,

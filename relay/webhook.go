@@ -73,66 +73,73 @@ func checkWebhook(ve *events.ValidationError, prefix string, spec WebhookSpec) {
 	}
 }
 
-// applyWebhook sets or rotates rs's webhook and returns the new secret.
-// A rotated-out secret keeps signing for the configured overlap.
-func (r *Relay) applyWebhook(rs *Reseller, spec WebhookSpec, now time.Time) string {
+// applyWebhook sets or rotates a webhook and returns the new secret. A
+// rotated-out secret keeps signing for the configured overlap.
+func (r *Relay) applyWebhook(w **Webhook, spec WebhookSpec, now time.Time) string {
 	secret := spec.Secret
 	if secret == "" {
 		secret = NewWebhookSecret()
 	}
-	w := &Webhook{URL: spec.URL, Concurrency: spec.Concurrency}
-	w.Secrets = []WebhookSecret{{Value: secret}}
-	if rs.Webhook != nil {
+	nw := &Webhook{URL: spec.URL, Concurrency: spec.Concurrency}
+	nw.Secrets = []WebhookSecret{{Value: secret}}
+	if old := *w; old != nil {
 		until := now.Add(r.cfg.WebhookRotation)
-		for _, old := range rs.Webhook.Secrets {
-			if old.Value == secret || (old.Expires != nil && !now.Before(*old.Expires)) {
+		for _, s := range old.Secrets {
+			if s.Value == secret || (s.Expires != nil && !now.Before(*s.Expires)) {
 				continue
 			}
-			if old.Expires == nil || old.Expires.After(until) {
-				old.Expires = &until
+			if s.Expires == nil || s.Expires.After(until) {
+				s.Expires = &until
 			}
-			w.Secrets = append(w.Secrets, old)
+			nw.Secrets = append(nw.Secrets, s)
 		}
 	}
-	rs.Webhook = w
+	*w = nw
 	return secret
 }
 
-// SetWebhook sets or rotates a reseller's webhook and returns the signing
-// secret (generated when spec has none). Delivery switches to push at once.
-func (r *Relay) SetWebhook(ctx context.Context, id string, spec WebhookSpec) (string, error) {
+// SetWebhook sets or rotates the webhook of a reseller (or, for orders, a
+// seller) and returns the signing secret (generated when spec has none).
+// Delivery switches to push at once.
+func (r *Relay) SetWebhook(ctx context.Context, role Role, id string, spec WebhookSpec) (string, error) {
 	ve := &events.ValidationError{}
 	checkWebhook(ve, "", spec)
 	if err := ve.Err(); err != nil {
 		return "", err
 	}
+	ep, err := r.endpointOf(role, id)
+	if err != nil {
+		return "", err
+	}
 	var secret string
-	rs, err := r.updateReseller(ctx, id, func(rs *Reseller) error {
-		secret = r.applyWebhook(rs, spec, time.Now().UTC())
-		return nil
+	ep, err = r.setState(ctx, ep, func(w **Webhook, _ *bool, _ *string) {
+		secret = r.applyWebhook(w, spec, time.Now().UTC())
 	})
 	if err != nil {
-		return "", fmt.Errorf("set webhook of %q: %w", id, err)
+		return "", fmt.Errorf("set webhook of %s: %w", ep, err)
 	}
-	return secret, r.syncConsumer(ctx, rs)
+	r.audit(ctx, AuditEntry{Action: "webhook.set", Target: string(role) + "/" + id, Detail: map[string]any{"url": spec.URL}})
+	return secret, r.syncConsumer(ctx, ep)
 }
 
-// RemoveWebhook stops pushing to a reseller; it pulls again.
-func (r *Relay) RemoveWebhook(ctx context.Context, id string) error {
-	rs, err := r.updateReseller(ctx, id, func(rs *Reseller) error {
-		rs.Webhook = nil
-		return nil
-	})
+// RemoveWebhook stops pushing; the seller or reseller pulls again.
+func (r *Relay) RemoveWebhook(ctx context.Context, role Role, id string) error {
+	ep, err := r.endpointOf(role, id)
 	if err != nil {
-		return fmt.Errorf("remove webhook of %q: %w", id, err)
+		return err
 	}
-	return r.syncConsumer(ctx, rs)
+	ep, err = r.setState(ctx, ep, func(w **Webhook, _ *bool, _ *string) { *w = nil })
+	if err != nil {
+		return fmt.Errorf("remove webhook of %s: %w", ep, err)
+	}
+	r.audit(ctx, AuditEntry{Action: "webhook.remove", Target: string(role) + "/" + id})
+	return r.syncConsumer(ctx, ep)
 }
 
-// syncConsumer brings a reseller's consumer in line with its delivery mode.
-func (r *Relay) syncConsumer(ctx context.Context, rs Reseller) error {
-	if _, err := r.js.CreateOrUpdateConsumer(ctx, StreamDelivery, r.resellerConsumerConfig(rs)); err != nil {
-		return fmt.Errorf("update consumer of %q: %w", rs.ID, classify(err))
+// syncConsumer brings an endpoint's consumer in line with its delivery mode.
+func (r *Relay) syncConsumer(ctx context.Context, ep endpoint) error {
+	if _, err := r.js.CreateOrUpdateConsumer(ctx, ep.stream, r.consumerConfig(ep)); err != nil {
+		return fmt.Errorf("update consumer of %s: %w", ep, classify(err))
 	}
 	return nil
 }

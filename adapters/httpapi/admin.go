@@ -61,8 +61,7 @@ type resellerView struct {
 	Created     time.Time `json:"created"`
 	Paused      bool      `json:"paused"`
 	PauseReason string    `json:"pause_reason,omitempty"`
-	DLQ         int       `json:"dlq"`
-	relay.Lag
+	relay.Status
 	Webhook *webhookView `json:"webhook,omitempty"`
 }
 
@@ -75,25 +74,25 @@ type webhookView struct {
 }
 
 func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) {
-	lag, err := s.relay.ResellerLag(r.Context(), rs.ID)
+	st, err := s.relay.ResellerStatus(r.Context(), rs.ID)
 	if err != nil {
 		return resellerView{}, err
 	}
-	dlq, err := s.relay.DLQCount(r.Context(), rs.ID)
-	if err != nil {
-		return resellerView{}, err
+	return resellerView{ID: rs.ID, Seller: rs.Seller, Accounts: rs.Accounts, Created: rs.Created,
+		Paused: rs.Paused, PauseReason: rs.PauseReason, Status: st, Webhook: s.webhookView(rs.ID, rs.Webhook)}, nil
+}
+
+// webhookView shows a webhook without its secrets, with its circuit.
+func (s *Server) webhookView(id string, w *relay.Webhook) *webhookView {
+	if w == nil {
+		return nil
 	}
-	v := resellerView{ID: rs.ID, Seller: rs.Seller, Accounts: rs.Accounts, Created: rs.Created,
-		Paused: rs.Paused, PauseReason: rs.PauseReason, DLQ: dlq, Lag: lag}
-	if w := rs.Webhook; w != nil {
-		v.Webhook = &webhookView{URL: w.URL, Concurrency: w.Concurrency, Secrets: len(w.ActiveSecrets(time.Now()))}
-		if st, ok := s.relay.WebhookStatus(rs.ID); ok {
-			v.Webhook.Circuit = &st
-		} else {
-			v.Webhook.Circuit = &relay.DeliveryStatus{Circuit: relay.CircuitClosed}
-		}
+	v := &webhookView{URL: w.URL, Concurrency: w.Concurrency, Secrets: len(w.ActiveSecrets(time.Now())),
+		Circuit: &relay.DeliveryStatus{Circuit: relay.CircuitClosed}}
+	if st, ok := s.relay.WebhookStatus(id); ok {
+		v.Circuit = &st
 	}
-	return v, nil
+	return v
 }
 
 func (s *Server) getReseller(w http.ResponseWriter, r *http.Request) {

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
@@ -14,9 +16,14 @@ type webhookAnswer struct {
 	WebhookSecret string `json:"webhook_secret"`
 }
 
-// putWebhook sets or rotates a reseller's webhook. The secret is returned
-// once; a rotated-out secret keeps signing until it expires.
-func (s *Server) putWebhook(w http.ResponseWriter, r *http.Request) {
+// putWebhook sets or rotates a reseller's (or a seller's) webhook. The
+// secret is returned once; a rotated-out secret keeps signing until it
+// expires.
+func (s *Server) putWebhook(role relay.Role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.setWebhook(w, r, role) }
+}
+
+func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, role relay.Role) {
 	id := r.PathValue("id")
 	var spec relay.WebhookSpec
 	err := s.requireAdmin(r)
@@ -25,7 +32,7 @@ func (s *Server) putWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	var secret string
 	if err == nil {
-		secret, err = s.relay.SetWebhook(r.Context(), id, spec)
+		secret, err = s.relay.SetWebhook(r.Context(), role, id, spec)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -34,16 +41,18 @@ func (s *Server) putWebhook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, webhookAnswer{ID: id, URL: spec.URL, WebhookSecret: secret})
 }
 
-func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
-	err := s.requireAdmin(r)
-	if err == nil {
-		err = s.relay.RemoveWebhook(r.Context(), r.PathValue("id"))
+func (s *Server) deleteWebhook(role relay.Role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := s.requireAdmin(r)
+		if err == nil {
+			err = s.relay.RemoveWebhook(r.Context(), role, r.PathValue("id"))
+		}
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	}
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 type pauseRequest struct {
@@ -121,15 +130,14 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 	if err == nil && req.Reseller == "" {
 		err = events.Invalid("reseller", "required; redrive sends dead letters back to one reseller")
 	}
-	var n int
-	if err == nil {
-		n, err = s.relay.Redrive(r.Context(), req.Reseller, req.IDs)
-	}
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"redriven": n})
+	s.longOp(w, r, func(ctx context.Context, _ relay.Progress) (any, error) {
+		n, err := s.relay.Redrive(ctx, req.Reseller, req.IDs)
+		return map[string]int{"redriven": n}, err
+	})
 }
 
 func (s *Server) opsEvents(w http.ResponseWriter, r *http.Request) {
@@ -159,4 +167,48 @@ func limitParam(v string, max int) (int, error) {
 			Fields: []events.FieldError{{Field: "limit", Reason: "expected a whole number from 1 to " + strconv.Itoa(max)}}}
 	}
 	return n, nil
+}
+
+func (s *Server) resumeSeller(w http.ResponseWriter, r *http.Request) {
+	err := s.requireAdmin(r)
+	if err == nil {
+		err = s.relay.ResumeSeller(r.Context(), r.PathValue("id"))
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	s.writeSeller(w, r)
+}
+
+type sellerView struct {
+	ID          string    `json:"id"`
+	Created     time.Time `json:"created"`
+	Paused      bool      `json:"paused"`
+	PauseReason string    `json:"pause_reason,omitempty"`
+	relay.Status
+	Webhook *webhookView `json:"webhook,omitempty"`
+}
+
+// getSeller shows a seller and where the orders to it stand.
+func (s *Server) getSeller(w http.ResponseWriter, r *http.Request) {
+	if err := s.requireAdmin(r); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	s.writeSeller(w, r)
+}
+
+func (s *Server) writeSeller(w http.ResponseWriter, r *http.Request) {
+	sl, err := s.relay.Seller(r.PathValue("id"))
+	var st relay.Status
+	if err == nil {
+		st, err = s.relay.SellerStatus(r.Context(), sl.ID)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sellerView{ID: sl.ID, Created: sl.Created, Paused: sl.Paused,
+		PauseReason: sl.PauseReason, Status: st, Webhook: s.webhookView(sl.ID, sl.Webhook)})
 }

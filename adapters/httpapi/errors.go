@@ -67,6 +67,16 @@ func writeError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err 
 	writeJSON(w, http.StatusInternalServerError, errorBody{errorDetail{Code: "internal", Message: "internal error", ErrorID: id}})
 }
 
+// codeOf names an error's kind as the API does ("internal" if none).
+func codeOf(err error) string {
+	for _, k := range kinds {
+		if errors.Is(err, k.kind) {
+			return k.code
+		}
+	}
+	return "internal"
+}
+
 func newErrorID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)

@@ -21,19 +21,21 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	if err == nil && c.admin {
 		err = fmt.Errorf("%w: publish with a seller or reseller token; an admin injects events through POST /v1/overrides", events.ErrForbidden)
 	}
+	var evs []events.Event
+	if err == nil {
+		evs, err = s.decodeEvents(w, r, c)
+	}
+	var res []relay.Result
+	if err == nil {
+		res, err = s.relay.Publish(r.Context(), c.Principal, evs)
+	}
 	if err != nil {
+		s.relay.Metrics().IngestRejected.WithLabelValues(codeOf(err)).Inc()
 		writeError(w, r, s.log, err)
 		return
 	}
-	evs, err := s.decodeEvents(w, r, c)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	res, err := s.relay.Publish(r.Context(), c.Principal, evs)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+	if len(res) == 1 {
+		setLogEvent(r, res[0].ID)
 	}
 	writeJSON(w, http.StatusAccepted, publishResponse{Results: res})
 }
@@ -49,7 +51,7 @@ func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request, c caller) 
 	if errors.Is(err, events.ErrMalformed) || errors.Is(err, events.ErrTooLarge) {
 		return nil, err
 	}
-	if aerr := relay.Authorize(c.Principal, evs); aerr != nil {
+	if aerr := s.relay.Authorize(c.Principal, evs); aerr != nil {
 		return nil, aerr
 	}
 	return evs, err

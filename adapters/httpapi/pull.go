@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,8 +16,19 @@ type pullResponse struct {
 
 // pullEvents is the reseller's long poll.
 func (s *Server) pullEvents(w http.ResponseWriter, r *http.Request) {
+	s.longPoll(w, r, relay.RoleReseller, s.relay.Pull)
+}
+
+// pullOrders is the seller's long poll for its resellers' orders.
+func (s *Server) pullOrders(w http.ResponseWriter, r *http.Request) {
+	s.longPoll(w, r, relay.RoleSeller, s.relay.PullOrders)
+}
+
+type pullFunc func(ctx context.Context, id string, max int, wait time.Duration) ([]relay.Delivery, error)
+
+func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Role, pull pullFunc) {
 	id := r.PathValue("id")
-	err := s.requireSelf(r, relay.RoleReseller, id)
+	err := s.requireSelf(r, role, id)
 	var max int
 	var wait time.Duration
 	if err == nil {
@@ -24,7 +36,7 @@ func (s *Server) pullEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	var ds []relay.Delivery
 	if err == nil {
-		ds, err = s.relay.Pull(r.Context(), id, max, wait)
+		ds, err = pull(r.Context(), id, max, wait)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -61,15 +73,25 @@ func pullParams(r *http.Request) (int, time.Duration, error) {
 }
 
 func (s *Server) postAcks(w http.ResponseWriter, r *http.Request) {
+	s.settle(w, r, relay.RoleReseller, s.relay.Ack)
+}
+
+func (s *Server) ackOrders(w http.ResponseWriter, r *http.Request) {
+	s.settle(w, r, relay.RoleSeller, s.relay.AckOrders)
+}
+
+type ackFunc func(ctx context.Context, id string, req relay.AckRequest) (relay.AckResult, error)
+
+func (s *Server) settle(w http.ResponseWriter, r *http.Request, role relay.Role, ack ackFunc) {
 	id := r.PathValue("id")
 	var req relay.AckRequest
-	err := s.requireSelf(r, relay.RoleReseller, id)
+	err := s.requireSelf(r, role, id)
 	if err == nil {
 		err = decodeBody(w, r, &req)
 	}
 	var res relay.AckResult
 	if err == nil {
-		res, err = s.relay.Ack(r.Context(), id, req)
+		res, err = ack(r.Context(), id, req)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 )
 
@@ -58,13 +60,27 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/resellers/{id}", s.getReseller)
 	mux.HandleFunc("GET /v1/resellers/{id}/events", s.pullEvents)
 	mux.HandleFunc("POST /v1/resellers/{id}/acks", s.postAcks)
-	mux.HandleFunc("PUT /v1/resellers/{id}/webhook", s.putWebhook)
-	mux.HandleFunc("DELETE /v1/resellers/{id}/webhook", s.deleteWebhook)
+	mux.HandleFunc("PUT /v1/resellers/{id}/webhook", s.putWebhook(relay.RoleReseller))
+	mux.HandleFunc("DELETE /v1/resellers/{id}/webhook", s.deleteWebhook(relay.RoleReseller))
+	mux.HandleFunc("GET /v1/sellers/{id}", s.getSeller)
+	mux.HandleFunc("PUT /v1/sellers/{id}/webhook", s.putWebhook(relay.RoleSeller))
+	mux.HandleFunc("DELETE /v1/sellers/{id}/webhook", s.deleteWebhook(relay.RoleSeller))
+	mux.HandleFunc("GET /v1/sellers/{id}/events", s.pullOrders)
+	mux.HandleFunc("POST /v1/sellers/{id}/acks", s.ackOrders)
+	mux.HandleFunc("POST /v1/sellers/{id}/resume", s.resumeSeller)
 	mux.HandleFunc("POST /v1/resellers/{id}/pause", s.pause)
 	mux.HandleFunc("POST /v1/resellers/{id}/resume", s.resume)
 	mux.HandleFunc("GET /v1/dlq", s.listDLQ)
 	mux.HandleFunc("POST /v1/dlq/redrive", s.redrive)
 	mux.HandleFunc("GET /v1/ops/events", s.opsEvents)
+	mux.HandleFunc("POST /v1/resellers/{id}/replay", s.replay)
+	mux.HandleFunc("POST /v1/resellers/{id}/reconcile", s.reconcile)
+	mux.HandleFunc("POST /v1/overrides", s.postOverride)
+	mux.HandleFunc("GET /v1/audit", s.listAudit)
+	mux.HandleFunc("GET /v1/items/{seller}/{account}/{item}", s.getItem)
+	mux.HandleFunc("PUT /v1/items/{seller}/{account}/{item}/owner", s.putOwner)
+	mux.HandleFunc("DELETE /v1/items/{seller}/{account}/{item}/owner", s.deleteOwner)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.relay.Metrics().Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", s.notFound)
 	return s.accessLog(mux)
 }
@@ -124,16 +140,63 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (flush, write
+// deadlines) through the wrapper.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logInfo carries per-request fields for the access log: handlers fill in
+// what they learn (the event id of a single-event publish).
+type logInfo struct{ eventID string }
+
+type logInfoKey struct{}
+
+func setLogEvent(r *http.Request, id string) {
+	if li, ok := r.Context().Value(logInfoKey{}).(*logInfo); ok {
+		li.eventID = id
+	}
+}
+
+// accessLog logs each request with event_id, reseller_id, status and
+// duration, and names the actor for the audit trail (X-Actor, else the
+// caller's role).
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		li := &logInfo{}
+		ctx := context.WithValue(r.Context(), logInfoKey{}, li)
+		ctx = relay.WithActor(ctx, actorOf(r))
+		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		lvl := zerolog.DebugLevel
 		if sw.status >= 400 {
 			lvl = zerolog.InfoLevel
 		}
-		s.log.WithLevel(lvl).Str("http_method", r.Method).Str("http_path", r.URL.Path).
-			Int("status", sw.status).Dur("duration", time.Since(start)).Msg("request")
+		ev := s.log.WithLevel(lvl).Str("http_method", r.Method).Str("http_path", r.URL.Path)
+		if id := resellerOfPath(r.URL.Path); id != "" {
+			ev = ev.Str("reseller_id", id)
+		}
+		if li.eventID != "" {
+			ev = ev.Str("event_id", li.eventID)
+		}
+		ev.Int("status", sw.status).Dur("duration", time.Since(start)).Msg("request")
 	})
+}
+
+// actorOf names who acts: the X-Actor header (an on-call name, a ticket),
+// else "admin".
+func actorOf(r *http.Request) string {
+	if a := strings.TrimSpace(r.Header.Get("X-Actor")); a != "" && len(a) <= 128 {
+		return a
+	}
+	return "admin"
+}
+
+func resellerOfPath(p string) string {
+	rest, ok := strings.CutPrefix(p, "/v1/resellers/")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	return id
 }

@@ -127,11 +127,10 @@ func Sign(secrets []string, id string, ts int64, body []byte) string {
 	return strings.Join(sigs, " ")
 }
 
-// NewFactory returns the relay's SinkFactory for webhooks.
-func NewFactory(timeout time.Duration) func(rs relay.Reseller) (relay.Sink, error) {
+// NewFactory returns the relay's sink factory for webhooks.
+func NewFactory(timeout time.Duration) func(w relay.Webhook) (relay.Sink, error) {
 	client := NewClient()
-	return func(rs relay.Reseller) (relay.Sink, error) {
-		w := rs.Webhook
+	return func(w relay.Webhook) (relay.Sink, error) {
 		return New(Config{URL: w.URL, Timeout: timeout, Client: client,
 			Secrets: func() []string { return w.ActiveSecrets(time.Now()) }})
 	}

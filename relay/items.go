@@ -1,0 +1,175 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// Flags the router puts on a copy.
+const (
+	FlagStale      = "stale"
+	FlagRegressive = "regressive"
+)
+
+// itemState is what the seller last reported for an item.
+type itemState struct {
+	seq      uint64
+	state    string
+	kind     string
+	at       time.Time
+	sequence string // the CloudEvents sequence extension, when the seller sets one
+	known    bool   // false: the item had no earlier event
+}
+
+// itemCache remembers each item's last reported state for the transition
+// guard. A miss is filled from EVENTS itself (the item's last message
+// before the batch), one request per router batch, so the cache is only a
+// speed-up: its contents can always be rebuilt.
+type itemCache struct {
+	mu sync.Mutex
+	m  map[events.Key]itemState
+}
+
+const maxItemCache = 200_000
+
+func newItemCache() *itemCache { return &itemCache{m: map[events.Key]itemState{}} }
+
+// stateOf reads an event's state from its headers (or its body, for
+// messages stored before the relay set them).
+func stateOf(h nats.Header, data []byte, seq uint64) itemState {
+	st := itemState{seq: seq, state: h.Get(HeaderState), kind: h.Get(HeaderKind), sequence: h.Get(HeaderSequence), known: true}
+	st.at, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
+	if st.state == "" && h.Get(HeaderTime) == "" {
+		var e events.Event
+		if json.Unmarshal(data, &e) == nil {
+			d, _ := events.ParseData(e.Data)
+			st.state, st.kind, st.at = d.State, string(d.Kind(e.Type)), e.Time
+		}
+	}
+	return st
+}
+
+// prefetch loads, for every item of batch not in the cache, its last event
+// before the batch.
+func (r *Relay) prefetchItems(ctx context.Context, batch []jetstream.Msg, keys []events.Key) {
+	if len(batch) == 0 {
+		return
+	}
+	md, err := batch[0].Metadata()
+	if err != nil {
+		return
+	}
+	var missing []string
+	seen := map[events.Key]bool{}
+	c := r.items
+	c.mu.Lock()
+	for _, k := range keys {
+		if _, ok := c.m[k]; !ok && !seen[k] && k.Item != "" {
+			seen[k] = true
+			missing = append(missing, events.EventSubject(k))
+		}
+	}
+	c.mu.Unlock()
+	for start := 0; start < len(missing); start += 256 {
+		r.fetchLast(ctx, missing[start:min(start+256, len(missing))], md.Sequence.Stream-1)
+	}
+	c.mu.Lock()
+	for k := range seen {
+		if _, ok := c.m[k]; !ok {
+			c.m[k] = itemState{} // no earlier event: remember that too
+		}
+	}
+	c.mu.Unlock()
+}
+
+func (r *Relay) fetchLast(ctx context.Context, subjects []string, upTo uint64) {
+	if upTo == 0 {
+		return
+	}
+	msgs, err := jetstreamext.GetLastMsgsFor(ctx, r.js, StreamEvents, subjects, jetstreamext.GetLastMsgsUpToSeq(upTo))
+	if err != nil {
+		r.log.Warn().Err(err).Msg("item states not loaded; transitions of these items go unchecked")
+		return
+	}
+	c := r.items
+	for m, err := range msgs {
+		if err != nil {
+			break
+		}
+		k, perr := events.ParseEventSubject(m.Subject)
+		if perr != nil {
+			continue
+		}
+		c.mu.Lock()
+		c.m[k] = stateOf(m.Header, m.Data, m.Sequence)
+		c.mu.Unlock()
+	}
+}
+
+// observe checks an event against its item's last state and returns its
+// flags: stale when it is older than what the seller reported before (by
+// its sequence extension, else by time), regressive when its state goes
+// against the lifecycle. A stale event does not replace the item's state.
+func (c *itemCache) observe(k events.Key, cur itemState) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prev := c.m[k]
+	var flags []string
+	stale := prev.known && (olderSequence(cur.sequence, prev.sequence) ||
+		(cur.sequence == "" && !cur.at.IsZero() && cur.at.Before(prev.at)))
+	if stale {
+		flags = append(flags, FlagStale)
+	}
+	if prev.known && cur.state != "" && cur.kind == prev.kind && events.Regressive(events.Kind(cur.kind), prev.state, cur.state) {
+		flags = append(flags, FlagRegressive)
+	}
+	if !stale {
+		if cur.state == "" {
+			cur.state, cur.kind = prev.state, prev.kind
+		}
+		c.put(k, cur)
+	}
+	return flags
+}
+
+// olderSequence compares CloudEvents sequence values: the spec makes them
+// lexicographically ordered per source; shorter numeric strings are
+// compared as numbers so that unpadded counters work too.
+func olderSequence(cur, prev string) bool {
+	if cur == "" || prev == "" {
+		return false
+	}
+	if len(cur) != len(prev) && isDigits(cur) && isDigits(prev) {
+		return len(cur) < len(prev)
+	}
+	return cur < prev
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *itemCache) put(k events.Key, st itemState) {
+	if len(c.m) >= maxItemCache {
+		n := 0
+		for x := range c.m { // random order: drops an arbitrary tenth
+			delete(c.m, x)
+			if n++; n > maxItemCache/10 {
+				break
+			}
+		}
+	}
+	c.m[k] = st
+}

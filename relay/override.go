@@ -1,0 +1,136 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go"
+)
+
+// Override is a manual event an admin injects: a CloudBlue event given as
+// its name and parameter string ("Creation Completed",
+// "GateID=4;IssuedSuccessfully=1;…"), or a catalog event. It is stored as
+// an ops.override event, routed like any event (to the item's owner, else
+// to every reseller of the account) and recorded in the audit trail.
+type Override struct {
+	Seller  string `json:"seller"`
+	Account string `json:"account"`
+	Item    string `json:"item"`
+	// Event is a CloudBlue event name (with Params), or a catalog event
+	// object whose type and data the override stands for.
+	Event  json.RawMessage `json:"event"`
+	Params string          `json:"params,omitempty"`
+	Actor  string          `json:"actor"`
+	Reason string          `json:"reason"`
+	// ID makes the override idempotent; by default it is derived from the
+	// request, so sending the same override twice stores it once.
+	ID string `json:"id,omitempty"`
+}
+
+// PublishOverride stores the override, records it in the audit trail and
+// returns its event id.
+func (r *Relay) PublishOverride(ctx context.Context, o Override) (string, Result, error) {
+	e, err := r.overrideEvent(o)
+	if err != nil {
+		return "", Result{}, err
+	}
+	m, err := r.eventMsg(Principal{Role: RoleSeller, ID: e.Seller}, &e)
+	if err != nil {
+		return "", Result{}, err
+	}
+	res, err := r.publishAtomic(ctx, []*nats.Msg{m})
+	if err != nil {
+		return "", Result{}, err
+	}
+	r.countIngest(res)
+	entry := AuditEntry{Actor: o.Actor, Reason: o.Reason, Action: "override", EventID: e.ID,
+		Target: e.Seller + "/" + e.Account + "/" + e.Item, Detail: map[string]any{"event": e, "status": res[0].Status}}
+	if err := r.record(ctx, entry); err != nil {
+		return e.ID, res[0], fmt.Errorf("override %s stored but its audit entry was not (retry: the event is not stored twice): %w", e.ID, err)
+	}
+	return e.ID, res[0], nil
+}
+
+func (r *Relay) overrideEvent(o Override) (events.Event, error) {
+	ve := &events.ValidationError{}
+	if _, ok := r.reg.seller(o.Seller); !ok && o.Seller != "" {
+		ve.Add("seller", "unknown seller %q", o.Seller)
+	}
+	if strings.TrimSpace(o.Actor) == "" {
+		ve.Add("actor", "required: who makes this change")
+	}
+	if strings.TrimSpace(o.Reason) == "" {
+		ve.Add("reason", "required: why, for the audit trail (e.g. a ticket number)")
+	}
+	data := r.overrideData(ve, o)
+	if err := ve.Err(); err != nil {
+		return events.Event{}, err
+	}
+	raw, _ := json.Marshal(data)
+	id := o.ID
+	if id == "" {
+		id = events.DeriveID("ops", o.Seller, o.Account, o.Item, string(o.Event), o.Params, o.Actor, o.Reason)
+	}
+	e := events.Event{SpecVersion: events.SpecVersion, ID: id, Source: "/billrelay/ops", Type: events.TypeOpsOverride,
+		Time: time.Now().UTC(), Seller: o.Seller, Account: o.Account, Item: o.Item, DataContentType: events.ContentTypeJSON, Data: raw}
+	if err := e.Validate(); err != nil {
+		return events.Event{}, err
+	}
+	return e, nil
+}
+
+// overrideData reads what the override stands for.
+func (r *Relay) overrideData(ve *events.ValidationError, o Override) map[string]any {
+	data := map[string]any{"actor": o.Actor, "reason": o.Reason}
+	var name string
+	if len(o.Event) == 0 {
+		ve.Add("event", "required: a CloudBlue event name such as \"Creation Completed\" with params, or a catalog event object")
+		return data
+	}
+	if json.Unmarshal(o.Event, &name) == nil {
+		overrideFromCloudBlue(ve, name, o.Params, data)
+		return data
+	}
+	var ce struct {
+		Type string         `json:"type"`
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(o.Event, &ce); err != nil || ce.Type == "" {
+		ve.Add("event", "expected a CloudBlue event name or a catalog event object with a type")
+		return data
+	}
+	for k, v := range ce.Data {
+		if _, set := data[k]; !set {
+			data[k] = v
+		}
+	}
+	data["applies"] = ce.Type
+	return data
+}
+
+func overrideFromCloudBlue(ve *events.ValidationError, name, params string, data map[string]any) {
+	p, err := events.ParseParams(params)
+	if err != nil {
+		ve.Add("params", "%v", err)
+		return
+	}
+	m, err := events.MapCloudBlue(name, p)
+	if err != nil {
+		ve.Add("event", "%v", err)
+		return
+	}
+	data["applies"], data["source_event"], data["params"] = m.Type, name, p
+	if m.State != "" {
+		data["state"] = m.State
+	}
+	if m.Error != nil {
+		data["error"] = m.Error
+	}
+	if msg := p["Message"]; msg != "" {
+		data["message"] = msg
+	}
+}
