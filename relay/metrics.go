@@ -86,7 +86,7 @@ func (c *consumerCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *consumerCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if time.Since(c.at) > 2*time.Second {
+	if time.Since(c.at) > time.Second { // coalesces bursts of scrapes, no more
 		c.cached, c.at = c.collect(), time.Now()
 	}
 	for _, m := range c.cached {

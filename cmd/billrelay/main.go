@@ -21,6 +21,17 @@ Usage:
   billrelay bench       measure the relay against bare JetStream on this machine
   billrelay help        show this help
 
+Ops commands, against a running relay (RELAY_URL, RELAY_ADMIN_TOKEN):
+  billrelay status [--json]
+  billrelay sellers add --id ID
+  billrelay resellers add --id ID --seller S --accounts A,B [--webhook URL] | list | show ID
+  billrelay pause RESELLER [--reason TEXT]      billrelay resume RESELLER
+  billrelay replay --reseller R [--since 24h|TIME] [--until TIME] [--from-seq N] [--items I,J] [--types T] [--dry-run]
+  billrelay dlq list [--reseller R] [--all]     billrelay dlq redrive --reseller R [--ids 1,2]
+  billrelay publish --seller S --account A --item I --event "Creation Completed" --params "..." --actor WHO --reason WHY
+  billrelay reconcile --reseller R [--fix]
+  billrelay item SELLER ACCOUNT ITEM            billrelay audit [--limit N]
+
 Configuration comes from RELAY_* environment variables; see README.md.
 `
 
@@ -46,8 +57,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	default:
-		fmt.Fprintf(stderr, "billrelay: unknown command %q\n\n%s", cmd, usage)
-		return 2
 	}
+	if _, ok := cliCommands[cmd]; ok {
+		return runCLI(ctx, cmd, args, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "billrelay: unknown command %q\n\n%s", cmd, usage)
+	return 2
 }

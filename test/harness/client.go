@@ -2,8 +2,12 @@ package harness
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,9 +37,12 @@ type Delivery struct {
 		Item string          `json:"item"`
 		Data json.RawMessage `json:"data"`
 	} `json:"event"`
-	AckID   string `json:"ack_id"`
-	Attempt int    `json:"attempt"`
-	Replay  bool   `json:"replay"`
+	AckID    string   `json:"ack_id"`
+	Attempt  int      `json:"attempt"`
+	Replay   bool     `json:"replay"`
+	Redriven bool     `json:"redriven"`
+	Flags    []string `json:"flags"`
+	Seq      uint64   `json:"seq"`
 }
 
 // RegisterSeller registers a seller and returns its token.
@@ -165,4 +172,30 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		<-tick.C
 	}
+}
+
+// CLI runs "billrelay <args>" against r and returns stdout, stderr and the
+// exit code.
+func (r *Relay) CLI(args ...string) (string, string, int) {
+	r.t.Helper()
+	cmd := exec.Command(Bin("billrelay"), args...)
+	cmd.Env = append(os.Environ(), "RELAY_URL="+r.URL, "RELAY_ADMIN_TOKEN="+AdminToken, "RELAY_ACTOR=oncall-test")
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			r.t.Fatalf("run billrelay %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+// PullAll pulls once (max 1000, wait) and acks nothing.
+func (r *Relay) PullAll(reseller, token string, wait time.Duration) []Delivery {
+	r.t.Helper()
+	return r.Pull(reseller, token, 1000, wait)
 }
