@@ -50,7 +50,7 @@ func InboxPrefix(reseller string) string { return "_INBOX_" + reseller }
 // ResellerPermissions lets a reseller fetch from, read the info of, and
 // ack its own consumer on DELIVERY, in both the v1 and the v2 form of the
 // JetStream ack subject ($JS.ACK.<stream>… and $JS.ACK.<domain>.<account
-// hash>.<stream>…), and receive on its own inbox. Everything else is
+// hash>.<stream>…), record its own receipts, and receive on its own inbox. Everything else is
 // denied: another reseller's consumer, the delivery subjects themselves,
 // publishing events.
 func ResellerPermissions(reseller string) *server.Permissions {
@@ -60,6 +60,7 @@ func ResellerPermissions(reseller string) *server.Permissions {
 			"$JS.API.CONSUMER.INFO." + StreamDelivery + "." + reseller,
 			"$JS.ACK." + StreamDelivery + "." + reseller + ".>",
 			"$JS.ACK.*.*." + StreamDelivery + "." + reseller + ".>",
+			receiptsPrefix + "." + StreamDelivery + "." + reseller + ".>",
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix(reseller) + ".>"}},
 	}

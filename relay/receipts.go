@@ -59,6 +59,10 @@ type Receipt struct {
 	Stored time.Time `json:"-"`
 }
 
+// ReceiptSubject is where a receipt is stored; an agent reading over NATS
+// publishes its receipts there.
+func ReceiptSubject(rc Receipt) string { return receiptSubject(rc) }
+
 func receiptSubject(rc Receipt) string {
 	return receiptsPrefix + "." + rc.Stream + "." + rc.Consumer + "." + rc.Key.Seller + "." + rc.Key.Account + "." + rc.Key.Item
 }

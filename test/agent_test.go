@@ -36,6 +36,10 @@ func TestAgentOverNATSSurvivesRelayKill(t *testing.T) {
 	if !strings.Contains(a.Logs(), "relay connection back") {
 		t.Fatalf("the agent did not report reconnecting:\n%s", a.Logs())
 	}
+	harness.WaitFor(t, 30*time.Second, "the agent's receipts to show no drift", func() bool {
+		_, out := r.Do(http.MethodPost, "/v1/resellers/res-n/reconcile", harness.AdminToken, nil)
+		return strings.Contains(string(out), `"checked":3`) && strings.Contains(string(out), `"items":[]`)
+	})
 }
 
 // TestAgentOverHTTPWithCommand: an agent that can reach the relay only

@@ -312,3 +312,22 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("audit does not name the CLI's actor: %s", audit)
 	}
 }
+
+// TestSellerWebhookGetsOrders: a seller with a webhook has its resellers'
+// orders pushed to it.
+func TestSellerWebhookGetsOrders(t *testing.T) {
+	h := newHook(t)
+	w := startShared(t)
+	status, out := w.r.Do(http.MethodPut, "/v1/sellers/sell-1/webhook", harness.AdminToken, map[string]string{"url": h.srv.URL})
+	if status != 200 || !strings.Contains(string(out), "whsec_") {
+		t.Fatalf("seller webhook: %d %s", status, out)
+	}
+	w.r.Publish(w.tb, order("ord-w", "acc-77", "item-w"))
+	rs := h.waitFor(t, "the order at the seller's webhook", func(rs []hookReq) bool { return countID(rs, "ord-w") >= 1 })
+	if rs[0].Header.Get("webhook-id") != "ord-w" {
+		t.Fatalf("webhook-id %q", rs[0].Header.Get("webhook-id"))
+	}
+	if status, _ := w.r.Do(http.MethodGet, "/v1/sellers/sell-1/events", w.seller, nil); status != http.StatusConflict {
+		t.Fatalf("pulling orders pushed to a webhook: %d, want 409", status)
+	}
+}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -62,12 +63,14 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	sink := newSink(cfg)
-	src, ackWait, closeSrc, err := openSource(ctx, cfg, log)
+	src, ackWait, nc, err := openSource(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer closeSrc()
+	if nc != nil {
+		defer nc.Close()
+	}
+	sink := newSink(cfg, nc)
 	d := relay.NewDispatcher(relay.DispatchConfig{
 		Concurrency: cfg.Concurrency, Backoff: cfg.Backoff, AckWait: ackWait,
 		// The relay keeps the dead-letter copy: it captures the terminate.
@@ -79,7 +82,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	return d.Run(ctx)
 }
 
-func newSink(cfg Config) relay.Sink {
+func newSink(cfg Config, nc *nats.Conn) relay.Sink {
 	var s relay.Sink
 	if cfg.SinkURL != "" {
 		s = &HTTPSink{URL: cfg.SinkURL, Timeout: cfg.SinkTimeout, Client: &http.Client{
@@ -87,16 +90,16 @@ func newSink(cfg Config) relay.Sink {
 	} else {
 		s = &CommandSink{Command: cfg.SinkCommand, TermExitCode: cfg.TermExitCode, Timeout: cfg.SinkTimeout}
 	}
-	return &onceSink{next: s, seen: newRecent(10_000)}
+	return &onceSink{next: s, seen: newRecent(10_000), nc: nc, reseller: cfg.Reseller}
 }
 
 // openSource connects over NATS (retrying until the relay is up) or
-// prepares the HTTP pull source.
-func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (relay.Source, time.Duration, func(), error) {
+// prepares the HTTP pull source; over NATS it also returns the connection.
+func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (relay.Source, time.Duration, *nats.Conn, error) {
 	if cfg.NATSURL == "" {
 		src := &httpSource{base: cfg.RelayURL, reseller: cfg.Reseller, token: cfg.Token,
 			client: &http.Client{Timeout: relay.MaxPullWait + 30*time.Second}}
-		return src, cfg.AckWait, func() {}, nil
+		return src, cfg.AckWait, nil, nil
 	}
 	nc, err := nats.Connect(cfg.NATSURL, nats.UserInfo(cfg.Reseller, cfg.Token), nats.Name("billrelay-agent "+cfg.Reseller),
 		nats.CustomInboxPrefix(relay.InboxPrefix(cfg.Reseller)), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
@@ -109,7 +112,7 @@ func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (relay.Sour
 	for {
 		cons, err := js.Consumer(ctx, relay.StreamDelivery, cfg.Reseller)
 		if err == nil {
-			return relay.ConsumerSource{Consumer: cons}, cons.CachedInfo().Config.AckWait, nc.Close, nil
+			return relay.ConsumerSource{Consumer: cons}, cons.CachedInfo().Config.AckWait, nc, nil
 		}
 		if ctx.Err() != nil {
 			nc.Close()
@@ -125,10 +128,14 @@ func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (relay.Sour
 
 // onceSink skips an event this agent already delivered (its ack may have
 // been lost with a relay crash), unless it is a deliberate replay or
-// redrive: a command that is not idempotent runs once per event.
+// redrive: a command that is not idempotent runs once per event. Over
+// NATS it also records what the node applied, as the relay's pull API
+// does, so that reconciliation sees it.
 type onceSink struct {
-	next relay.Sink
-	seen *recent
+	next     relay.Sink
+	seen     *recent
+	nc       *nats.Conn
+	reseller string
 }
 
 func (s *onceSink) Deliver(ctx context.Context, m relay.Message) error {
@@ -141,8 +148,21 @@ func (s *onceSink) Deliver(ctx context.Context, m relay.Message) error {
 	}
 	if err == nil {
 		s.seen.add(m.ID)
+		s.receipt(m, relay.ActionApplied, "")
+	} else if errors.Is(err, relay.ErrPermanent) {
+		s.receipt(m, relay.ActionRejected, err.Error())
 	}
 	return err
+}
+
+func (s *onceSink) receipt(m relay.Message, action, reason string) {
+	if s.nc == nil {
+		return // over HTTP, the acks API records receipts
+	}
+	rc := relay.Receipt{Stream: relay.StreamDelivery, Consumer: s.reseller, Seq: m.Seq, EventID: m.ID, Type: m.Type,
+		State: m.State(), Action: action, Reason: reason, Time: time.Now().UTC(), Key: m.Key}
+	b, _ := json.Marshal(rc)
+	_ = s.nc.Publish(relay.ReceiptSubject(rc), b) // best effort: a lost receipt shows as drift, which a fix repairs
 }
 
 // recent is a bounded set of ids, oldest forgotten first.

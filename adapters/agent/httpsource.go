@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/billrelay/billrelay/events"
@@ -94,6 +95,9 @@ func newHTTPMsg(s *httpSource, d relay.Delivery) (*httpMsg, error) {
 	}
 	if d.Redriven {
 		h.Set(relay.HeaderRedriven, "true")
+	}
+	if len(d.Flags) > 0 {
+		h.Set(relay.HeaderFlags, strings.Join(d.Flags, ","))
 	}
 	return &httpMsg{src: s, d: d, subject: events.DeliverSubject(s.reseller, e.Key()), header: h}, nil
 }

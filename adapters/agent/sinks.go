@@ -43,6 +43,9 @@ func (s *HTTPSink) Deliver(ctx context.Context, m relay.Message) error {
 	if m.Replay {
 		req.Header.Set("Billrelay-Replay", "true")
 	}
+	if len(m.Flags) > 0 {
+		req.Header.Set("Billrelay-Flags", strings.Join(m.Flags, ","))
+	}
 	resp, err := s.Client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post to %s: %w", s.URL, err)
@@ -104,6 +107,7 @@ func commandEnv(m relay.Message) []string {
 		"BILLRELAY_STATE=" + m.State(),
 		"BILLRELAY_ATTEMPT=" + strconv.Itoa(m.Attempt),
 		"BILLRELAY_REPLAY=" + strconv.FormatBool(m.Replay),
+		"BILLRELAY_FLAGS=" + strings.Join(m.Flags, ","),
 	}
 }
 

@@ -26,6 +26,7 @@ const (
 	HeaderAttempt  = "Billrelay-Attempt"
 	HeaderReplay   = "Billrelay-Replay"
 	HeaderRedriven = "Billrelay-Redriven"
+	HeaderFlags    = "Billrelay-Flags"
 )
 
 // maxExcerpt bounds what is read of an endpoint's answer: a huge or
@@ -99,6 +100,9 @@ func (s *Sink) Deliver(ctx context.Context, m relay.Message) error {
 	}
 	if m.Redriven {
 		req.Header.Set(HeaderRedriven, "true")
+	}
+	if len(m.Flags) > 0 {
+		req.Header.Set(HeaderFlags, strings.Join(m.Flags, ","))
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
