@@ -137,3 +137,24 @@ func Excerpt(b []byte) string {
 	}
 	return s
 }
+
+// Publisher stores events for a principal: the one thing an ingest adapter
+// needs from the relay. [Relay.Publish] implements it.
+type Publisher interface {
+	Publish(ctx context.Context, p Principal, evs []events.Event) ([]Result, error)
+}
+
+var _ Publisher = (*Relay)(nil)
+
+// Endpoint is an adapter's HTTP endpoint. The HTTP API authenticates the
+// caller (bearer token, or ?token= for platforms that can only be given a
+// URL), checks its role, bounds the body and writes every error in the one
+// error format; the adapter only reads the request and answers.
+type Endpoint struct {
+	// Pattern is a net/http ServeMux pattern.
+	Pattern string
+	// Role the caller's token must have.
+	Role Role
+	// Handle answers with a status and a JSON body (nil: none).
+	Handle func(ctx context.Context, p Principal, r *http.Request) (int, any, error)
+}

@@ -20,6 +20,9 @@ type Config struct {
 	Addr string
 	// AdminToken opens the admin endpoints.
 	AdminToken string
+	// Endpoints are the platform adapters' endpoints, served next to the
+	// API.
+	Endpoints []relay.Endpoint
 }
 
 // Server serves the HTTP API of one relay.
@@ -81,6 +84,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PUT /v1/items/{seller}/{account}/{item}/owner", s.putOwner)
 	mux.HandleFunc("DELETE /v1/items/{seller}/{account}/{item}/owner", s.deleteOwner)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.relay.Metrics().Registry, promhttp.HandlerOpts{}))
+	for _, ep := range s.cfg.Endpoints {
+		s.mount(mux, ep)
+	}
 	mux.HandleFunc("/", s.notFound)
 	return s.accessLog(mux)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billrelay/billrelay/adapters/billmanager"
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/kelseyhightower/envconfig"
@@ -40,6 +41,7 @@ type config struct {
 	WebhookRotation    time.Duration   `envconfig:"WEBHOOK_ROTATION" default:"24h"`
 	CircuitThreshold   int             `envconfig:"CIRCUIT_THRESHOLD" default:"10"`
 	CircuitCooldown    time.Duration   `envconfig:"CIRCUIT_COOLDOWN" default:"5s"`
+	BillmanagerStatus  string          `envconfig:"BILLMANAGER_STATUS"`
 	LogLevel           string          `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat          string          `envconfig:"LOG_FORMAT" default:"json"`
 }
@@ -67,6 +69,9 @@ func loadConfig() (config, error) {
 	}
 	if len(c.WebhookBackoff) == 0 {
 		errs = append(errs, errors.New("RELAY_WEBHOOK_BACKOFF: list at least one retry delay, e.g. 1s,2s,5s"))
+	}
+	if _, err := billmanager.ParseStatuses(c.BillmanagerStatus); err != nil {
+		errs = append(errs, fmt.Errorf("RELAY_BILLMANAGER_STATUS: %w", err))
 	}
 	if c.WebhookConcurrency < 1 || c.WebhookConcurrency > 256 {
 		errs = append(errs, fmt.Errorf("RELAY_WEBHOOK_CONCURRENCY: expected 1 to 256, got %d", c.WebhookConcurrency))

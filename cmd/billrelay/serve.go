@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/billrelay/billrelay/adapters/billmanager"
+	"github.com/billrelay/billrelay/adapters/cloudblue"
+	"github.com/billrelay/billrelay/adapters/emersion"
 	"github.com/billrelay/billrelay/adapters/httpapi"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/rs/zerolog"
@@ -49,7 +52,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stderr io.Writer
 	}
 	defer r.Close()
 	r.StartPush(cfg.push())
-	api, err := httpapi.New(httpapi.Config{Addr: cfg.HTTPAddr, AdminToken: token}, r, log)
+	api, err := httpapi.New(httpapi.Config{Addr: cfg.HTTPAddr, AdminToken: token, Endpoints: adapterEndpoints(cfg, r)}, r, log)
 	if err != nil {
 		return err
 	}
@@ -98,4 +101,14 @@ func adminToken(cfg config, log zerolog.Logger, stderr io.Writer) (string, error
 	}
 	fmt.Fprintf(stderr, "\nbillrelay admin token (shown once; kept in %s):\n\n    %s\n\n", path, token)
 	return token, nil
+}
+
+// adapterEndpoints are the platform adapters' HTTP endpoints.
+func adapterEndpoints(cfg config, r *relay.Relay) []relay.Endpoint {
+	statuses, _ := billmanager.ParseStatuses(cfg.BillmanagerStatus) // checked by loadConfig
+	var eps []relay.Endpoint
+	eps = append(eps, cloudblue.Endpoints(r)...)
+	eps = append(eps, billmanager.Endpoints(billmanager.Mapper{Statuses: statuses}, r)...)
+	eps = append(eps, emersion.Endpoints(r)...)
+	return eps
 }
