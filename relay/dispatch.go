@@ -612,11 +612,15 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// keyOfSubject reads the item key of a delivery or an order subject.
+// keyOfSubject reads the item key of an event, a delivery or an order
+// subject.
 func keyOfSubject(subject string) (events.Key, error) {
-	if strings.HasPrefix(subject, events.OrdersPrefix+".") {
+	switch {
+	case strings.HasPrefix(subject, events.OrdersPrefix+"."):
 		_, k, err := events.ParseOrderSubject(subject)
 		return k, err
+	case strings.HasPrefix(subject, events.EventsPrefix+"."):
+		return events.ParseEventSubject(subject)
 	}
 	_, k, err := events.ParseDeliverSubject(subject)
 	return k, err

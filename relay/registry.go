@@ -35,9 +35,11 @@ type Seller struct {
 	TokenSHA256 string    `json:"token_sha256"`
 	Created     time.Time `json:"created"`
 	// Webhook, when set, pushes resellers' orders to the seller.
-	Webhook     *Webhook `json:"webhook,omitempty"`
-	Paused      bool     `json:"paused,omitempty"`
-	PauseReason string   `json:"pause_reason,omitempty"`
+	Webhook *Webhook `json:"webhook,omitempty"`
+	// Notify says who hears about the seller's provisioning failures.
+	Notify      *Notify `json:"notify,omitempty"`
+	Paused      bool    `json:"paused,omitempty"`
+	PauseReason string  `json:"pause_reason,omitempty"`
 }
 
 // Reseller is one registered reselling platform.

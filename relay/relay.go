@@ -27,6 +27,7 @@ type Relay struct {
 	kv       jetstream.KeyValue
 	gates    jetstream.KeyValue
 	ownersKV jetstream.KeyValue
+	done     jetstream.KeyValue
 	owners   *owners
 	items    *itemCache
 
@@ -75,7 +76,7 @@ func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
 }
 
 func (r *Relay) start(ctx, bg context.Context) error {
-	steps := []func(context.Context) error{r.provision, r.openGates, r.loadAckKey, r.loadReceipts}
+	steps := []func(context.Context) error{r.provision, r.openGates, r.openDone, r.loadAckKey, r.loadReceipts}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err

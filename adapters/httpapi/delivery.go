@@ -212,3 +212,21 @@ func (s *Server) writeSeller(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sellerView{ID: sl.ID, Created: sl.Created, Paused: sl.Paused,
 		PauseReason: sl.PauseReason, Status: st, Webhook: s.webhookView(sl.ID, sl.Webhook)})
 }
+
+// putNotify sets who hears about a seller's provisioning failures.
+func (s *Server) putNotify(w http.ResponseWriter, r *http.Request) {
+	var n relay.Notify
+	err := s.requireAdmin(r)
+	if err == nil {
+		err = decodeBody(w, r, &n)
+	}
+	var secret string
+	if err == nil {
+		secret, err = s.relay.SetNotify(r.Context(), r.PathValue("id"), n)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "webhook_secret": secret})
+}

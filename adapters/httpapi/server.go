@@ -71,6 +71,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/sellers/{id}/events", s.pullOrders)
 	mux.HandleFunc("POST /v1/sellers/{id}/acks", s.ackOrders)
 	mux.HandleFunc("POST /v1/sellers/{id}/resume", s.resumeSeller)
+	mux.HandleFunc("PUT /v1/sellers/{id}/notifications", s.putNotify)
 	mux.HandleFunc("POST /v1/resellers/{id}/pause", s.pause)
 	mux.HandleFunc("POST /v1/resellers/{id}/resume", s.resume)
 	mux.HandleFunc("GET /v1/dlq", s.listDLQ)

@@ -42,6 +42,10 @@ type config struct {
 	CircuitThreshold   int             `envconfig:"CIRCUIT_THRESHOLD" default:"10"`
 	CircuitCooldown    time.Duration   `envconfig:"CIRCUIT_COOLDOWN" default:"5s"`
 	BillmanagerStatus  string          `envconfig:"BILLMANAGER_STATUS"`
+	SMTPAddr           string          `envconfig:"SMTP_ADDR"`
+	SMTPFrom           string          `envconfig:"SMTP_FROM" default:"billrelay@localhost"`
+	SMTPUsername       string          `envconfig:"SMTP_USERNAME"`
+	SMTPPassword       string          `envconfig:"SMTP_PASSWORD"`
 	LogLevel           string          `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat          string          `envconfig:"LOG_FORMAT" default:"json"`
 }

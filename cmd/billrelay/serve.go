@@ -16,6 +16,8 @@ import (
 	"github.com/billrelay/billrelay/adapters/cloudblue"
 	"github.com/billrelay/billrelay/adapters/emersion"
 	"github.com/billrelay/billrelay/adapters/httpapi"
+	"github.com/billrelay/billrelay/adapters/notify"
+	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/rs/zerolog"
 )
@@ -52,6 +54,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stderr io.Writer
 	}
 	defer r.Close()
 	r.StartPush(cfg.push())
+	if err := startNotify(ctx, cfg, r); err != nil {
+		return err
+	}
 	api, err := httpapi.New(httpapi.Config{Addr: cfg.HTTPAddr, AdminToken: token, Endpoints: adapterEndpoints(cfg, r)}, r, log)
 	if err != nil {
 		return err
@@ -111,4 +116,19 @@ func adapterEndpoints(cfg config, r *relay.Relay) []relay.Endpoint {
 	eps = append(eps, billmanager.Endpoints(billmanager.Mapper{Statuses: statuses}, r)...)
 	eps = append(eps, emersion.Endpoints(r)...)
 	return eps
+}
+
+// startNotify taps EVENTS for provisioning failures and tells the people
+// each seller configured.
+func startNotify(ctx context.Context, cfg config, r *relay.Relay) error {
+	nt := &notify.Notifier{
+		Seller: r.Seller, Done: r.Done, MarkDone: r.MarkDone,
+		Webhook: func(url, secret string) (relay.Sink, error) {
+			return webhook.New(webhook.Config{URL: url, Timeout: cfg.WebhookTimeout, Secrets: func() []string { return []string{secret} }})
+		},
+	}
+	if cfg.SMTPAddr != "" {
+		nt.Mail = &notify.Mailer{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
+	}
+	return r.Tap(ctx, "notify", nt, relay.DispatchConfig{Concurrency: 4, Backoff: cfg.WebhookBackoff})
 }
