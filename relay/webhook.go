@@ -3,8 +3,10 @@ package relay
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,22 @@ type Webhook struct {
 	Secrets []WebhookSecret `json:"secrets"`
 	// Concurrency is how many items are delivered in parallel.
 	Concurrency int `json:"concurrency,omitempty"`
+	// Format is "" for Standard Webhooks, or FormatTMF: the reseller
+	// registered TMF hubs and gets TMF-shaped notifications on them.
+	Format string `json:"format,omitempty"`
+	Hubs   []Hub  `json:"hubs,omitempty"`
+}
+
+// FormatTMF marks a webhook made of TMF hub subscriptions.
+const FormatTMF = "tmf"
+
+// Hub is one TMF hub subscription (POST /tmf-api/{api}/v4/hub).
+type Hub struct {
+	ID       string    `json:"id"`
+	API      string    `json:"api"`
+	Callback string    `json:"callback"`
+	Query    string    `json:"query,omitempty"`
+	Created  time.Time `json:"created"`
 }
 
 // WebhookSecret is one Standard Webhooks signing secret (whsec_…).
@@ -111,6 +129,9 @@ func (r *Relay) SetWebhook(ctx context.Context, role Role, id string, spec Webho
 	if err != nil {
 		return "", err
 	}
+	if ep.webhook != nil && ep.webhook.Format == FormatTMF {
+		return "", fmt.Errorf("%w: %s receives TMF hub notifications; remove its hubs first", events.ErrConflict, ep)
+	}
 	var secret string
 	ep, err = r.setState(ctx, ep, func(w **Webhook, _ *bool, _ *string) {
 		secret = r.applyWebhook(w, spec, time.Now().UTC())
@@ -142,4 +163,60 @@ func (r *Relay) syncConsumer(ctx context.Context, ep endpoint) error {
 		return fmt.Errorf("update consumer of %s: %w", ep, classify(err))
 	}
 	return nil
+}
+
+// AddHub subscribes a reseller's TMF callback. A reseller delivered by a
+// plain webhook cannot add hubs (one delivery mode at a time).
+func (r *Relay) AddHub(ctx context.Context, reseller string, h Hub) (Hub, error) {
+	ve := &events.ValidationError{}
+	checkWebhook(ve, "", WebhookSpec{URL: h.Callback})
+	if err := ve.Err(); err != nil {
+		return Hub{}, events.Invalid("callback", "%s", ve.Fields[0].Reason)
+	}
+	ep, err := r.endpointOf(RoleReseller, reseller)
+	if err != nil {
+		return Hub{}, err
+	}
+	if ep.webhook != nil && ep.webhook.Format != FormatTMF {
+		return Hub{}, fmt.Errorf("%w: reseller %q receives Standard Webhooks; remove that webhook to use TMF hubs", events.ErrConflict, reseller)
+	}
+	h.ID = "hub-" + hex.EncodeToString(randomBytes(8))
+	h.Created = time.Now().UTC()
+	ep, err = r.setState(ctx, ep, func(w **Webhook, _ *bool, _ *string) {
+		if *w == nil {
+			*w = &Webhook{Format: FormatTMF}
+		}
+		(*w).Hubs = append((*w).Hubs, h)
+	})
+	if err != nil {
+		return Hub{}, err
+	}
+	r.audit(ctx, AuditEntry{Action: "hub.add", Target: reseller, Detail: map[string]any{"hub": h}})
+	return h, r.syncConsumer(ctx, ep)
+}
+
+// RemoveHub ends one of a reseller's TMF subscriptions; without hubs left
+// the reseller pulls again.
+func (r *Relay) RemoveHub(ctx context.Context, reseller, id string) error {
+	ep, err := r.endpointOf(RoleReseller, reseller)
+	if err != nil {
+		return err
+	}
+	if ep.webhook == nil || !slices.ContainsFunc(ep.webhook.Hubs, func(h Hub) bool { return h.ID == id }) {
+		return fmt.Errorf("%w: hub %q of reseller %q", events.ErrNotFound, id, reseller)
+	}
+	ep, err = r.setState(ctx, ep, func(w **Webhook, _ *bool, _ *string) {
+		if *w == nil {
+			return
+		}
+		(*w).Hubs = slices.DeleteFunc((*w).Hubs, func(h Hub) bool { return h.ID == id })
+		if len((*w).Hubs) == 0 {
+			*w = nil
+		}
+	})
+	if err != nil {
+		return err
+	}
+	r.audit(ctx, AuditEntry{Action: "hub.remove", Target: reseller, Detail: map[string]any{"hub": id}})
+	return r.syncConsumer(ctx, ep)
 }

@@ -80,7 +80,11 @@ func postAs(t *testing.T, r *harness.Relay, path, contentType, body, token strin
 	t.Helper()
 	u := r.URL + path
 	if token != "" {
-		u += "?token=" + url.QueryEscape(token)
+		sep := "?"
+		if strings.Contains(u, "?") {
+			sep = "&"
+		}
+		u += sep + "token=" + url.QueryEscape(token)
 	}
 	resp, err := http.Post(u, contentType, strings.NewReader(body))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/adapters/billmanager"
+	"github.com/billrelay/billrelay/adapters/tmf"
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/kelseyhightower/envconfig"
@@ -42,6 +43,7 @@ type config struct {
 	CircuitThreshold   int             `envconfig:"CIRCUIT_THRESHOLD" default:"10"`
 	CircuitCooldown    time.Duration   `envconfig:"CIRCUIT_COOLDOWN" default:"5s"`
 	BillmanagerStatus  string          `envconfig:"BILLMANAGER_STATUS"`
+	TMFAccountRole     string          `envconfig:"TMF_ACCOUNT_ROLE" default:"Customer"`
 	SMTPAddr           string          `envconfig:"SMTP_ADDR"`
 	SMTPFrom           string          `envconfig:"SMTP_FROM" default:"billrelay@localhost"`
 	SMTPUsername       string          `envconfig:"SMTP_USERNAME"`
@@ -95,7 +97,7 @@ func (c config) relay() relay.Config {
 
 func (c config) push() relay.PushConfig {
 	return relay.PushConfig{
-		NewSink: webhook.NewFactory(c.WebhookTimeout), Backoff: c.WebhookBackoff,
+		NewSink: sinkFactory(c), Backoff: c.WebhookBackoff,
 		Concurrency: c.WebhookConcurrency, BreakerThreshold: c.CircuitThreshold, BreakerCooldown: c.CircuitCooldown,
 	}
 }
@@ -157,4 +159,17 @@ func (b *byteSize) Decode(v string) error {
 	}
 	*b = byteSize(n * mult)
 	return nil
+}
+
+// sinkFactory builds a reseller's push sink: its TMF hubs, or its Standard
+// Webhooks endpoint.
+func sinkFactory(c config) func(relay.Webhook) (relay.Sink, error) {
+	std := webhook.NewFactory(c.WebhookTimeout)
+	client := webhook.NewClient()
+	return func(w relay.Webhook) (relay.Sink, error) {
+		if w.Format == relay.FormatTMF {
+			return &tmf.HubSink{Hubs: w.Hubs, Client: client, Timeout: c.WebhookTimeout}, nil
+		}
+		return std(w)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/emersion"
 	"github.com/billrelay/billrelay/adapters/httpapi"
 	"github.com/billrelay/billrelay/adapters/notify"
+	"github.com/billrelay/billrelay/adapters/tmf"
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/rs/zerolog"
@@ -115,6 +116,7 @@ func adapterEndpoints(cfg config, r *relay.Relay) []relay.Endpoint {
 	eps = append(eps, cloudblue.Endpoints(r)...)
 	eps = append(eps, billmanager.Endpoints(billmanager.Mapper{Statuses: statuses}, r)...)
 	eps = append(eps, emersion.Endpoints(r)...)
+	eps = append(eps, tmf.Endpoints(tmf.Mapper{AccountRole: cfg.TMFAccountRole}, r, r)...)
 	return eps
 }
 

@@ -1,0 +1,173 @@
+package tmf
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/test/golden"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+var received = time.Date(2024, 5, 8, 15, 0, 0, 0, time.UTC)
+
+// eventName reads the listener event from a fixture's name
+// ("v4-productOrderStateChangeEvent-revision-cancel").
+func eventName(name string) string {
+	parts := strings.Split(name, "-")
+	return parts[1]
+}
+
+func TestListenerGolden(t *testing.T) {
+	mp := Mapper{AccountRole: "Customer"}
+	golden.Run(t, "testdata/golden/listener", func(t *testing.T, name string, in []byte) (any, error) {
+		var n Notification
+		if err := json.Unmarshal(in, &n); err != nil {
+			t.Fatal(err)
+		}
+		return mp.Map("sell-1", eventName(name), "", n, received)
+	})
+}
+
+// TestSameNotificationSameIDs: a notification sent twice (same eventId)
+// maps to the same events, so it is stored once.
+func TestSameNotificationSameIDs(t *testing.T) {
+	b, _ := os.ReadFile("testdata/golden/listener/v4-productOrderStateChangeEvent.in.json")
+	var n Notification
+	_ = json.Unmarshal(b, &n)
+	a, _ := Mapper{}.Map("sell-1", "productOrderStateChangeEvent", "", n, received)
+	c, _ := Mapper{}.Map("sell-1", "productOrderStateChangeEvent", "", n, received.Add(time.Hour))
+	if len(a) != 3 || a[0].ID != c[0].ID || a[2].ID != c[2].ID {
+		t.Fatalf("%d events; ids differ between sends", len(a))
+	}
+}
+
+// TestNotifyGoldenAndSchemas maps catalog events to hub notifications and
+// validates each against the TMF622/TMF638 v4 schemas kept in testdata.
+func TestNotifyGoldenAndSchemas(t *testing.T) {
+	schemas := map[string]*jsonschema.Schema{
+		"ProductOrderStateChangeEvent": compile(t, "tmf622-v4-ProductOrderStateChangeEvent.schema.json"),
+		"ServiceStateChangeEvent":      compile(t, "tmf638-v4-ServiceStateChangeEvent.schema.json"),
+	}
+	golden.Run(t, "testdata/golden/notify", func(t *testing.T, name string, in []byte) (any, error) {
+		var c struct {
+			API   string          `json:"api"`
+			Event json.RawMessage `json:"event"`
+		}
+		if err := json.Unmarshal(in, &c); err != nil {
+			t.Fatal(err)
+		}
+		n, ok := Notify(relay.Message{Body: c.Event}, c.API, received)
+		if !ok {
+			return map[string]string{"skipped": "not this hub's API"}, nil
+		}
+		if strings.HasSuffix(c.API, "/v4") {
+			validate(t, schemas[n["eventType"].(string)], n)
+		}
+		return n, nil
+	})
+}
+
+func compile(t *testing.T, file string) *jsonschema.Schema {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata/schemas", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(file, doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func validate(t *testing.T, s *jsonschema.Schema, n map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(n)
+	v, _ := jsonschema.UnmarshalJSON(strings.NewReader(string(b)))
+	if err := s.Validate(v); err != nil {
+		t.Fatalf("notification fails the TMF schema: %v\n%s", err, b)
+	}
+}
+
+// TestSchemasRejectWrongShapes keeps the schema check honest: a wrong
+// state and a missing item action are refused.
+func TestSchemasRejectWrongShapes(t *testing.T) {
+	s := compile(t, "tmf622-v4-ProductOrderStateChangeEvent.schema.json")
+	for _, bad := range []string{
+		`{"event":{"productOrder":{"state":"done","productOrderItem":[{"id":"1","action":"add"}]}}}`,
+		`{"event":{"productOrder":{"state":"completed","productOrderItem":[{"id":"1"}]}}}`,
+	} {
+		v, _ := jsonschema.UnmarshalJSON(strings.NewReader(bad))
+		if s.Validate(v) == nil {
+			t.Fatalf("schema accepted %s", bad)
+		}
+	}
+}
+
+func TestQuery(t *testing.T) {
+	n := map[string]any{"eventType": "ProductOrderStateChangeEvent",
+		"event": map[string]any{"productOrder": map[string]any{"state": "completed"}}}
+	tests := []struct {
+		q    string
+		want bool
+	}{
+		{"", true},
+		{"eventType=ProductOrderStateChangeEvent", true},
+		{"eventType=ServiceStateChangeEvent", false},
+		{"event.productOrder.state=completed,failed", true},
+		{"state=failed", false},
+		{"state=completed&eventType=ProductOrderStateChangeEvent", true},
+	}
+	for _, tc := range tests {
+		q, err := ParseQuery(tc.q)
+		if err != nil || q.Match(n) != tc.want {
+			t.Errorf("%q: match %v, %v; want %v", tc.q, q.Match(n), err, tc.want)
+		}
+	}
+}
+
+func FuzzListener(f *testing.F) {
+	b, _ := os.ReadFile("testdata/golden/listener/v4-productOrderStateChangeEvent.in.json")
+	f.Add(b, "productOrderStateChangeEvent")
+	b, _ = os.ReadFile("testdata/golden/listener/v5-serviceStateChangeEvent.in.json")
+	f.Add(b, "serviceStateChangeEvent")
+	f.Fuzz(func(t *testing.T, body []byte, name string) {
+		var n Notification
+		if json.Unmarshal(body, &n) != nil {
+			return
+		}
+		evs, err := Mapper{AccountRole: "Customer"}.Map("sell-1", name, "", n, received)
+		if err != nil {
+			return
+		}
+		for _, e := range evs {
+			if e.Validate() != nil {
+				t.Fatalf("mapped to an invalid event %+v", e)
+			}
+		}
+	})
+}
+
+func FuzzQuery(f *testing.F) {
+	f.Add("eventType=ProductOrderStateChangeEvent&state=completed,failed")
+	f.Add("%zz=&=x")
+	f.Fuzz(func(t *testing.T, q string) {
+		if parsed, err := ParseQuery(q); err == nil {
+			parsed.Match(map[string]any{"event": map[string]any{"x": map[string]any{"state": "a"}}})
+		}
+	})
+}
