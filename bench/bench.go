@@ -21,10 +21,11 @@ type Config struct {
 	// otherwise SyncInterval applies to both the relay and the reference.
 	SyncAlways   bool
 	SyncInterval time.Duration
-	// Webhooks lists reseller counts for the webhook cases (none: skipped).
+	// Webhooks lists reseller counts for the webhook cases.
 	Webhooks []int
-	// Only runs just the webhook cases.
-	OnlyWebhooks bool
+	// Cases chooses what runs: "lazy", "ingest", "sync", "e2e",
+	// "webhooks" (all when empty).
+	Cases map[string]bool
 	// Log receives progress lines.
 	Log zerolog.Logger
 }
@@ -49,7 +50,11 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 		cfg.Log.Info().Str("case", r.Case).Int("clients", r.Clients).Float64("events_per_s", r.PerSecond).Msg("bench case done")
 		rows = append(rows, r)
 	}
+	want := func(c string) bool { return len(cfg.Cases) == 0 || cfg.Cases[c] }
 	for _, n := range cfg.Webhooks {
+		if !want("webhooks") {
+			break
+		}
 		evs := max(100, 10_000/n)
 		raw := ref.rawConsume(ctx, n, evs)
 		add(raw, nil)
@@ -59,28 +64,36 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 		}
 		add(row, &raw)
 	}
-	if cfg.OnlyWebhooks {
-		return rows, nil
+	var lazy Row
+	if want("lazy") || want("ingest") {
+		if lazy, err = asyncPublish(ctx, dir+"/lazy", cfg.Duration); err != nil {
+			return nil, fmt.Errorf("lazy reference: %w", err)
+		}
+		add(lazy, nil)
 	}
 	env, err := startRelay(ctx, dir+"/relay", cfg)
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	defer env.close()
-	for _, c := range cfg.Clients {
-		raw := ref.publish(ctx, c, 1, cfg.Duration)
-		add(raw, nil)
-		add(env.ingest(ctx, c, 1, cfg.Duration), &raw)
+	for _, batch := range []int{1, cfg.Batch} {
+		for _, c := range cfg.Clients {
+			if want("ingest") {
+				add(env.ingest(ctx, c, batch, cfg.Duration), &lazy)
+			}
+		}
 	}
 	for _, c := range cfg.Clients {
-		raw := ref.publish(ctx, c, cfg.Batch, cfg.Duration)
-		add(raw, nil)
-		add(env.ingest(ctx, c, cfg.Batch, cfg.Duration), &raw)
+		if want("sync") {
+			add(ref.publish(ctx, c, 1, cfg.Duration), &lazy)
+		}
 	}
-	c := cfg.Clients[len(cfg.Clients)-1]
-	rawE2E := ref.endToEnd(ctx, c, cfg.Duration)
-	add(rawE2E, nil)
-	add(env.endToEnd(ctx, c, cfg.Duration), &rawE2E)
+	if want("e2e") {
+		c := cfg.Clients[len(cfg.Clients)-1]
+		rawE2E := ref.endToEnd(ctx, c, cfg.Duration)
+		add(rawE2E, nil)
+		add(env.endToEnd(ctx, c, cfg.Duration), &rawE2E)
+	}
 	return rows, nil
 }
 

@@ -85,6 +85,31 @@ func (f *reference) publish(ctx context.Context, clients, batch int, d time.Dura
 	return rowOrError(s.row(name, clients, elapsed), err)
 }
 
+// asyncPublish is the ceiling the issue measures against: bare async
+// publishing with message ids and a 4096 window, on a lazily syncing
+// server (JetStream's default), for d.
+func asyncPublish(ctx context.Context, dir string, d time.Duration) (Row, error) {
+	f, err := startReference(dir, Config{SyncInterval: 2 * time.Minute})
+	if err != nil {
+		return Row{}, err
+	}
+	defer f.close()
+	js, _ := jetstream.New(f.nc, jetstream.WithPublishAsyncMaxPending(4096))
+	s := &sample{}
+	start := time.Now()
+	deadline := start.Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		for range 4096 {
+			if _, err := js.PublishMsgAsync(f.msg("ref.lazy")); err != nil {
+				break
+			}
+		}
+		<-js.PublishAsyncComplete()
+		s.add(0, 4096)
+	}
+	return s.row("bare JetStream async publish, lazy fsync (window 4096)", 1, time.Since(start)), nil
+}
+
 // endToEnd publishes single events while two durable consumers fetch and
 // ack them; latency runs from publish to ack.
 func (f *reference) endToEnd(ctx context.Context, clients int, d time.Duration) Row {

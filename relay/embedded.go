@@ -9,8 +9,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// maxPayload leaves room for a 1 MiB event plus the headers the relay adds.
-const maxPayload = 4 << 20
+// maxPayload leaves room for a commit group's envelope.
+const maxPayload = 8 << 20
 
 // startEmbedded runs nats-server in-process with JetStream on disk under
 // cfg.DataDir. The store limits and the consumer limit are set explicitly,

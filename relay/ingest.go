@@ -10,7 +10,6 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // Headers the relay sets on stored messages. Consumers that read JetStream
@@ -58,24 +57,53 @@ func (r *Relay) Publish(ctx context.Context, p Principal, evs []events.Event) ([
 	if err := r.Authorize(p, evs); err != nil {
 		return nil, err
 	}
-	msgs := make([]*nats.Msg, len(evs))
+	recs := make([]record, len(evs))
 	for i := range evs {
 		m, err := r.eventMsg(p, &evs[i])
 		if err != nil {
 			return nil, err
 		}
-		msgs[i] = m
+		recs[i] = recordOf(m)
 	}
-	res, err := r.publishAtomic(ctx, msgs)
+	res, err := r.store(ctx, recs)
 	if err != nil {
 		return nil, err
 	}
-	r.countIngest(res)
 	if p.Role == RoleReseller {
 		if err := r.learnOwners(ctx, p.ID, evs, res); err != nil {
 			return nil, err
 		}
 	}
+	return res, nil
+}
+
+// store commits the records not yet stored and says, per record, whether
+// it was accepted or a duplicate: decided before the write, so that a
+// duplicate never sinks the records committed with it.
+func (r *Relay) store(ctx context.Context, recs []record) ([]Result, error) {
+	ids := make([]string, len(recs))
+	for i, rc := range recs {
+		ids[i] = rc.msgID
+	}
+	owned, err := r.dedupe.claim(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var fresh []record
+	res := make([]Result, len(recs))
+	for i, rc := range recs {
+		res[i] = Result{ID: rc.header.Get(HeaderEventID), Status: StatusDuplicate}
+		if owned[i] {
+			res[i].Status = StatusAccepted
+			fresh = append(fresh, rc)
+		}
+	}
+	if len(fresh) > 0 {
+		if err := r.commit(ctx, fresh); err != nil {
+			return nil, err
+		}
+	}
+	r.countIngest(res)
 	return res, nil
 }
 
@@ -183,54 +211,6 @@ func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
 	return m, nil
 }
 
-// publishAtomic stores msgs as one atomic batch: one fsync for all of them,
-// and all or nothing. A batch holding an id that is already stored is
-// refused whole by the server; then each event is published on its own so
-// that it gets its own answer.
-func (r *Relay) publishAtomic(ctx context.Context, msgs []*nats.Msg) ([]Result, error) {
-	if len(msgs) == 1 {
-		return r.publishEach(ctx, msgs)
-	}
-	_, err := jetstreamext.PublishMsgBatch(ctx, r.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
-	if err == nil {
-		return resultsAll(msgs, StatusAccepted), nil
-	}
-	if apiCode(err) != codeBatchDuplicateID {
-		return nil, fmt.Errorf("publish batch of %d: %w", len(msgs), classify(err))
-	}
-	for _, m := range msgs {
-		m.Header.Del(jetstreamext.BatchIDHeader)
-		m.Header.Del(jetstreamext.BatchSeqHeader)
-		m.Header.Del(jetstreamext.BatchCommitHeader)
-	}
-	return r.publishEach(ctx, msgs)
-}
-
-// publishEach stores msgs one by one, pipelined and in order, and reports
-// which were duplicates.
-func (r *Relay) publishEach(ctx context.Context, msgs []*nats.Msg) ([]Result, error) {
-	futures := make([]jetstream.PubAckFuture, len(msgs))
-	for i, m := range msgs {
-		f, err := r.js.PublishMsgAsync(m)
-		if err != nil {
-			return nil, fmt.Errorf("publish event %q: %w", m.Header.Get(jetstream.MsgIDHeader), classify(err))
-		}
-		futures[i] = f
-	}
-	out := make([]Result, len(msgs))
-	for i, f := range futures {
-		ack, err := awaitAck(ctx, f)
-		if err != nil {
-			return nil, fmt.Errorf("publish event %q: %w", msgs[i].Header.Get(jetstream.MsgIDHeader), err)
-		}
-		out[i] = Result{ID: msgs[i].Header.Get(jetstream.MsgIDHeader), Status: StatusAccepted}
-		if ack.Duplicate {
-			out[i].Status = StatusDuplicate
-		}
-	}
-	return out, nil
-}
-
 func awaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
 	select {
 	case ack := <-f.Ok():
@@ -240,12 +220,4 @@ func awaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck,
 	case <-ctx.Done():
 		return nil, classify(ctx.Err())
 	}
-}
-
-func resultsAll(msgs []*nats.Msg, s ResultStatus) []Result {
-	out := make([]Result, len(msgs))
-	for i, m := range msgs {
-		out[i] = Result{ID: m.Header.Get(jetstream.MsgIDHeader), Status: s}
-	}
-	return out
 }

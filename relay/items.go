@@ -8,7 +8,6 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
@@ -56,16 +55,9 @@ func stateOf(h nats.Header, data []byte, seq uint64) itemState {
 	return st
 }
 
-// prefetch loads, for every item of batch not in the cache, its last event
-// before the batch.
-func (r *Relay) prefetchItems(ctx context.Context, batch []jetstream.Msg, keys []events.Key) {
-	if len(batch) == 0 {
-		return
-	}
-	md, err := batch[0].Metadata()
-	if err != nil {
-		return
-	}
+// prefetchItems loads, for every item not in the cache, its last event up
+// to sequence upTo: one request per router batch.
+func (r *Relay) prefetchItems(ctx context.Context, keys []events.Key, upTo uint64) {
 	var missing []string
 	seen := map[events.Key]bool{}
 	c := r.items
@@ -78,7 +70,7 @@ func (r *Relay) prefetchItems(ctx context.Context, batch []jetstream.Msg, keys [
 	}
 	c.mu.Unlock()
 	for start := 0; start < len(missing); start += 256 {
-		r.fetchLast(ctx, missing[start:min(start+256, len(missing))], md.Sequence.Stream-1)
+		r.fetchLast(ctx, missing[start:min(start+256, len(missing))], upTo)
 	}
 	c.mu.Lock()
 	for k := range seen {

@@ -25,6 +25,8 @@ type Metrics struct {
 	copies          prometheus.Counter
 	deliveryLatency *prometheus.HistogramVec // mode
 	webhookAttempts *prometheus.CounterVec   // consumer, outcome
+	commits         prometheus.Counter
+	commitSize      prometheus.Histogram
 }
 
 func newMetrics(r *Relay) *Metrics {
@@ -50,9 +52,13 @@ func newMetrics(r *Relay) *Metrics {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600}}, []string{"mode"}),
 		webhookAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_webhook_attempts_total",
 			Help: "Webhook attempts by outcome."}, []string{"consumer", "outcome"}),
+		commits: prometheus.NewCounter(prometheus.CounterOpts{Name: "billrelay_ingest_commits_total",
+			Help: "Envelopes stored: each is one fsync covering a group of requests."}),
+		commitSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "billrelay_ingest_commit_events",
+			Help: "Events per envelope (group commit size).", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
 	}
 	reg.MustRegister(m.IngestAccepted, m.IngestDuplicate, m.IngestRejected, m.delivered, m.acked, m.deadLettered,
-		m.flagged, m.copies, m.deliveryLatency, m.webhookAttempts, &consumerCollector{r: r},
+		m.flagged, m.copies, m.deliveryLatency, m.webhookAttempts, m.commits, m.commitSize, &consumerCollector{r: r},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

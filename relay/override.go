@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/nats-io/nats.go"
 )
 
 // Override is a manual event an admin injects: a CloudBlue event given as
@@ -42,11 +41,10 @@ func (r *Relay) PublishOverride(ctx context.Context, o Override) (string, Result
 	if err != nil {
 		return "", Result{}, err
 	}
-	res, err := r.publishAtomic(ctx, []*nats.Msg{m})
+	res, err := r.store(ctx, []record{recordOf(m)})
 	if err != nil {
 		return "", Result{}, err
 	}
-	r.countIngest(res)
 	entry := AuditEntry{Actor: o.Actor, Reason: o.Reason, Action: "override", EventID: e.ID,
 		Target: e.Seller + "/" + e.Account + "/" + e.Item, Detail: map[string]any{"event": e, "status": res[0].Status}}
 	if err := r.record(ctx, entry); err != nil {

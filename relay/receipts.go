@@ -84,7 +84,7 @@ func (r *Relay) journal(ctx context.Context, rcs []Receipt) error {
 		msgs[i] = receiptMsg(rc)
 	}
 	for start := 0; start < len(msgs); start += maxAtomicBatch {
-		if _, err := r.publishAtomic(ctx, msgs[start:min(start+maxAtomicBatch, len(msgs))]); err != nil {
+		if _, err := r.storeOrdered(ctx, msgs[start:min(start+maxAtomicBatch, len(msgs))]); err != nil {
 			return fmt.Errorf("journal receipts: %w", err)
 		}
 	}

@@ -132,7 +132,7 @@ func (r *Relay) fixDrift(ctx context.Context, rs Reseller, res *ReconcileResult,
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := r.publishAtomic(ctx, batch); err != nil {
+		if _, err := r.storeOrdered(ctx, batch); err != nil {
 			return fmt.Errorf("send snapshots: %w", err)
 		}
 		res.Fixed += len(batch)

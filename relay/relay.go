@@ -38,6 +38,8 @@ type Relay struct {
 	finals   *finalDeliveries
 	hooks    sync.Map // consumer → DeliveryStatus of its webhook
 	out      *handedOut
+	dedupe   *dedupe
+	commits  chan commitReq
 	rw       *receiptWriter
 	metrics  *Metrics
 	cons     sync.Map // consumer name → jetstream.Consumer
@@ -60,7 +62,7 @@ func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
 		cfg: cfg, log: log.With().Str("component", "relay").Logger(), root: log,
 		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
 		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]Receipt{}},
-		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(),
+		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(), dedupe: newDedupe(cfg.DedupeWindow),
 	}
 	r.metrics = newMetrics(r)
 	if err := r.connect(); err != nil {
@@ -89,6 +91,10 @@ func (r *Relay) start(ctx, bg context.Context) error {
 		return err
 	}
 	r.startReceiptWriter()
+	if err := r.loadDedupe(ctx, bg); err != nil {
+		return err
+	}
+	r.startCommitter()
 	if err := r.startDeadWatch(ctx, bg); err != nil {
 		return err
 	}
@@ -165,6 +171,11 @@ func (r *Relay) shutdownServer() {
 
 // Ready reports whether JetStream answers: the relay can store and deliver.
 func (r *Relay) Ready(ctx context.Context) error {
+	select {
+	case <-r.dedupe.ready:
+	default:
+		return fmt.Errorf("%w: still loading the dedupe window", events.ErrUnavailable)
+	}
 	if _, err := r.js.AccountInfo(ctx); err != nil {
 		return fmt.Errorf("jetstream not usable: %w", classify(err))
 	}

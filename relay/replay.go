@@ -132,7 +132,7 @@ func (r *Relay) replayScan(ctx context.Context, rs Reseller, q ReplayRequest, oc
 		if len(batch) == 0 || q.DryRun {
 			return nil
 		}
-		if _, err := r.publishAtomic(ctx, batch); err != nil {
+		if _, err := r.storeOrdered(ctx, batch); err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
 		res.Replayed += len(batch)
@@ -181,7 +181,7 @@ func (r *Relay) replayMatches(rs Reseller, q ReplayRequest, m jetstream.Msg) boo
 // replayCopy is the reseller's copy of a replayed event, marked as such.
 func replayCopy(reseller, run string, m jetstream.Msg, md *jetstream.MsgMetadata) *nats.Msg {
 	k, _ := events.ParseEventSubject(m.Subject())
-	c := copyFor(reseller, k, m, md, nil)
+	c := copyFor(reseller, k, m.Headers(), m.Data(), md.Sequence.Stream, md.Timestamp, nil)
 	c.Header.Set(jetstream.MsgIDHeader, "replay:"+run+":"+reseller+":"+strconv.FormatUint(md.Sequence.Stream, 10))
 	c.Header.Set(HeaderReplay, "true")
 	return c

@@ -2,7 +2,7 @@ package relay
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -10,31 +10,43 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // maxAtomicBatch is the server's limit on messages in one atomic batch.
 const maxAtomicBatch = 1000
 
-// startRouter runs the fan-out from EVENTS to DELIVERY. The router is a
-// durable consumer, so a crash half way through an event's copies only
-// repeats them, and the copies' message ids make the repeat harmless. Several
-// relays on one cluster share the consumer and never route an event twice.
+// relayGroup is the priority group of consumers that one relay at a time
+// must serve (the router, webhook pushers, taps): pinned by JetStream, so
+// that several relays on a cluster never route or push the same stream
+// twice or out of order, with no leader election of the relay's own.
+const relayGroup = "relay"
+
+// startRouter expands INGEST envelopes into per-event EVENTS and ORDERS
+// messages and EVENTS into per-reseller DELIVERY copies. It acks an
+// envelope only after all of that is stored (fsynced under the default
+// sync policy), so a crash at any point repeats writes whose message ids
+// make them harmless, and loses nothing.
 func (r *Relay) startRouter(ctx, bg context.Context) error {
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, StreamEvents, r.routerConsumerConfig())
+	_ = r.js.DeleteConsumer(ctx, StreamEvents, routerConsumer) // the router of earlier versions read EVENTS
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, StreamIngest, r.routerConsumerConfig())
 	if err != nil {
-		return fmt.Errorf("create router consumer: %w", classify(err))
+		return classify(err)
 	}
-	in := make(chan jetstream.Msg, maxAtomicBatch)
+	in := make(chan jetstream.Msg, 256)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case in <- m:
 		case <-bg.Done():
 		}
-	}, jetstream.PullMaxMessages(maxAtomicBatch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		r.log.Debug().Err(err).Msg("router consume")
-	}))
+	}, jetstream.PullMaxMessages(64), jetstream.PullPriorityGroup(relayGroup),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrPinIDMismatch) {
+				r.log.Debug().Err(err).Msg("router consume")
+			}
+		}))
 	if err != nil {
-		return fmt.Errorf("start router: %w", classify(err))
+		return classify(err)
 	}
 	r.wg.Add(1)
 	go func() {
@@ -45,10 +57,8 @@ func (r *Relay) startRouter(ctx, bg context.Context) error {
 	return nil
 }
 
-// routeLoop takes whatever input is waiting (at least one message, no
-// linger timer), stores all its copies, and only then acks the input. The
-// batch that is being stored is the timer: under load batches grow by
-// themselves.
+// routeLoop takes whatever envelopes are waiting (at least one, no linger
+// timer), stores everything they hold, and acks the last (AckAll).
 func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg) {
 	for {
 		var first jetstream.Msg
@@ -57,12 +67,12 @@ func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg) {
 		case <-ctx.Done():
 			return
 		}
-		batch := drain(in, first, maxAtomicBatch)
-		if !r.routeBatch(ctx, batch) {
+		batch := drain(in, first, 64)
+		if !r.routeEnvelopes(ctx, batch) {
 			return
 		}
 		if err := batch[len(batch)-1].Ack(); err != nil {
-			r.log.Warn().Err(err).Msg("router ack failed; input will be routed again")
+			r.log.Warn().Err(err).Msg("router ack failed; the envelopes will be routed again")
 		}
 	}
 }
@@ -80,39 +90,173 @@ func drain(in <-chan jetstream.Msg, first jetstream.Msg, limit int) []jetstream.
 	return batch
 }
 
-// routeBatch stores every copy of batch, retrying until it succeeds or ctx
-// ends. It reports whether the copies are stored.
-func (r *Relay) routeBatch(ctx context.Context, batch []jetstream.Msg) bool {
-	copies := r.copiesOf(ctx, batch)
-	for start := 0; start < len(copies); start += maxAtomicBatch {
-		chunk := copies[start:min(start+maxAtomicBatch, len(copies))]
-		if !r.storeCopies(ctx, chunk) {
-			return false
-		}
-	}
-	return true
+// stored is one event as it now sits in EVENTS (or ORDERS).
+type stored struct {
+	rec record
+	seq uint64
+	at  time.Time // when ingest stored it (the envelope's time)
 }
 
-func (r *Relay) copiesOf(ctx context.Context, batch []jetstream.Msg) []*nats.Msg {
-	keys := make([]events.Key, len(batch))
-	for i, m := range batch {
-		keys[i], _ = events.ParseEventSubject(m.Subject())
-	}
-	r.prefetchItems(ctx, batch, keys)
-	var out []*nats.Msg
-	for i, m := range batch {
-		md, err := m.Metadata()
-		if keys[i].Item == "" || err != nil {
-			r.log.Error().Str("subject", m.Subject()).Msg("unroutable message skipped")
+// routeEnvelopes stores the events of batch, then their copies. It
+// reports whether everything is stored (false only when ctx ended).
+func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool {
+	var evRecs, orderRecs []record
+	var evAt []time.Time
+	for _, m := range batch {
+		recs, err := decodeEnvelope(m.Data())
+		md, _ := m.Metadata()
+		if err != nil || md == nil {
+			r.log.Error().Err(err).Msg("unreadable envelope skipped")
 			continue
 		}
-		flags := r.items.observe(keys[i], stateOf(m.Headers(), m.Data(), md.Sequence.Stream))
+		for _, rc := range recs {
+			if strings.HasPrefix(rc.subject, events.OrdersPrefix+".") {
+				orderRecs = append(orderRecs, rc)
+				continue
+			}
+			evRecs, evAt = append(evRecs, rc), append(evAt, md.Timestamp)
+		}
+	}
+	if _, ok := r.storeAll(ctx, orderRecs); !ok {
+		return false
+	}
+	seqs, ok := r.storeAll(ctx, evRecs)
+	if !ok {
+		return false
+	}
+	evs := make([]stored, len(evRecs))
+	for i := range evRecs {
+		evs[i] = stored{rec: evRecs[i], seq: seqs[i], at: evAt[i]}
+	}
+	copies := r.copiesOf(ctx, evs)
+	_, ok = r.storeAll(ctx, copies)
+	return ok
+}
+
+// storeAll stores records (or messages) in order, in atomic batches,
+// retrying until it succeeds or ctx ends, and returns their sequences.
+func (r *Relay) storeAll(ctx context.Context, items any) ([]uint64, bool) {
+	msgs := toMsgs(items)
+	seqs := make([]uint64, 0, len(msgs))
+	for start := 0; start < len(msgs); start += maxAtomicBatch {
+		chunk := msgs[start:min(start+maxAtomicBatch, len(msgs))]
+		s, ok := r.storeChunk(ctx, chunk)
+		if !ok {
+			return nil, false
+		}
+		seqs = append(seqs, s...)
+	}
+	return seqs, true
+}
+
+func toMsgs(items any) []*nats.Msg {
+	switch v := items.(type) {
+	case []*nats.Msg:
+		return v
+	case []record:
+		out := make([]*nats.Msg, len(v))
+		for i, rc := range v {
+			out[i] = rc.msg()
+		}
+		return out
+	}
+	return nil
+}
+
+func (r *Relay) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bool) {
+	backoff := 50 * time.Millisecond
+	for {
+		seqs, err := r.storeOrdered(ctx, chunk)
+		if err == nil {
+			return seqs, true
+		}
+		r.log.Warn().Err(err).Int("messages", len(chunk)).Dur("retry_in", backoff).Msg("routing store failed")
+		select {
+		case <-time.After(backoff):
+			backoff = min(2*backoff, 5*time.Second)
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// storeOrdered stores msgs as one atomic batch (one fsync, all or
+// nothing), or one by one when the batch repeats a stored message id (the
+// server refuses such a batch whole), and returns each one's sequence.
+func (r *Relay) storeOrdered(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if len(msgs) > 1 {
+		ack, err := jetstreamext.PublishMsgBatch(ctx, r.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+		if err == nil {
+			seqs := make([]uint64, len(msgs))
+			for i := range seqs {
+				seqs[i] = ack.Sequence - uint64(len(msgs)-1-i)
+			}
+			return seqs, nil
+		}
+		if apiCode(err) != codeBatchDuplicateID {
+			return nil, classify(err)
+		}
+		stripBatchHeaders(msgs)
+	}
+	return r.storeEach(ctx, msgs)
+}
+
+func stripBatchHeaders(msgs []*nats.Msg) {
+	for _, m := range msgs {
+		m.Header.Del(jetstreamext.BatchIDHeader)
+		m.Header.Del(jetstreamext.BatchSeqHeader)
+		m.Header.Del(jetstreamext.BatchCommitHeader)
+	}
+}
+
+// storeEach publishes msgs pipelined and in order.
+func (r *Relay) storeEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		f, err := r.js.PublishMsgAsync(m)
+		if err != nil {
+			return nil, classify(err)
+		}
+		futures[i] = f
+	}
+	seqs := make([]uint64, len(msgs))
+	for i, f := range futures {
+		ack, err := awaitAck(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		seqs[i] = ack.Sequence
+	}
+	return seqs, nil
+}
+
+// copiesOf checks each event against its item's last state and makes a
+// copy for each of its recipients.
+func (r *Relay) copiesOf(ctx context.Context, evs []stored) []*nats.Msg {
+	keys := make([]events.Key, len(evs))
+	upTo := uint64(0)
+	for i, e := range evs {
+		keys[i], _ = events.ParseEventSubject(e.rec.subject)
+		if upTo == 0 || e.seq-1 < upTo {
+			upTo = e.seq - 1
+		}
+	}
+	r.prefetchItems(ctx, keys, upTo)
+	var out []*nats.Msg
+	for i, e := range evs {
+		if keys[i].Item == "" {
+			r.log.Error().Str("subject", e.rec.subject).Msg("unroutable event skipped")
+			continue
+		}
+		flags := r.items.observe(keys[i], stateOf(e.rec.header, e.rec.body, e.seq))
 		for _, f := range flags {
 			r.metrics.flagged.WithLabelValues(f).Inc()
-			r.log.Warn().Str("event_id", m.Headers().Get(HeaderEventID)).Str("flag", f).Str("item", keys[i].Item).Msg("transition flagged")
+			r.log.Warn().Str("event_id", e.rec.header.Get(HeaderEventID)).Str("flag", f).Str("item", keys[i].Item).Msg("transition flagged")
 		}
 		for _, reseller := range r.recipients(keys[i]) {
-			out = append(out, copyFor(reseller, keys[i], m, md, flags))
+			out = append(out, copyFor(reseller, keys[i], e.rec.header, e.rec.body, e.seq, e.at, flags))
 		}
 	}
 	r.metrics.copies.Add(float64(len(out)))
@@ -122,14 +266,10 @@ func (r *Relay) copiesOf(ctx context.Context, batch []jetstream.Msg) []*nats.Msg
 // copyFor is reseller's own copy of an event: the same bytes, its own
 // subject, the event's headers, and a message id that makes a repeated
 // copy a duplicate.
-func copyFor(reseller string, k events.Key, m jetstream.Msg, md *jetstream.MsgMetadata, flags []string) *nats.Msg {
+func copyFor(reseller string, k events.Key, h nats.Header, body []byte, seq uint64, at time.Time, flags []string) *nats.Msg {
 	c := nats.NewMsg(events.DeliverSubject(reseller, k))
-	c.Data = m.Data()
-	h := m.Headers()
+	c.Data = body
 	id := h.Get(HeaderEventID)
-	if id == "" {
-		id = h.Get(jetstream.MsgIDHeader)
-	}
 	c.Header.Set(jetstream.MsgIDHeader, reseller+":"+id)
 	c.Header.Set(HeaderEventID, id)
 	for _, name := range []string{HeaderContentType, HeaderType, HeaderState, HeaderKind, HeaderTime, HeaderSequence} {
@@ -137,37 +277,10 @@ func copyFor(reseller string, k events.Key, m jetstream.Msg, md *jetstream.MsgMe
 			c.Header.Set(name, v)
 		}
 	}
-	c.Header.Set(HeaderEventSeq, strconv.FormatUint(md.Sequence.Stream, 10))
-	c.Header.Set(HeaderStored, strconv.FormatInt(md.Timestamp.UnixNano(), 10))
+	c.Header.Set(HeaderEventSeq, strconv.FormatUint(seq, 10))
+	c.Header.Set(HeaderStored, strconv.FormatInt(at.UnixNano(), 10))
 	if len(flags) > 0 {
 		c.Header.Set(HeaderFlags, strings.Join(flags, ","))
 	}
 	return c
-}
-
-// storeCopies publishes one chunk of copies as an atomic batch (one fsync),
-// falling back to one-by-one publishing when the chunk repeats copies that
-// are already stored (after a crash or a redelivery of the router's input).
-func (r *Relay) storeCopies(ctx context.Context, chunk []*nats.Msg) bool {
-	backoff := 50 * time.Millisecond
-	for {
-		err := r.publishCopies(ctx, chunk)
-		if err == nil {
-			return true
-		}
-		r.log.Warn().Err(err).Int("copies", len(chunk)).Dur("retry_in", backoff).Msg("storing copies failed")
-		select {
-		case <-time.After(backoff):
-			backoff = min(2*backoff, 5*time.Second)
-		case <-ctx.Done():
-			return false
-		}
-	}
-}
-
-func (r *Relay) publishCopies(ctx context.Context, chunk []*nats.Msg) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	_, err := r.publishAtomic(ctx, chunk)
-	return err
 }

@@ -21,6 +21,12 @@ const (
 // maxMsgSize bounds one stored event (the ingest body limit is 1 MiB).
 const maxMsgSize = 2 << 20
 
+// ingestRetention keeps envelopes long enough for the dedupe window and
+// for a router that was down a while.
+func (r *Relay) ingestRetention() time.Duration {
+	return max(2*r.cfg.DedupeWindow, 24*time.Hour)
+}
+
 // routeDedupeWindow bounds how long the router's copies are deduplicated.
 // It only has to cover the router re-reading its input after a crash (its
 // AckWait plus a restart), so it stays short: each remembered id costs about
@@ -53,6 +59,18 @@ func (r *Relay) provision(ctx context.Context) error {
 func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
+			Name:         StreamIngest,
+			Description:  "ingest commit groups: one message, one fsync, per group of requests",
+			Subjects:     []string{subjectIngest},
+			Retention:    jetstream.LimitsPolicy,
+			Storage:      jetstream.FileStorage,
+			Replicas:     r.cfg.Replicas,
+			MaxAge:       r.ingestRetention(),
+			MaxConsumers: r.cfg.MaxConsumers,
+			MaxMsgSize:   maxEnvelope + 64<<10,
+			DenyDelete:   true,
+		},
+		{
 			Name:               StreamEvents,
 			Description:        "events as sellers published them, once each",
 			Subjects:           []string{events.EventsPrefix + ".>"},
@@ -60,7 +78,7 @@ func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 			Storage:            jetstream.FileStorage,
 			Replicas:           r.cfg.Replicas,
 			MaxAge:             r.cfg.Retention,
-			Duplicates:         r.cfg.DedupeWindow,
+			Duplicates:         routeDedupeWindow, // the relay's own index answers within the window
 			MaxConsumers:       r.cfg.MaxConsumers,
 			MaxMsgSize:         maxMsgSize,
 			Discard:            jetstream.DiscardOld,
@@ -186,13 +204,20 @@ func (r *Relay) consumerConfig(ep endpoint) jetstream.ConsumerConfig {
 
 func (r *Relay) routerConsumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       routerConsumer,
-		Description:   "fans EVENTS out to per-reseller DELIVERY subjects",
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckAllPolicy,
-		AckWait:       time.Minute,
-		MaxDeliver:    -1,
-		MaxAckPending: 20_000,
-		Replicas:      r.cfg.Replicas,
+		Durable:        routerConsumer,
+		Description:    "expands INGEST envelopes into EVENTS, ORDERS and per-reseller DELIVERY copies",
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckAllPolicy,
+		AckWait:        30 * time.Second,
+		MaxDeliver:     -1,
+		MaxAckPending:  1000,
+		Replicas:       r.cfg.Replicas,
+		PriorityGroups: []string{relayGroup},
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PinnedTTL:      pinnedTTL,
 	}
 }
+
+// pinnedTTL is how long a relay that stopped pulling keeps a pinned
+// consumer before another relay takes over.
+const pinnedTTL = 15 * time.Second

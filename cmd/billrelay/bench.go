@@ -20,16 +20,16 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dur := fs.Duration("duration", 5*time.Second, "length of each load phase")
-	clients := fs.String("clients", "1,16,64", "comma-separated concurrent clients per case")
+	clients := fs.String("clients", "1,16,64,256", "comma-separated concurrent clients per case")
 	batch := fs.Int("batch", 100, "events per request in the batch cases")
 	sync := fs.String("sync", "always", `fsync policy for relay and reference: "always" or a duration such as 2m`)
 	webhooks := fs.String("webhooks", "1,10,100", `reseller counts for the webhook delivery cases ("" skips them)`)
-	onlyWebhooks := fs.Bool("only-webhooks", false, "run only the webhook delivery cases")
+	cases := fs.String("cases", "", "comma-separated cases to run: lazy, ingest, sync, e2e, webhooks (default all)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg := bench.Config{Duration: *dur, Batch: *batch, OnlyWebhooks: *onlyWebhooks,
+	cfg := bench.Config{Duration: *dur, Batch: *batch, Cases: map[string]bool{},
 		Log: zerolog.New(stderr).Level(zerolog.InfoLevel).With().Timestamp().Logger()}
 	var si syncInterval
 	if err := si.Decode(*sync); err != nil {
@@ -37,6 +37,11 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 2
 	}
 	cfg.SyncAlways, cfg.SyncInterval = si.always, si.every
+	for _, c := range strings.Split(*cases, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			cfg.Cases[c] = true
+		}
+	}
 	var err error
 	if cfg.Clients, err = counts(*clients); err != nil || len(cfg.Clients) == 0 {
 		fmt.Fprintf(stderr, "billrelay bench: -clients: %v\n", err)

@@ -1,0 +1,128 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+)
+
+// StreamIngest holds envelopes: one message per commit group.
+const (
+	StreamIngest  = "INGEST"
+	subjectIngest = "ingest.commit"
+)
+
+// commitReq is one caller's records waiting for their commit.
+type commitReq struct {
+	recs []record
+	done chan error
+}
+
+func (q commitReq) ids() []string {
+	ids := make([]string, len(q.recs))
+	for i, rc := range q.recs {
+		ids[i] = rc.msgID
+	}
+	return ids
+}
+
+// The committer gathers whatever requests are waiting into one envelope
+// and stores it with one publish, so one fsync covers them all. There is
+// no linger timer and one commit in flight: the commit being written is the
+// timer, and groups grow with the load by themselves
+// (research/perf-groupcommit.md).
+func (r *Relay) startCommitter() {
+	r.commits = make(chan commitReq, 4096)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			var first commitReq
+			select {
+			case first = <-r.commits:
+			case <-r.bg.Done():
+				r.failQueued()
+				return
+			}
+			group := r.gather(first)
+			err := r.storeEnvelope(group)
+			for _, q := range group {
+				// The outcome settles the claims here, not in the caller,
+				// who may have given up waiting.
+				r.dedupe.settle(q.ids(), err == nil)
+				q.done <- err
+			}
+		}
+	}()
+}
+
+// gather takes what else is queued now, up to the envelope's size.
+func (r *Relay) gather(first commitReq) []commitReq {
+	group := []commitReq{first}
+	size := envelopeSize(first.recs)
+	for size < maxEnvelope/2 {
+		select {
+		case q := <-r.commits:
+			group = append(group, q)
+			size += envelopeSize(q.recs)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+func envelopeSize(recs []record) int {
+	n := 0
+	for _, rc := range recs {
+		n += rc.size()
+	}
+	return n
+}
+
+func (r *Relay) storeEnvelope(group []commitReq) error {
+	var recs []record
+	for _, q := range group {
+		recs = append(recs, q.recs...)
+	}
+	ctx, cancel := context.WithTimeout(r.bg, 30*time.Second)
+	defer cancel()
+	if _, err := r.js.Publish(ctx, subjectIngest, encodeEnvelope(recs)); err != nil {
+		return fmt.Errorf("commit %d events: %w", len(recs), classify(err))
+	}
+	r.metrics.commits.Inc()
+	r.metrics.commitSize.Observe(float64(len(recs)))
+	return nil
+}
+
+func (r *Relay) failQueued() {
+	for {
+		select {
+		case q := <-r.commits:
+			r.dedupe.settle(q.ids(), false)
+			q.done <- fmt.Errorf("%w: the relay is stopping", events.ErrUnavailable)
+		default:
+			return
+		}
+	}
+}
+
+// commit stores recs durably (in the envelope of the next group) and
+// returns when they are, or when ctx ends (then the outcome is unknown to
+// the caller, who answers 503: a retry is a duplicate if it was stored).
+func (r *Relay) commit(ctx context.Context, recs []record) error {
+	q := commitReq{recs: recs, done: make(chan error, 1)}
+	select {
+	case r.commits <- q:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: commit queue full", events.ErrUnavailable)
+	}
+	select {
+	case err := <-q.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", events.ErrUnavailable, ctx.Err())
+	}
+}
