@@ -2,10 +2,13 @@ package events
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // SpecVersion is the only CloudEvents version accepted.
@@ -37,51 +40,69 @@ type Event struct {
 	Extensions map[string]json.RawMessage
 }
 
-// wire is the JSON shape of the known attributes, in the order they are
-// written.
-type wire struct {
-	SpecVersion     string          `json:"specversion"`
-	ID              string          `json:"id"`
-	Source          string          `json:"source"`
-	Type            string          `json:"type"`
-	Time            string          `json:"time,omitempty"`
-	Subject         string          `json:"subject,omitempty"`
-	DataContentType string          `json:"datacontenttype,omitempty"`
-	DataSchema      string          `json:"dataschema,omitempty"`
-	Seller          string          `json:"seller"`
-	Account         string          `json:"account"`
-	Item            string          `json:"item"`
-	Data            json.RawMessage `json:"data,omitempty"`
-}
-
 // MarshalJSON writes the known attributes in a fixed order, then the
 // extensions sorted by name, so that the same event always encodes the same.
 func (e Event) MarshalJSON() ([]byte, error) {
-	w := wire{
-		SpecVersion: e.SpecVersion, ID: e.ID, Source: e.Source, Type: e.Type,
-		Subject: e.Subject, DataContentType: e.DataContentType, DataSchema: e.DataSchema,
-		Seller: e.Seller, Account: e.Account, Item: e.Item, Data: e.Data,
-	}
-	if !e.Time.IsZero() {
-		w.Time = e.Time.Format(time.RFC3339Nano)
-	}
-	b, err := json.Marshal(w)
-	if err != nil || len(e.Extensions) == 0 {
-		return b, err
-	}
-	var buf bytes.Buffer
-	buf.Write(b[:len(b)-1])
-	for _, k := range slices.Sorted(mapKeys(e.Extensions)) {
-		kb, _ := json.Marshal(k)
-		buf.WriteByte(',')
-		buf.Write(kb)
-		buf.WriteByte(':')
-		if err := json.Compact(&buf, e.Extensions[k]); err != nil {
-			return nil, fmt.Errorf("encode extension %q: %w", k, err)
+	return e.AppendJSON(make([]byte, 0, 256+len(e.Data)))
+}
+
+// AppendJSON appends e's JSON encoding to b. Ingest encodes every event it
+// stores, so this writes the bytes directly instead of going through
+// reflection; data and extensions are appended as read (validated and,
+// for data, compacted).
+func (e Event) AppendJSON(b []byte) ([]byte, error) {
+	var err error
+	field := func(name, v string, always bool) {
+		if v == "" && !always {
+			return
 		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		var qerr error
+		b, qerr = jsontext.AppendQuote(b, v)
+		err = cmp.Or(err, qerr)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	b = append(b, '{')
+	field("specversion", e.SpecVersion, true)
+	field("id", e.ID, true)
+	field("source", e.Source, true)
+	field("type", e.Type, true)
+	if !e.Time.IsZero() {
+		field("time", e.Time.Format(time.RFC3339Nano), true)
+	}
+	field("subject", e.Subject, false)
+	field("datacontenttype", e.DataContentType, false)
+	field("dataschema", e.DataSchema, false)
+	field("seller", e.Seller, true)
+	field("account", e.Account, true)
+	field("item", e.Item, true)
+	if len(e.Data) > 0 {
+		b, err = appendRaw(b, "data", e.Data, err)
+	}
+	for _, k := range slices.Sorted(mapKeys(e.Extensions)) {
+		b, err = appendRaw(b, k, e.Extensions[k], err)
+	}
+	b = append(b, '}')
+	if err != nil {
+		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
+	}
+	return b, nil
+}
+
+// appendRaw appends a member whose value is JSON text already; text that
+// is not valid JSON (an event built in code, not decoded) is an error.
+func appendRaw(b []byte, name string, raw json.RawMessage, err error) ([]byte, error) {
+	if !jsontext.Value(raw).IsValid() {
+		err = cmp.Or(err, fmt.Errorf("%s is not valid JSON", name))
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return append(b, bytes.TrimSpace(raw)...), err
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -98,87 +119,149 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 // typed attributes yields a [ValidationError] naming each of them; text that
 // is not a JSON object yields an error wrapping [ErrMalformed].
 func (e *Event) UnmarshalJSON(b []byte) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("%w: %s", ErrMalformed, jsonProblem(err))
-	}
-	if m == nil {
-		return fmt.Errorf("%w: expected a JSON object, got null", ErrMalformed)
-	}
+	d := jsontext.NewDecoder(bytes.NewBuffer(b))
 	*e = Event{}
-	ve := &ValidationError{}
-	for k, raw := range m {
-		e.setAttr(k, raw, ve)
+	if k := d.PeekKind(); k != '{' && k != 0 {
+		return fmt.Errorf("%w: expected a JSON object, got %s", ErrMalformed, kindName(k))
+	}
+	ve, err := e.read(d)
+	if err == nil {
+		err = readEnd(d)
+	}
+	if err != nil {
+		return malformed(err)
 	}
 	return ve.Err()
 }
 
-func (e *Event) setAttr(k string, raw json.RawMessage, ve *ValidationError) {
-	str := map[string]*string{
-		"specversion": &e.SpecVersion, "id": &e.ID, "source": &e.Source, "type": &e.Type,
-		"subject": &e.Subject, "datacontenttype": &e.DataContentType, "dataschema": &e.DataSchema,
-		"seller": &e.Seller, "account": &e.Account, "item": &e.Item,
+// read reads one JSON object into e, the decoder standing before it (or
+// before broken JSON). Type problems of single attributes go into the
+// ValidationError; broken JSON is the error.
+func (e *Event) read(d *jsontext.Decoder) (*ValidationError, error) {
+	if _, err := d.ReadToken(); err != nil {
+		return nil, err
 	}
-	switch {
-	case str[k] != nil:
-		decodeString(k, raw, str[k], ve)
-	case k == "time":
-		e.Time = decodeTime(raw, ve)
-	case k == "data":
-		e.Data = decodeData(raw, ve)
-	case k == "data_base64":
+	ve := &ValidationError{}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		if err := e.readAttr(d, name.String(), ve); err != nil {
+			return nil, err
+		}
+	}
+	_, err := d.ReadToken()
+	return ve, err
+}
+
+func (e *Event) readAttr(d *jsontext.Decoder, k string, ve *ValidationError) error {
+	if dst := e.stringAttr(k); dst != nil {
+		return readString(d, k, dst, ve)
+	}
+	switch k {
+	case "time":
+		return e.readTime(d, ve)
+	case "data":
+		v, err := d.ReadValue()
+		if err == nil {
+			e.Data = dataValue(v, ve)
+		}
+		return err
+	case "data_base64":
 		ve.Add(k, "binary data is not accepted; send JSON in data")
-	default:
-		if !validExtensionName(k) {
-			ve.Add(k, "unknown attribute; extension attribute names are 1-20 lowercase letters or digits")
-			return
-		}
-		if e.Extensions == nil {
-			e.Extensions = map[string]json.RawMessage{}
-		}
-		e.Extensions[k] = raw
+		return d.SkipValue()
 	}
+	v, err := d.ReadValue()
+	if err != nil || !validExtensionName(k) {
+		ve.Add(k, "unknown attribute; extension attribute names are 1-20 lowercase letters or digits")
+		return err
+	}
+	if e.Extensions == nil {
+		e.Extensions = map[string]json.RawMessage{}
+	}
+	ext := jsontext.Value(bytes.Clone(v))
+	_ = ext.Compact() // cannot fail: v was read as valid JSON
+	e.Extensions[k] = json.RawMessage(ext)
+	return nil
 }
 
-func decodeString(field string, raw json.RawMessage, dst *string, ve *ValidationError) {
-	if err := json.Unmarshal(raw, dst); err != nil {
-		ve.Add(field, "expected a string, got %s", jsonKind(raw))
+// stringAttr points at the field of a string attribute, nil for others.
+func (e *Event) stringAttr(k string) *string {
+	switch k {
+	case "specversion":
+		return &e.SpecVersion
+	case "id":
+		return &e.ID
+	case "source":
+		return &e.Source
+	case "type":
+		return &e.Type
+	case "subject":
+		return &e.Subject
+	case "datacontenttype":
+		return &e.DataContentType
+	case "dataschema":
+		return &e.DataSchema
+	case "seller":
+		return &e.Seller
+	case "account":
+		return &e.Account
+	case "item":
+		return &e.Item
 	}
+	return nil
 }
 
-func decodeTime(raw json.RawMessage, ve *ValidationError) time.Time {
+func readString(d *jsontext.Decoder, field string, dst *string, ve *ValidationError) error {
+	if k := d.PeekKind(); k != '"' {
+		if k != 0 {
+			ve.Add(field, "expected a string, got %s", kindName(k))
+		}
+		return d.SkipValue()
+	}
+	tok, err := d.ReadToken()
+	*dst = tok.String()
+	return err
+}
+
+func (e *Event) readTime(d *jsontext.Decoder, ve *ValidationError) error {
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		ve.Add("time", "expected an RFC 3339 timestamp string, got %s", jsonKind(raw))
-		return time.Time{}
+	if k := d.PeekKind(); k != '"' {
+		if k != 0 {
+			ve.Add("time", "expected an RFC 3339 timestamp string, got %s", kindName(k))
+		}
+		return d.SkipValue()
+	}
+	if err := readString(d, "time", &s, ve); err != nil {
+		return err
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		ve.Add("time", "expected an RFC 3339 timestamp such as 2026-11-18T08:15:04Z, got %q", clip(s))
 	}
-	return t
+	e.Time = t
+	return nil
 }
 
-func decodeData(raw json.RawMessage, ve *ValidationError) json.RawMessage {
-	if jsonKind(raw) != "object" {
-		ve.Add("data", "expected a JSON object, got %s", jsonKind(raw))
+// dataValue keeps data compacted, as one canonical form of what the
+// sender wrote.
+func dataValue(v jsontext.Value, ve *ValidationError) json.RawMessage {
+	if v.Kind() != '{' {
+		ve.Add("data", "expected a JSON object, got %s", kindName(v.Kind()))
 		return nil
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
+	out := jsontext.Value(bytes.Clone(v))
+	if err := out.Compact(); err != nil {
 		ve.Add("data", "invalid JSON")
 		return nil
 	}
-	return buf.Bytes()
+	return json.RawMessage(out)
 }
 
-// jsonKind names the JSON type of raw for error messages.
-func jsonKind(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
+// kindName names a JSON kind for error messages.
+func kindName(k jsontext.Kind) string {
+	switch k {
 	case '{':
 		return "object"
 	case '[':
@@ -189,9 +272,10 @@ func jsonKind(raw json.RawMessage) string {
 		return "boolean"
 	case 'n':
 		return "null"
-	default:
+	case '0':
 		return "number"
 	}
+	return "nothing"
 }
 
 func validExtensionName(k string) bool {
@@ -215,19 +299,4 @@ func clip(s string) string {
 		return s
 	}
 	return s[:max] + "…"
-}
-
-// jsonProblem turns an encoding/json error into a short sentence without Go
-// type names.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case asErr(err, &se):
-		return fmt.Sprintf("invalid JSON at byte %d: %s", se.Offset, se.Error())
-	case asErr(err, &te):
-		return fmt.Sprintf("expected a JSON object, got %s", te.Value)
-	default:
-		return "invalid JSON: " + err.Error()
-	}
 }

@@ -3,6 +3,8 @@ package events
 import (
 	"encoding/json"
 	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // MaxTokenLen bounds ids and routing tokens: they become subject tokens,
@@ -139,7 +141,7 @@ func ParseData(raw json.RawMessage) (Data, error) {
 	if len(raw) == 0 {
 		return d, nil
 	}
-	err := json.Unmarshal(raw, &d)
+	err := jsonv2.Unmarshal(raw, &d)
 	return d, err
 }
 
@@ -206,11 +208,12 @@ func checkOverride(ve *ValidationError, d Data) {
 }
 
 func dataProblem(err error) (field, reason string) {
-	var te *json.UnmarshalTypeError
-	if asErr(err, &te) && te.Field != "" {
-		return "data." + te.Field, "expected " + goTypeWord(te.Type.Kind().String()) + ", got " + te.Value
+	var se *jsonv2.SemanticError
+	if asErr(err, &se) && se.JSONPointer != "" && se.GoType != nil {
+		field := "data" + strings.ReplaceAll(string(se.JSONPointer), "/", ".")
+		return field, "expected " + goTypeWord(se.GoType.Kind().String()) + ", got " + kindName(se.JSONKind)
 	}
-	return "data", "invalid data: " + err.Error()
+	return "data", "invalid data: " + strings.TrimPrefix(err.Error(), "json: ")
 }
 
 func goTypeWord(kind string) string {

@@ -27,7 +27,7 @@ func startEmbedded(cfg Config, auth *natsAuth, log zerolog.Logger) (*server.Serv
 		JetStreamMaxStore:  cfg.MaxFileStore,
 		JetStreamMaxMemory: cfg.MaxMemStore,
 		SyncAlways:         cfg.SyncAlways,
-		SyncInterval:       cfg.SyncInterval,
+		SyncInterval:       syncIntervalOf(cfg),
 		JetStreamLimits:    server.JSLimitOpts{DefaultMaxConsumers: cfg.MaxConsumers},
 		FeatureFlags:       cfg.FeatureFlags,
 	}

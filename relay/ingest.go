@@ -183,7 +183,7 @@ func (r *Relay) authorizeOrder(reseller, field string, e events.Event) error {
 // eventMsg is the stored form of an event: its JSON, its message id, and
 // headers that spare the router and the receivers a JSON decode.
 func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
-	body, err := json.Marshal(e)
+	body, err := e.AppendJSON(make([]byte, 0, 512))
 	if err != nil {
 		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
 	}

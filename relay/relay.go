@@ -48,6 +48,7 @@ type Relay struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed chan struct{} // closed when the NATS connection is closed
+	marked bool          // the data directory carries the running marker
 }
 
 // Open starts the embedded server or connects to cfg.NATSURL, provisions
@@ -159,6 +160,11 @@ func (r *Relay) Close() error {
 		}
 	}
 	r.shutdownServer()
+	if r.marked {
+		if err := r.markStopped(); err != nil {
+			r.log.Error().Err(err).Msg("could not record a clean stop; the next start re-routes recent envelopes")
+		}
+	}
 	return nil
 }
 

@@ -29,15 +29,37 @@ const relayGroup = "relay"
 // make them harmless, and loses nothing.
 func (r *Relay) startRouter(ctx, bg context.Context) error {
 	_ = r.js.DeleteConsumer(ctx, StreamEvents, routerConsumer) // the router of earlier versions read EVENTS
+	unclean := false
+	if r.derivedLazy() {
+		var err error
+		if unclean, err = r.markRunning(); err != nil {
+			return err
+		}
+		r.marked = true
+	}
 	cons, err := r.js.CreateOrUpdateConsumer(ctx, StreamIngest, r.routerConsumerConfig())
 	if err != nil {
 		return classify(err)
 	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if unclean {
+			if err := r.rewind(bg); err != nil && bg.Err() == nil {
+				r.log.Error().Err(err).Msg("re-routing after an unclean stop failed; continuing from the acknowledged floor")
+			}
+		}
+		r.consumeIngest(bg, cons)
+	}()
+	return nil
+}
+
+func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer) {
 	in := make(chan jetstream.Msg, 256)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case in <- m:
-		case <-bg.Done():
+		case <-ctx.Done():
 		}
 	}, jetstream.PullMaxMessages(64), jetstream.PullPriorityGroup(relayGroup),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -46,33 +68,39 @@ func (r *Relay) startRouter(ctx, bg context.Context) error {
 			}
 		}))
 	if err != nil {
-		return classify(err)
+		r.log.Error().Err(err).Msg("router cannot consume INGEST")
+		return
 	}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		defer cc.Stop()
-		r.routeLoop(bg, in)
-	}()
-	return nil
+	defer cc.Stop()
+	r.routeLoop(ctx, in)
 }
 
 // routeLoop takes whatever envelopes are waiting (at least one, no linger
-// timer), stores everything they hold, and acks the last (AckAll).
+// timer), stores everything they hold, and acks the last (AckAll) once its
+// durability fence has passed.
 func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg) {
+	fence := &ackFence{}
+	if r.derivedLazy() {
+		fence.delay = fenceDelay
+	}
+	tick := time.NewTicker(derivedSyncInterval)
+	defer tick.Stop()
 	for {
-		var first jetstream.Msg
 		select {
-		case first = <-in:
+		case first := <-in:
+			batch := drain(in, first, 64)
+			if !r.routeEnvelopes(ctx, batch) {
+				return
+			}
+			fence.add(batch[len(batch)-1], time.Now())
+		case <-tick.C:
 		case <-ctx.Done():
 			return
 		}
-		batch := drain(in, first, 64)
-		if !r.routeEnvelopes(ctx, batch) {
-			return
-		}
-		if err := batch[len(batch)-1].Ack(); err != nil {
-			r.log.Warn().Err(err).Msg("router ack failed; the envelopes will be routed again")
+		if m := fence.ripe(time.Now()); m != nil {
+			if err := m.Ack(); err != nil {
+				r.log.Warn().Err(err).Msg("router ack failed; the envelopes will be routed again")
+			}
 		}
 	}
 }
@@ -186,7 +214,7 @@ func (r *Relay) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bo
 func (r *Relay) storeOrdered(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if len(msgs) > 1 {
+	if len(msgs) > 1 && !r.derivedLazy() {
 		ack, err := jetstreamext.PublishMsgBatch(ctx, r.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
 		if err == nil {
 			seqs := make([]uint64, len(msgs))

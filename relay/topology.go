@@ -57,6 +57,20 @@ func (r *Relay) provision(ctx context.Context) error {
 }
 
 func (r *Relay) streamConfigs() []jetstream.StreamConfig {
+	cfgs := r.baseStreamConfigs()
+	for i := range cfgs {
+		if r.derivedLazy() && derived[cfgs[i].Name] {
+			cfgs[i].PersistMode = jetstream.AsyncPersistMode
+			cfgs[i].AllowAtomicPublish = false
+		}
+	}
+	return cfgs
+}
+
+// derived are the streams the router rebuilds from INGEST.
+var derived = map[string]bool{StreamEvents: true, StreamDelivery: true, StreamOrders: true}
+
+func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
 			Name:         StreamIngest,
@@ -210,7 +224,7 @@ func (r *Relay) routerConsumerConfig() jetstream.ConsumerConfig {
 		AckPolicy:      jetstream.AckAllPolicy,
 		AckWait:        30 * time.Second,
 		MaxDeliver:     -1,
-		MaxAckPending:  1000,
+		MaxAckPending:  20_000,
 		Replicas:       r.cfg.Replicas,
 		PriorityGroups: []string{relayGroup},
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
