@@ -62,6 +62,7 @@ type Relay struct {
 	DataDir string
 	URL     string
 	cmd     *exec.Cmd
+	wrap    []string // a command the relay runs under (strace), if any
 	logs    *Logs
 	exited  chan struct{}
 	exitErr error
@@ -84,9 +85,27 @@ func Start(t testing.TB, extra ...string) *Relay {
 	return r
 }
 
+// StartWrapped is [Start] with the relay running under wrap (for example
+// strace and its flags); the wrapper and the relay form one process group
+// that Kill and Stop signal together.
+func StartWrapped(t testing.TB, wrap []string, extra ...string) *Relay {
+	t.Helper()
+	r := &Relay{t: t, DataDir: t.TempDir(), wrap: wrap}
+	r.Env = append([]string{
+		"RELAY_DATA_DIR=" + r.DataDir,
+		"RELAY_HTTP_ADDR=127.0.0.1:0",
+		"RELAY_ADMIN_TOKEN=" + AdminToken,
+	}, extra...)
+	r.start()
+	t.Cleanup(r.Kill)
+	return r
+}
+
 func (r *Relay) start() {
 	r.t.Helper()
-	r.cmd = exec.Command(Bin("billrelay"), "serve")
+	args := append(append([]string{}, r.wrap...), Bin("billrelay"), "serve")
+	r.cmd = exec.Command(args[0], args[1:]...)
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r.cmd.Env = append(os.Environ(), r.Env...)
 	r.logs = newLogs()
 	r.cmd.Stderr = r.logs
@@ -128,13 +147,22 @@ func (r *Relay) Kill() {
 		return
 	default:
 	}
-	_ = r.cmd.Process.Signal(syscall.SIGKILL)
+	r.signal(syscall.SIGKILL)
 	<-r.exited
+}
+
+// signal reaches the relay and, when wrapped, its wrapper: the whole group.
+func (r *Relay) signal(sig syscall.Signal) {
+	if r.wrap != nil {
+		_ = syscall.Kill(-r.cmd.Process.Pid, sig)
+		return
+	}
+	_ = r.cmd.Process.Signal(sig)
 }
 
 // Stop sends sig and returns the exit code once the process is gone.
 func (r *Relay) Stop(sig syscall.Signal, timeout time.Duration) (int, error) {
-	_ = r.cmd.Process.Signal(sig)
+	r.signal(sig)
 	select {
 	case <-r.exited:
 		return r.cmd.ProcessState.ExitCode(), nil
