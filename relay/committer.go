@@ -2,10 +2,15 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // StreamIngest holds envelopes: one message per commit group.
@@ -82,19 +87,46 @@ func envelopeSize(recs []record) int {
 	return n
 }
 
+// storeEnvelope publishes one envelope. An attempt that gets no answer
+// (a NATS server died with the request, a stream leader is being elected)
+// is repeated after commitAttempt with the same message id, so that
+// INGEST keeps one copy if both attempts arrived, until commitTimeout.
 func (r *Relay) storeEnvelope(group []commitReq) error {
 	var recs []record
 	for _, q := range group {
 		recs = append(recs, q.recs...)
 	}
-	ctx, cancel := context.WithTimeout(r.bg, 30*time.Second)
+	ctx, cancel := context.WithTimeout(r.bg, commitTimeout)
 	defer cancel()
-	if _, err := r.js.Publish(ctx, subjectIngest, encodeEnvelope(recs)); err != nil {
-		return fmt.Errorf("commit %d events: %w", len(recs), classify(err))
+	m := nats.NewMsg(subjectIngest)
+	m.Data = encodeEnvelope(recs)
+	m.Header.Set(jetstream.MsgIDHeader, newEnvelopeID())
+	for {
+		attempt, done := context.WithTimeout(ctx, commitAttempt)
+		_, err := r.js.PublishMsg(attempt, m)
+		done()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || !errors.Is(classify(err), events.ErrUnavailable) {
+			return fmt.Errorf("commit %d events: %w", len(recs), classify(err))
+		}
+		r.log.Warn().Err(err).Int("events", len(recs)).Msg("commit not answered; trying again")
 	}
 	r.metrics.commits.Inc()
 	r.metrics.commitSize.Observe(float64(len(recs)))
 	return nil
+}
+
+const (
+	commitAttempt = 3 * time.Second
+	commitTimeout = 30 * time.Second
+)
+
+func newEnvelopeID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (r *Relay) failQueued() {

@@ -49,6 +49,10 @@ type Config struct {
 	ServerName string
 	// WebhookRotation is how long a replaced webhook secret keeps signing.
 	WebhookRotation time.Duration
+	// FailoverAfter is how long the relay routing or pushing to a webhook
+	// may stop pulling before another relay on the same cluster takes over
+	// (JetStream's pinned-client TTL).
+	FailoverAfter time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -85,6 +89,9 @@ func (c *Config) setDefaults() {
 	if c.WebhookRotation == 0 {
 		c.WebhookRotation = 24 * time.Hour
 	}
+	if c.FailoverAfter == 0 {
+		c.FailoverAfter = 15 * time.Second
+	}
 }
 
 // Validate names every setting that cannot work.
@@ -108,6 +115,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSListen != "" && c.NATSURL != "" {
 		bad("nats listen: only the embedded server listens; on an external NATS give resellers accounts there")
+	}
+	if c.FailoverAfter < time.Second {
+		bad("failover after: must be at least 1s, got %s", c.FailoverAfter)
 	}
 	if c.MaxConsumers < 16 {
 		bad("max consumers: must be at least 16, got %d", c.MaxConsumers)

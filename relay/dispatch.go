@@ -208,8 +208,17 @@ func (d *Dispatcher) loadGates(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load delivery gates: %w", err)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for k, g := range gates {
-		d.items[k] = &itemQueue{key: k, waitSeq: g.Seq, waitDue: g.Due, stored: true}
+		q := d.items[k]
+		if q == nil {
+			q = &itemQueue{key: k}
+			d.items[k] = q
+		}
+		if q.waitSeq == 0 {
+			q.waitSeq, q.waitDue, q.stored = g.Seq, g.Due, true
+		}
 	}
 	return nil
 }
@@ -231,6 +240,11 @@ func (d *Dispatcher) read(ctx context.Context) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if t, ok := d.src.(interface{ TookOver() bool }); ok && len(msgs) > 0 && t.TookOver() {
+			if err := d.loadGates(ctx); err != nil {
+				d.log.Warn().Err(err).Msg("reload of delivery gates after takeover failed")
+			}
+		}
 		for _, m := range msgs {
 			d.accept(ctx, m)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -111,9 +112,11 @@ func (r *Relay) startPusher(cfg PushConfig, running map[string]*pusher, ep endpo
 // push runs one endpoint's dispatcher until ctx ends or the endpoint is
 // gone (then it is paused and the registry change stops it).
 func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink Sink) error {
-	cons, err := r.consumer(ctx, ep.stream, ep.id)
+	// A handle of its own, not the pull API's shared one: it carries the
+	// pin JetStream gives this relay, which a plain pull must not send.
+	cons, err := r.js.Consumer(ctx, ep.stream, ep.id)
 	if err != nil {
-		return err
+		return fmt.Errorf("open consumer %s: %w", ep.id, classify(err))
 	}
 	concurrency := ep.webhook.Concurrency
 	if concurrency == 0 {
@@ -131,7 +134,7 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink Sink
 		Report: func(st DeliveryStatus) { r.reportDelivery(ep.id, st) },
 		Gates:  kvGates{kv: r.gates, reseller: ep.id},
 		Log:    r.log.With().Str("consumer", ep.id).Str("component", "webhook").Logger(),
-	}, &receiptSink{next: sink, r: r, ep: ep}, ConsumerSource{Consumer: cons})
+	}, &receiptSink{next: sink, r: r, ep: ep}, &groupSource{cons: cons, group: relayGroup})
 	if err := d.Run(ctx); !errors.Is(err, ErrGone) {
 		return err
 	}

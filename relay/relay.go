@@ -79,6 +79,9 @@ func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
 }
 
 func (r *Relay) start(ctx, bg context.Context) error {
+	if err := r.waitJetStream(ctx); err != nil {
+		return err
+	}
 	steps := []func(context.Context) error{r.provision, r.openGates, r.openDone, r.loadAckKey, r.loadReceipts}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -123,8 +126,13 @@ func (r *Relay) connect() error {
 		}
 		r.ns = ns
 		opts = append(opts, nats.InProcessServer(ns), nats.UserInfo(internalUser, auth.password))
-	} else if r.cfg.NATSCredsFile != "" {
-		opts = append(opts, nats.UserCredentials(r.cfg.NATSCredsFile))
+	} else {
+		// The servers may still be starting: keep trying; waitJetStream
+		// reports how long it has waited.
+		opts = append(opts, nats.RetryOnFailedConnect(true))
+		if r.cfg.NATSCredsFile != "" {
+			opts = append(opts, nats.UserCredentials(r.cfg.NATSCredsFile))
+		}
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -193,3 +201,33 @@ func (r *Relay) Server() *server.Server { return r.ns }
 
 // JetStream exposes the relay's JetStream context to in-process adapters.
 func (r *Relay) JetStream() jetstream.JetStream { return r.js }
+
+// waitJetStream returns once JetStream can place this relay's streams: at
+// once on the embedded server; on a cluster that is still forming (no meta
+// leader, too few peers for the replicas) it retries for up to
+// clusterWait, so that relays and servers may start in any order.
+func (r *Relay) waitJetStream(ctx context.Context) error {
+	if r.ns != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, clusterWait)
+	defer cancel()
+	backoff := 100 * time.Millisecond
+	for {
+		attempt, done := context.WithTimeout(ctx, 10*time.Second) // a cluster without a leader does not answer
+		err := r.provision(attempt)
+		done()
+		if err == nil {
+			return nil
+		}
+		r.log.Warn().Err(err).Dur("retry_in", backoff).Msg("jetstream not ready for the relay's streams")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("jetstream not ready after %s: %w", clusterWait, err)
+		case <-time.After(backoff):
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
+}
+
+const clusterWait = 2 * time.Minute

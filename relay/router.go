@@ -208,11 +208,16 @@ func (r *Relay) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bo
 	}
 }
 
+// storeAttempt bounds one store of the router's output: a request lost
+// with a dying server is repeated (message ids keep one copy) instead of
+// holding routing up.
+const storeAttempt = 5 * time.Second
+
 // storeOrdered stores msgs as one atomic batch (one fsync, all or
 // nothing), or one by one when the batch repeats a stored message id (the
 // server refuses such a batch whole), and returns each one's sequence.
 func (r *Relay) storeOrdered(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, storeAttempt)
 	defer cancel()
 	if len(msgs) > 1 && !r.derivedLazy() {
 		ack, err := jetstreamext.PublishMsgBatch(ctx, r.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})

@@ -34,6 +34,65 @@ func (s ConsumerSource) Fetch(ctx context.Context, max int, wait time.Duration) 
 	return out, err
 }
 
+// groupSource reads a consumer pinned to one relay of a priority group.
+// FetchNoWait cannot name a group, so "what is there now" is a pull that
+// expires after groupPoll. A relay that is not pinned gets nothing (its
+// pulls wait in line) until the pinned one stops pulling; then JetStream
+// pins it, and TookOver tells its dispatcher to reload the delivery gates
+// the other relay wrote.
+type groupSource struct {
+	cons     jetstream.Consumer
+	group    string
+	pin      string
+	tookOver bool
+}
+
+const groupPoll = 20 * time.Millisecond
+
+// Fetch implements [Source].
+func (s *groupSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]Delivered, error) {
+	msgs, err := s.fetch(ctx, max, groupPoll)
+	if err == nil && len(msgs) == 0 && wait > 0 {
+		msgs, err = s.fetch(ctx, 1, wait)
+		if err == nil && len(msgs) == 1 && max > 1 {
+			var more []jetstream.Msg
+			more, err = s.fetch(ctx, max-1, groupPoll)
+			msgs = append(msgs, more...)
+		}
+	}
+	if errors.Is(err, jetstream.ErrPinIDMismatch) {
+		err = nil // another relay holds the pin now; keep asking
+	}
+	if err != nil && ctx.Err() != nil {
+		nakAll(msgs)
+		return nil, ctx.Err()
+	}
+	out := make([]Delivered, len(msgs))
+	for i, m := range msgs {
+		out[i] = m
+		if pin := m.Headers().Get(headerPinID); pin != "" && pin != s.pin {
+			s.pin, s.tookOver = pin, true
+		}
+	}
+	return out, err
+}
+
+func (s *groupSource) fetch(ctx context.Context, n int, wait time.Duration) ([]jetstream.Msg, error) {
+	return collect(ctx, func() (jetstream.MessageBatch, error) {
+		return s.cons.Fetch(n, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(s.group))
+	})
+}
+
+// TookOver reports, once, that this relay was (newly) pinned.
+func (s *groupSource) TookOver() bool {
+	t := s.tookOver
+	s.tookOver = false
+	return t
+}
+
+// headerPinID carries the pin JetStream gave the pulling client.
+const headerPinID = "Nats-Pin-Id"
+
 // BucketGates holds the delivery gates of push deliveries.
 const BucketGates = "RELAY_GATES"
 

@@ -16,10 +16,10 @@ import (
 // such as failure notifications, use it. It runs until the relay closes.
 func (r *Relay) Tap(ctx context.Context, name string, sink Sink, cfg DispatchConfig) error {
 	durable := "tap-" + name
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, StreamEvents, jetstream.ConsumerConfig{
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, StreamEvents, r.pinned(jetstream.ConsumerConfig{
 		Durable: durable, Description: "tap " + name, DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: r.cfg.AckWait, MaxDeliver: -1, Replicas: r.cfg.Replicas,
-	})
+	}))
 	if err != nil {
 		return fmt.Errorf("create tap %s: %w", name, classify(err))
 	}
@@ -28,7 +28,7 @@ func (r *Relay) Tap(ctx context.Context, name string, sink Sink, cfg DispatchCon
 	cfg.Dead = func(ctx context.Context, m Message, reason string) error {
 		return r.deadLetter(ctx, deadLetterOrigin{StreamEvents, durable, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
 	}
-	d := NewDispatcher(cfg, sink, ConsumerSource{Consumer: cons})
+	d := NewDispatcher(cfg, sink, &groupSource{cons: cons, group: relayGroup})
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()

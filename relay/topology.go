@@ -80,6 +80,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.ingestRetention(),
+			Duplicates:   commitTimeout + time.Minute, // a commit repeated after no answer
 			MaxConsumers: r.cfg.MaxConsumers,
 			MaxMsgSize:   maxEnvelope + 64<<10,
 			DenyDelete:   true,
@@ -192,7 +193,8 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 // consumerConfig is the durable pull consumer of one endpoint: a
 // reseller's deliveries or a seller's orders. A webhook's retries follow
 // the webhook schedule, which the dispatcher enforces, so JetStream does
-// not cap its deliveries.
+// not cap its deliveries. A pushed endpoint is pinned, so that of several
+// relays one delivers (in item order) and another takes over if it stops.
 func (r *Relay) consumerConfig(ep endpoint) jetstream.ConsumerConfig {
 	maxDeliver := r.cfg.MaxDeliver
 	if ep.webhook != nil {
@@ -202,7 +204,7 @@ func (r *Relay) consumerConfig(ep endpoint) jetstream.ConsumerConfig {
 	if ep.role == RoleSeller {
 		filter = events.OrderFilter(ep.id)
 	}
-	return jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:       ep.id,
 		Description:   "deliveries to " + ep.String(),
 		FilterSubject: filter,
@@ -214,24 +216,35 @@ func (r *Relay) consumerConfig(ep endpoint) jetstream.ConsumerConfig {
 		MaxWaiting:    512,
 		Replicas:      r.cfg.Replicas,
 	}
+	if ep.webhook != nil {
+		return r.pinned(cfg)
+	}
+	return cfg
 }
 
 func (r *Relay) routerConsumerConfig() jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:        routerConsumer,
-		Description:    "expands INGEST envelopes into EVENTS, ORDERS and per-reseller DELIVERY copies",
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckAllPolicy,
-		AckWait:        30 * time.Second,
-		MaxDeliver:     -1,
-		MaxAckPending:  20_000,
-		Replicas:       r.cfg.Replicas,
-		PriorityGroups: []string{relayGroup},
-		PriorityPolicy: jetstream.PriorityPolicyPinned,
-		PinnedTTL:      pinnedTTL,
-	}
+	return r.pinned(jetstream.ConsumerConfig{
+		Durable:       routerConsumer,
+		Description:   "expands INGEST envelopes into EVENTS, ORDERS and per-reseller DELIVERY copies",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       routerAckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 20_000,
+		Replicas:      r.cfg.Replicas,
+	})
 }
 
-// pinnedTTL is how long a relay that stopped pulling keeps a pinned
-// consumer before another relay takes over.
-const pinnedTTL = 15 * time.Second
+// routerAckWait is how soon an envelope lost in flight (with a server that
+// died) is handed to the router again: routing it twice is harmless.
+const routerAckWait = 10 * time.Second
+
+// pinned makes cfg a consumer that one relay at a time reads: JetStream
+// pins it to the first relay that pulls from group relayGroup and moves it
+// to another after FailoverAfter without a pull.
+func (r *Relay) pinned(cfg jetstream.ConsumerConfig) jetstream.ConsumerConfig {
+	cfg.PriorityGroups = []string{relayGroup}
+	cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
+	cfg.PinnedTTL = r.cfg.FailoverAfter
+	return cfg
+}

@@ -35,6 +35,7 @@ type config struct {
 	DedupeWindow    time.Duration `envconfig:"DEDUPE_WINDOW" default:"1h"`
 	Retention       time.Duration `envconfig:"RETENTION" default:"720h"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
+	FailoverAfter   time.Duration `envconfig:"FAILOVER_AFTER" default:"15s"`
 
 	WebhookBackoff     []time.Duration `envconfig:"WEBHOOK_BACKOFF" default:"5s,30s,2m,10m,30m,1h,3h,6h,12h,24h"`
 	WebhookTimeout     time.Duration   `envconfig:"WEBHOOK_TIMEOUT" default:"15s"`
@@ -92,6 +93,7 @@ func (c config) relay() relay.Config {
 		MaxFileStore: int64(c.MaxFileStore), MaxMemStore: int64(c.MaxMemStore),
 		MaxConsumers: c.MaxConsumers, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver,
 		DedupeWindow: c.DedupeWindow, Retention: c.Retention, WebhookRotation: c.WebhookRotation,
+		FailoverAfter: c.FailoverAfter,
 	}
 }
 
