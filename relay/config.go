@@ -16,6 +16,14 @@ type Config struct {
 	NATSURL string
 	// NATSCredsFile authenticates to an external NATS with a .creds file.
 	NATSCredsFile string
+	// NATSLeaf, when set, makes the embedded server a leaf node of the NATS
+	// servers at these URLs (comma-separated), with JetStream off locally:
+	// the streams live on the hub, the relay runs beside its billing node.
+	NATSLeaf string
+	// NATSDomain is the JetStream domain the streams live in: the hub's,
+	// required in leaf mode (JetStream reaches across a leaf connection
+	// only by domain).
+	NATSDomain string
 	// NATSListen, when set, makes the embedded server accept NATS clients
 	// (resellers with their own credentials) on this host:port.
 	NATSListen string
@@ -101,8 +109,17 @@ func (c *Config) Validate() error {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		bad("replicas: must be 1 to 5, got %d", c.Replicas)
 	}
-	if c.NATSURL == "" && c.Replicas != 1 {
-		bad("replicas: the embedded server keeps 1 replica; set a NATS URL for %d", c.Replicas)
+	if c.localJetStream() && c.Replicas != 1 {
+		bad("replicas: the embedded server keeps 1 replica; set a NATS URL or leaf for %d", c.Replicas)
+	}
+	if c.NATSURL != "" && c.NATSLeaf != "" {
+		bad("nats leaf: either connect to NATS (url) or run as its leaf node, not both")
+	}
+	if c.NATSLeaf != "" && c.NATSDomain == "" {
+		bad("nats domain: a leaf node reaches the hub's JetStream by its domain; set it (the hub's jetstream { domain: ... })")
+	}
+	if c.NATSLeaf != "" && c.NATSListen != "" {
+		bad("nats listen: in leaf mode resellers connect to the hub, not to the relay")
 	}
 	if c.AckWait < time.Second {
 		bad("ack wait: must be at least 1s, got %s", c.AckWait)
@@ -122,8 +139,12 @@ func (c *Config) Validate() error {
 	if c.MaxConsumers < 16 {
 		bad("max consumers: must be at least 16, got %d", c.MaxConsumers)
 	}
-	if !c.SyncAlways && c.SyncInterval <= 0 && c.NATSURL == "" {
+	if !c.SyncAlways && c.SyncInterval <= 0 && c.localJetStream() {
 		bad("sync interval: set SyncAlways or a positive interval")
 	}
 	return errors.Join(errs...)
 }
+
+// localJetStream reports whether the relay keeps its streams in its own
+// embedded server (neither an external NATS nor a leaf of one).
+func (c *Config) localJetStream() bool { return c.NATSURL == "" && c.NATSLeaf == "" }

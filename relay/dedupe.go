@@ -145,7 +145,7 @@ func (r *Relay) loadDedupe(ctx, bg context.Context) error {
 	last := info.State.LastSeq
 	if last == 0 {
 		close(r.dedupe.ready)
-		if r.cfg.NATSURL == "" {
+		if r.cfg.localJetStream() {
 			return nil
 		}
 	}
@@ -192,7 +192,7 @@ func (r *Relay) tailIngest(ctx context.Context, oc jetstream.Consumer, last uint
 		if !caughtUp && md.Sequence.Stream >= last {
 			caughtUp = true
 			close(r.dedupe.ready)
-			if r.cfg.NATSURL == "" {
+			if r.cfg.localJetStream() {
 				return // only this relay writes to an embedded store
 			}
 		}

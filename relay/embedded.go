@@ -2,7 +2,9 @@ package relay
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -30,6 +32,14 @@ func startEmbedded(cfg Config, auth *natsAuth, log zerolog.Logger) (*server.Serv
 		SyncInterval:       syncIntervalOf(cfg),
 		JetStreamLimits:    server.JSLimitOpts{DefaultMaxConsumers: cfg.MaxConsumers},
 		FeatureFlags:       cfg.FeatureFlags,
+	}
+	if cfg.NATSLeaf != "" {
+		remote, err := leafRemote(cfg.NATSLeaf, cfg.NATSCredsFile)
+		if err != nil {
+			return nil, err
+		}
+		opts.JetStream = false // the hub's JetStream answers through the leaf connection
+		opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
 	}
 	if cfg.NATSListen != "" {
 		host, port, err := listenOptions(cfg.NATSListen)
@@ -66,3 +76,18 @@ func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error().Msgf(format
 func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
 func (l natsLogger) Debugf(format string, v ...any)  { l.log.Debug().Msgf(format, v...) }
 func (l natsLogger) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
+
+// leafRemote is the leaf node connection to the hub: every URL given (the
+// server picks one and moves to another when it fails), with the relay's
+// NATS credentials if any.
+func leafRemote(urls, creds string) (*server.RemoteLeafOpts, error) {
+	remote := &server.RemoteLeafOpts{Credentials: creds}
+	for _, raw := range strings.Split(urls, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("nats leaf: %q is not a URL such as nats-leaf://hub.example:7422", raw)
+		}
+		remote.URLs = append(remote.URLs, u)
+	}
+	return remote, nil
+}

@@ -43,7 +43,7 @@ const (
 
 // derivedLazy reports whether the derived streams are async-persisted
 // behind the fence: only on the embedded server with fsync always.
-func (r *Relay) derivedLazy() bool { return r.ns != nil && r.cfg.SyncAlways }
+func (r *Relay) derivedLazy() bool { return r.cfg.localJetStream() && r.cfg.SyncAlways }
 
 // syncIntervalOf is the embedded server's periodic fsync: the derived
 // streams' when every write of the others is fsynced, else the operator's.

@@ -82,7 +82,7 @@ func (r *Relay) start(ctx, bg context.Context) error {
 	if err := r.waitJetStream(ctx); err != nil {
 		return err
 	}
-	steps := []func(context.Context) error{r.provision, r.openGates, r.openDone, r.loadAckKey, r.loadReceipts}
+	steps := []func(context.Context) error{r.openGates, r.openDone, r.loadAckKey, r.loadReceipts}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -140,6 +140,9 @@ func (r *Relay) connect() error {
 		return fmt.Errorf("connect to nats: %w", err)
 	}
 	js, err := jetstream.New(nc)
+	if r.cfg.NATSDomain != "" {
+		js, err = jetstream.NewWithDomain(nc, r.cfg.NATSDomain)
+	}
 	if err != nil {
 		nc.Close()
 		r.shutdownServer()
@@ -196,19 +199,21 @@ func (r *Relay) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Server returns the embedded server, or nil on an external NATS.
+// Server returns the embedded server (also in leaf mode), or nil on an
+// external NATS.
 func (r *Relay) Server() *server.Server { return r.ns }
 
 // JetStream exposes the relay's JetStream context to in-process adapters.
 func (r *Relay) JetStream() jetstream.JetStream { return r.js }
 
-// waitJetStream returns once JetStream can place this relay's streams: at
+// waitJetStream provisions the streams once JetStream can place them: at
 // once on the embedded server; on a cluster that is still forming (no meta
-// leader, too few peers for the replicas) it retries for up to
-// clusterWait, so that relays and servers may start in any order.
+// leader, too few peers for the replicas) or not yet reached through the
+// leaf connection it retries for up to clusterWait, so that relays and
+// servers may start in any order.
 func (r *Relay) waitJetStream(ctx context.Context) error {
-	if r.ns != nil {
-		return nil
+	if r.cfg.localJetStream() {
+		return r.provision(ctx)
 	}
 	ctx, cancel := context.WithTimeout(ctx, clusterWait)
 	defer cancel()

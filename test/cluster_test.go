@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,5 +150,32 @@ func wait(t *testing.T, ch <-chan struct{}, what string) {
 	case <-ch:
 	case <-time.After(120 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// TestLeafNode runs the relay as a leaf node of a hub server: its streams
+// live in the hub's JetStream, and sellers and resellers use the relay as
+// usual.
+func TestLeafNode(t *testing.T) {
+	hub, leafURL := harness.StartHub(t)
+	w := startShared(t, "RELAY_NATS_LEAF="+leafURL, "RELAY_NATS_DOMAIN=hub")
+	w.r.Publish(w.seller, harness.StateChange("leaf-1", "sell-1", "acc-77", "i", "active"))
+	if got := w.r.PullN("res-b", w.tb, 1, 30*time.Second); got[0].Event.ID != "leaf-1" {
+		t.Fatalf("got %v", harness.IDs(got))
+	}
+	nc, err := nats.Connect(hub.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, "EVENTS")
+	if err != nil || s.CachedInfo().State.Msgs != 1 {
+		t.Fatalf("EVENTS on the hub: %v, %+v", err, s)
+	}
+	if !strings.Contains(w.r.Logs(), `"nats_leaf":true`) {
+		t.Fatalf("relay did not say it runs as a leaf node")
 	}
 }

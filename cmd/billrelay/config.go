@@ -25,6 +25,8 @@ type config struct {
 	NATSURL         string        `envconfig:"NATS_URL"`
 	NATSCreds       string        `envconfig:"NATS_CREDS"`
 	NATSListen      string        `envconfig:"NATS_LISTEN"`
+	NATSLeaf        string        `envconfig:"NATS_LEAF"`
+	NATSDomain      string        `envconfig:"NATS_DOMAIN"`
 	Replicas        int           `envconfig:"REPLICAS" default:"1"`
 	SyncInterval    syncInterval  `envconfig:"SYNC_INTERVAL" default:"always"`
 	MaxFileStore    byteSize      `envconfig:"MAX_FILE_STORE" default:"16GiB"`
@@ -88,7 +90,7 @@ func loadConfig() (config, error) {
 
 func (c config) relay() relay.Config {
 	return relay.Config{
-		DataDir: c.DataDir, NATSURL: c.NATSURL, NATSCredsFile: c.NATSCreds, NATSListen: c.NATSListen, Replicas: c.Replicas,
+		DataDir: c.DataDir, NATSURL: c.NATSURL, NATSCredsFile: c.NATSCreds, NATSListen: c.NATSListen, NATSLeaf: c.NATSLeaf, NATSDomain: c.NATSDomain, Replicas: c.Replicas,
 		SyncAlways: c.SyncInterval.always, SyncInterval: c.SyncInterval.every,
 		MaxFileStore: int64(c.MaxFileStore), MaxMemStore: int64(c.MaxMemStore),
 		MaxConsumers: c.MaxConsumers, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver,

@@ -67,7 +67,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stderr io.Writer
 		return err
 	}
 	log.Info().Str("http_addr", addr.String()).Str("data_dir", cfg.DataDir).
-		Bool("embedded_nats", cfg.NATSURL == "").Bool("sync_always", cfg.SyncInterval.always).Msg("relay serving")
+		Bool("embedded_nats", cfg.NATSURL == "").Bool("nats_leaf", cfg.NATSLeaf != "").Bool("sync_always", cfg.SyncInterval.always).Msg("relay serving")
 	errc := make(chan error, 1)
 	go func() { errc <- api.Serve() }()
 	select {

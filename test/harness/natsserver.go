@@ -3,7 +3,9 @@ package harness
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -76,3 +78,16 @@ func FreePort(t testing.TB) int {
 
 // String names the server in failure messages.
 func (n *NATS) String() string { return fmt.Sprintf("nats-server on %d", n.Port) }
+
+// StartHub runs a nats-server with JetStream that also accepts leaf node
+// connections, in JetStream domain "hub", and returns it with the leaf URL.
+func StartHub(t testing.TB) (*NATS, string) {
+	t.Helper()
+	leafPort := FreePort(t)
+	conf := filepath.Join(t.TempDir(), "hub.conf")
+	body := fmt.Sprintf("server_name: hub\njetstream { domain: hub }\nleafnodes { listen: \"127.0.0.1:%d\" }\n", leafPort)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return StartNATS(t, "-c", conf), "nats-leaf://127.0.0.1:" + strconv.Itoa(leafPort)
+}
