@@ -69,19 +69,18 @@ func (f *ackFence) add(m jetstream.Msg, now time.Time) {
 	f.pending = append(f.pending, fenced{msg: m, due: now.Add(f.delay)})
 }
 
-// ripe returns the last envelope whose fence has passed (acking it acks all
-// before it: the router's consumer is AckAll) and forgets those.
-func (f *ackFence) ripe(now time.Time) jetstream.Msg {
+// ripe returns the envelopes whose fence has passed and forgets them.
+func (f *ackFence) ripe(now time.Time) []jetstream.Msg {
 	n := 0
 	for n < len(f.pending) && !f.pending[n].due.After(now) {
 		n++
 	}
-	if n == 0 {
-		return nil
+	out := make([]jetstream.Msg, n)
+	for i := range n {
+		out[i] = f.pending[i].msg
 	}
-	last := f.pending[n-1].msg
 	f.pending = append(f.pending[:0], f.pending[n:]...)
-	return last
+	return out
 }
 
 // markRunning records that the relay is running on its data directory and
@@ -126,41 +125,60 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// rewind routes again the envelopes of the last rewindWindow up to the
-// router's acknowledged floor: after an unclean stop, their derived copies
-// may not have reached the disk. Repeats are dropped by message id.
+// rewind routes again, after an unclean stop, the envelopes from
+// rewindWindow before the router's acknowledged floor to the last one
+// stored: those before the floor may have lost derived copies that never
+// reached the disk, and those after it were handed to the router before
+// the stop and would otherwise wait out their ack wait. Repeats are
+// dropped by message id; later redeliveries are routed (and dropped) again.
 func (r *Relay) rewind(ctx context.Context) error {
 	floor, at, err := r.routedFloor(ctx)
-	if err != nil || floor == 0 {
+	if err != nil {
 		return err
 	}
-	start := at.Add(-rewindWindow)
-	oc, err := r.js.OrderedConsumer(ctx, StreamIngest, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start,
-	})
+	s, err := r.js.Stream(ctx, StreamIngest)
 	if err != nil {
 		return classify(err)
+	}
+	last := s.CachedInfo().State.LastSeq
+	if last == 0 || last < floor {
+		return nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: floor + 1}
+	if floor > 0 {
+		start := at.Add(-rewindWindow)
+		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start}
+	}
+	n, err := r.routeRange(ctx, cfg, last)
+	r.log.Warn().Int("envelopes", n).Uint64("floor", floor).Uint64("last", last).
+		Msg("previous run did not stop cleanly; routed the last envelopes again")
+	return err
+}
+
+// routeRange routes the envelopes an ordered consumer reads, up to last.
+func (r *Relay) routeRange(ctx context.Context, cfg jetstream.OrderedConsumerConfig, last uint64) (int, error) {
+	oc, err := r.js.OrderedConsumer(ctx, StreamIngest, cfg)
+	if err != nil {
+		return 0, classify(err)
 	}
 	n := 0
 	for {
 		m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second))
 		if err != nil {
-			return fmt.Errorf("rewind: read envelope: %w", classify(err))
+			return n, fmt.Errorf("rewind: read envelope: %w", classify(err))
 		}
 		md, err := m.Metadata()
-		if err != nil || md.Sequence.Stream > floor {
-			break
+		if err != nil || md.Sequence.Stream > last {
+			return n, nil
 		}
 		if !r.routeEnvelopes(ctx, []jetstream.Msg{m}) {
-			return ctx.Err()
+			return n, ctx.Err()
 		}
 		n++
-		if md.Sequence.Stream == floor {
-			break
+		if md.Sequence.Stream == last {
+			return n, nil
 		}
 	}
-	r.log.Warn().Int("envelopes", n).Time("since", start).Msg("previous run did not stop cleanly; routed the last envelopes again")
-	return nil
 }
 
 // routedFloor is the last envelope the router acknowledged, and when it

@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -74,6 +75,48 @@ func waitRouted(t *testing.T, r *relay.Relay) {
 		case <-ctx.Done():
 			t.Fatal("router never acknowledged its input")
 		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestUncleanStopRepeatsNothingStored: routing the last envelopes again
+// after an unclean stop adds no copy that is already stored.
+func TestUncleanStopRepeatsNothingStored(t *testing.T) {
+	dir := t.TempDir()
+	ctx := testCtx(t)
+	r := openRelay(t, dir)
+	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+		t.Fatal(err)
+	}
+	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
+	for i := range 10 {
+		if _, err := r.Publish(ctx, seller, []events.Event{event(fmt.Sprintf("e-%d", i), "acc-77", "i1", "active")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRouted(t, r)
+	r.Close()
+	if err := os.WriteFile(filepath.Join(dir, "RUNNING"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = openRelay(t, dir)
+	defer r.Close()
+	// The router routes this one after the rewind: once it is routed,
+	// the rewind is over.
+	if _, err := r.Publish(ctx, seller, []events.Event{event("e-after", "acc-77", "i1", "active")}); err != nil {
+		t.Fatal(err)
+	}
+	waitRouted(t, r)
+	for _, name := range []string{relay.StreamEvents, relay.StreamDelivery} {
+		s, err := r.JetStream().Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := s.CachedInfo().State.Msgs; n != 11 {
+			t.Errorf("%s holds %d messages after the rewind, want 11", name, n)
 		}
 	}
 }

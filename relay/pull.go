@@ -84,7 +84,7 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 		if err != nil {
 			continue
 		}
-		if r.receipts.seen(stream, consumer, md.Sequence.Stream) {
+		if r.receipts.seen(stream, consumer, md.Sequence.Stream, m.Headers().Get(HeaderEventID)) {
 			_ = m.Ack() // acked before a restart, its ack state lost with the process
 			continue
 		}

@@ -189,33 +189,36 @@ func (r *Relay) receiptFor(ctx context.Context, stream, consumer string, seq uin
 // or terminated just before the previous stop.
 type receiptFilter struct {
 	mu    sync.RWMutex
-	seqs  map[string]map[uint64]struct{}
+	seqs  map[string]map[uint64]string // stream/consumer -> seq -> event id
 	until time.Time
 }
 
 func newReceiptFilter() *receiptFilter {
-	return &receiptFilter{seqs: map[string]map[uint64]struct{}{}}
+	return &receiptFilter{seqs: map[string]map[uint64]string{}}
 }
 
 func (f *receiptFilter) add(rc Receipt) {
 	key := rc.Stream + "/" + rc.Consumer
 	m := f.seqs[key]
 	if m == nil {
-		m = map[uint64]struct{}{}
+		m = map[uint64]string{}
 		f.seqs[key] = m
 	}
-	m[rc.Seq] = struct{}{}
+	m[rc.Seq] = rc.EventID
 }
 
-// seen reports whether seq of consumer was settled before the restart.
-func (f *receiptFilter) seen(stream, consumer string, seq uint64) bool {
+// seen reports whether the message at seq of consumer, carrying eventID,
+// was settled before the restart. The event id must match: a copy stored
+// without an fsync of its own (see fence.go) may be lost in a crash and
+// its sequence reused by another event, which was never settled.
+func (f *receiptFilter) seen(stream, consumer string, seq uint64, eventID string) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if len(f.seqs) == 0 || time.Now().After(f.until) {
 		return false
 	}
-	_, ok := f.seqs[stream+"/"+consumer][seq]
-	return ok
+	id, ok := f.seqs[stream+"/"+consumer][seq]
+	return ok && id == eventID
 }
 
 // loadReceipts fills the filter from the last receipts before this start.

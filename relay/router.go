@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -37,9 +38,9 @@ func (r *Relay) startRouter(ctx, bg context.Context) error {
 		}
 		r.marked = true
 	}
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, StreamIngest, r.routerConsumerConfig())
+	cons, err := r.routerConsumer(ctx)
 	if err != nil {
-		return classify(err)
+		return err
 	}
 	r.wg.Add(1)
 	go func() {
@@ -52,6 +53,31 @@ func (r *Relay) startRouter(ctx, bg context.Context) error {
 		r.consumeIngest(bg, cons)
 	}()
 	return nil
+}
+
+// routerConsumer creates or updates the router's consumer. One made by an
+// earlier version with AckAll (which cannot be updated to explicit acks)
+// is replaced by one that starts after its acknowledged floor.
+func (r *Relay) routerConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	cfg := r.routerConsumerConfig()
+	old, err := r.js.Consumer(ctx, StreamIngest, routerConsumer)
+	if err == nil {
+		// where it starts cannot change once made
+		cfg.DeliverPolicy, cfg.OptStartSeq = old.CachedInfo().Config.DeliverPolicy, old.CachedInfo().Config.OptStartSeq
+	}
+	if err == nil && old.CachedInfo().Config.AckPolicy != cfg.AckPolicy {
+		floor := old.CachedInfo().AckFloor.Stream
+		if err := r.js.DeleteConsumer(ctx, StreamIngest, routerConsumer); err != nil {
+			return nil, fmt.Errorf("replace router consumer: %w", classify(err))
+		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+		r.log.Info().Uint64("from_seq", floor+1).Msg("router consumer replaced (explicit acks)")
+	}
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, StreamIngest, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("router consumer: %w", classify(err))
+	}
+	return cons, nil
 }
 
 func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer) {
@@ -76,8 +102,11 @@ func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer) {
 }
 
 // routeLoop takes whatever envelopes are waiting (at least one, no linger
-// timer), stores everything they hold, and acks the last (AckAll) once its
-// durability fence has passed.
+// timer), stores everything they hold, and acks each once its durability
+// fence has passed. Acks are explicit, one per envelope: after a restart
+// JetStream hands out new envelopes at once and redelivers the pending
+// ones only when their ack wait ends, so acking "all up to" a new one
+// would settle envelopes this run never routed.
 func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg) {
 	fence := &ackFence{}
 	if r.derivedLazy() {
@@ -92,14 +121,16 @@ func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg) {
 			if !r.routeEnvelopes(ctx, batch) {
 				return
 			}
-			fence.add(batch[len(batch)-1], time.Now())
+			for _, m := range batch {
+				fence.add(m, time.Now())
+			}
 		case <-tick.C:
 		case <-ctx.Done():
 			return
 		}
-		if m := fence.ripe(time.Now()); m != nil {
+		for _, m := range fence.ripe(time.Now()) {
 			if err := m.Ack(); err != nil {
-				r.log.Warn().Err(err).Msg("router ack failed; the envelopes will be routed again")
+				r.log.Warn().Err(err).Msg("router ack failed; the envelope will be routed again")
 			}
 		}
 	}

@@ -227,7 +227,7 @@ func (r *Relay) routerConsumerConfig() jetstream.ConsumerConfig {
 		Durable:       routerConsumer,
 		Description:   "expands INGEST envelopes into EVENTS, ORDERS and per-reseller DELIVERY copies",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy, // see routeLoop: AckAll would ack redeliveries not yet routed
 		AckWait:       routerAckWait,
 		MaxDeliver:    -1,
 		MaxAckPending: 20_000,

@@ -35,6 +35,10 @@ func TestFsyncBeforeAccepted(t *testing.T) {
 		t.Fatalf("relay stop: code %d, %v", code, err)
 	}
 	calls := parseTrace(t, trace)
+	if len(calls) == 0 {
+		b, _ := os.ReadFile(trace)
+		t.Fatalf("no calls parsed from the trace (%d bytes): %.2000s", len(b), b)
+	}
 	for _, id := range accepted {
 		if err := provenDurable(calls, id); err != nil {
 			t.Errorf("event %s: %v", id, err)
@@ -81,7 +85,7 @@ type call struct {
 }
 
 var (
-	straceLine = regexp.MustCompile(`^(\d+) (\d\d:\d\d:\d\d\.\d+) (.*)$`)
+	straceLine = regexp.MustCompile(`^(\d+)\s+(\d\d:\d\d:\d\d\.\d+) (.*)$`)
 	callHead   = regexp.MustCompile(`^(\w+)\(\d+<([^>]*)>(.*)$`)
 	resumed    = regexp.MustCompile(`^<\.\.\. (\w+) resumed>(.*)$`)
 	duration   = regexp.MustCompile(`= (-?\d+).*<(\d+\.\d+)>$`)

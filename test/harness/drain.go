@@ -56,14 +56,8 @@ func (d *Drain) round(ctx context.Context, url string) bool {
 	if len(page.Events) == 0 {
 		return true
 	}
-	ids := make([]string, len(page.Events))
-	for i, e := range page.Events {
-		ids[i] = e.AckID
-	}
-	body, _ := json.Marshal(map[string]any{"ack": ids})
-	if !d.call(ctx, http.MethodPost, url+"/v1/resellers/"+d.reseller+"/acks", body, nil) {
-		return false // not acked: they come back
-	}
+	// Received is delivered: a reseller applies what it pulled, and if its
+	// ack is lost the relay may still have it (then it does not come back).
 	d.mu.Lock()
 	for _, e := range page.Events {
 		d.got[e.Event.ID]++
@@ -71,7 +65,12 @@ func (d *Drain) round(ctx context.Context, url string) bool {
 	close(d.changed)
 	d.changed = make(chan struct{})
 	d.mu.Unlock()
-	return true
+	ids := make([]string, len(page.Events))
+	for i, e := range page.Events {
+		ids[i] = e.AckID
+	}
+	body, _ := json.Marshal(map[string]any{"ack": ids})
+	return d.call(ctx, http.MethodPost, url+"/v1/resellers/"+d.reseller+"/acks", body, nil)
 }
 
 func (d *Drain) call(ctx context.Context, method, url string, body []byte, out any) bool {
@@ -91,7 +90,7 @@ func (d *Drain) call(ctx context.Context, method, url string, body []byte, out a
 	return json.NewDecoder(resp.Body).Decode(out) == nil
 }
 
-// WaitAll waits until every id in want was delivered (and acked) or
+// WaitAll waits until every id in want was delivered or
 // timeout passes, and returns those still missing.
 func (d *Drain) WaitAll(want []string, timeout time.Duration) []string {
 	deadline := time.After(timeout)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,6 +65,7 @@ type Relay struct {
 	cmd     *exec.Cmd
 	wrap    []string // a command the relay runs under (strace), if any
 	logs    *Logs
+	earlier strings.Builder // logs of the runs before the last restart
 	exited  chan struct{}
 	exitErr error
 }
@@ -107,6 +109,9 @@ func (r *Relay) start() {
 	r.cmd = exec.Command(args[0], args[1:]...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r.cmd.Env = append(os.Environ(), r.Env...)
+	if r.logs != nil {
+		r.earlier.WriteString(r.logs.String())
+	}
 	r.logs = newLogs()
 	r.cmd.Stderr = r.logs
 	r.cmd.Stdout = r.logs
@@ -151,13 +156,35 @@ func (r *Relay) Kill() {
 	<-r.exited
 }
 
-// signal reaches the relay and, when wrapped, its wrapper: the whole group.
+// signal reaches the relay. A wrapped relay is signalled itself (its
+// wrapper ends with it and writes out what it recorded); SIGKILL goes to
+// the whole group.
 func (r *Relay) signal(sig syscall.Signal) {
-	if r.wrap != nil {
+	switch {
+	case r.wrap == nil:
+		_ = r.cmd.Process.Signal(sig)
+	case sig == syscall.SIGKILL:
 		_ = syscall.Kill(-r.cmd.Process.Pid, sig)
-		return
+	default:
+		for _, pid := range children(r.cmd.Process.Pid) {
+			_ = syscall.Kill(pid, sig)
+		}
 	}
-	_ = r.cmd.Process.Signal(sig)
+}
+
+// children lists the child processes of pid, from /proc.
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, field := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(field); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 // Stop sends sig and returns the exit code once the process is gone.
@@ -174,6 +201,9 @@ func (r *Relay) Stop(sig syscall.Signal, timeout time.Duration) (int, error) {
 
 // Logs returns everything the process wrote so far.
 func (r *Relay) Logs() string { return r.logs.String() }
+
+// AllLogs returns what every run of the process wrote, restarts included.
+func (r *Relay) AllLogs() string { return r.earlier.String() + r.logs.String() }
 
 // Do sends a request with token (none if empty) and a JSON body (none if
 // nil; a string or []byte is sent as is) and returns status and body.
@@ -266,4 +296,25 @@ func (l *Logs) WaitFor(stop <-chan struct{}, timeout time.Duration, substr strin
 			return "", fmt.Errorf("no %q after %v", substr, timeout)
 		}
 	}
+}
+
+// PID is the relay process's id (the wrapper's, when wrapped).
+func (r *Relay) PID() int { return r.cmd.Process.Pid }
+
+// RSS reads the relay process's resident memory from /proc, in bytes.
+func (r *Relay) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.PID()))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+				return 0, err
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", r.PID())
 }
