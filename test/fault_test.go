@@ -2,9 +2,13 @@ package test
 
 import (
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,4 +124,162 @@ func logLines(t *testing.T, logs string, words ...string) {
 			}
 		}
 	}
+}
+
+// TestStoreFull fills a small store: ingest answers 507 naming the cause,
+// nothing answered 507 is ever delivered, everything answered 202 is, and
+// after a restart with room again the relay accepts and delivers.
+func TestStoreFull(t *testing.T) {
+	r := harness.Start(t, "RELAY_MAX_FILE_STORE=3MiB")
+	seller := r.RegisterSeller("sell-1")
+	tok := r.RegisterReseller("res-a", "sell-1", "acc-77")
+	pad := strings.Repeat("x", 1000)
+	var accepted, refused []string
+	var lastBody []byte
+	for i := 0; len(refused) == 0 && i < 500; i++ {
+		var batch []any
+		var ids []string
+		for k := range 50 {
+			id := fmt.Sprintf("s-%03d-%02d", i, k)
+			ev := harness.StateChange(id, "sell-1", "acc-77", "item-"+strconv.Itoa(k), "active")
+			ev["data"].(map[string]any)["message"] = pad
+			batch, ids = append(batch, ev), append(ids, id)
+		}
+		status, body := r.Do("POST", "/v1/events", seller, batch)
+		switch status {
+		case 202:
+			accepted = append(accepted, ids...)
+		case 507:
+			refused, lastBody = ids, body
+		default:
+			t.Fatalf("batch %d: %d %s", i, status, body)
+		}
+	}
+	if len(refused) == 0 {
+		t.Fatalf("the store never filled (%d events accepted)", len(accepted))
+	}
+	if !strings.Contains(string(lastBody), `"code":"storage_full"`) || !strings.Contains(string(lastBody), "out of space") {
+		t.Fatalf("507 body does not say what is wrong: %s", lastBody)
+	}
+
+	r.Env = append(r.Env, "RELAY_MAX_FILE_STORE=1GiB")
+	if code, err := r.Stop(syscall.SIGTERM, 30*time.Second); err != nil || code != 0 {
+		t.Fatalf("stop: %d %v", code, err)
+	}
+	r.Restart()
+	r.Publish(seller, harness.StateChange("s-after", "sell-1", "acc-77", "item-x", "active"))
+	want := append(append([]string{}, accepted...), "s-after")
+	got := map[string]bool{}
+	for len(missingFrom(keys(got), want)) > 0 {
+		ds := r.PullN("res-a", tok, 1, 60*time.Second)
+		for _, d := range append(ds, r.Pull("res-a", tok, 1000, 0)...) {
+			got[d.Event.ID] = true
+		}
+	}
+	for _, id := range refused {
+		if got[id] {
+			t.Fatalf("%s was answered 507 and delivered anyway", id)
+		}
+	}
+	t.Logf("store full after %d accepted events; the batch answered 507 (%d events) was never delivered; after a restart with room all accepted ones and a new one were", len(accepted), len(refused))
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestBadEndpointsHurtNobodyElse gives four resellers webhooks that hang,
+// reset the connection, answer slowly, or answer with 64 MiB, next to one
+// healthy webhook and one puller on the same account: the healthy ones get
+// every event, ingest keeps answering, and the relay's memory stays
+// bounded.
+func TestBadEndpointsHurtNobodyElse(t *testing.T) {
+	bad := badEndpoints(t) // first, so that they close after the relay is gone
+	r := harness.Start(t, append([]string{"RELAY_WEBHOOK_TIMEOUT=1s"}, fastRetries...)...)
+	seller := r.RegisterSeller("sell-1")
+	tp := r.RegisterReseller("res-pull", "sell-1", "acc-77")
+	for name, h := range bad {
+		registerWebhook(t, r, name, h.URL)
+	}
+	ok := newHook(t)
+	registerWebhook(t, r, "res-ok", ok.srv.URL)
+	drain := harness.StartDrain(func() []string { return []string{r.URL} }, "res-pull", tp)
+	defer drain.Stop()
+
+	start := time.Now()
+	var ids []string
+	for i := range 40 {
+		var batch []any
+		for k := range 5 {
+			id := fmt.Sprintf("b-%02d-%d", i, k)
+			batch, ids = append(batch, harness.StateChange(id, "sell-1", "acc-77", "item-"+strconv.Itoa(k), "active")), append(ids, id)
+		}
+		r.Publish(seller, batch)
+	}
+	var peak int64
+	sample := func() {
+		if rss, err := r.RSS(); err == nil {
+			peak = max(peak, rss)
+		}
+	}
+	ok.waitFor(t, "every event on the healthy webhook", func(rs []hookReq) bool {
+		sample()
+		return len(missingFrom(hookIDs(rs), ids)) == 0
+	})
+	okAfter := time.Since(start)
+	if missing := drain.WaitAll(ids, 60*time.Second); len(missing) > 0 {
+		t.Fatalf("puller missing %d events", len(missing))
+	}
+	harness.WaitFor(t, 10*time.Second, "a few more memory samples", func() bool { sample(); return time.Since(start) > okAfter+3*time.Second })
+	if status, _ := r.Do("GET", "/readyz", "", nil); status != 200 {
+		t.Fatalf("readyz %d while endpoints misbehave", status)
+	}
+	if peak > 300<<20 {
+		t.Fatalf("relay RSS peaked at %d MiB with misbehaving endpoints", peak>>20)
+	}
+	t.Logf("200 events: healthy webhook had all after %s, puller too; relay RSS peak %d MiB", okAfter.Round(time.Millisecond), peak>>20)
+}
+
+// badEndpoints are webhook receivers that misbehave in the ways resellers'
+// servers do.
+func badEndpoints(t *testing.T) map[string]*httptest.Server {
+	closing := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select { // never answers; the relay's timeout ends it
+		case <-req.Context().Done():
+		case <-closing:
+		}
+	}))
+	reset := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.(*net.TCPConn).SetLinger(0)
+			conn.Close()
+		}
+	}))
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select { // a slow server, not a test wait
+		case <-time.After(300 * time.Millisecond):
+			w.WriteHeader(http.StatusOK)
+		case <-req.Context().Done():
+		}
+	}))
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		chunk := make([]byte, 1<<20)
+		for range 64 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	for _, s := range []*httptest.Server{hang, reset, slow, huge} {
+		t.Cleanup(s.Close)
+	}
+	t.Cleanup(func() { close(closing) })
+	return map[string]*httptest.Server{"res-hang": hang, "res-reset": reset, "res-slow": slow, "res-huge": huge}
 }

@@ -80,8 +80,15 @@ func FuzzDecodeBodies(f *testing.F) {
 	f.Add([]byte(`{"accounts":5}`))
 	f.Add([]byte(`{"x":1}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"url":"https://r.example/hook","secret":"whsec_x","concurrency":4}`))
+	f.Add([]byte(`{"reason":"maintenance","until":"2026-11-22T10:00:00Z"}`))
+	f.Add([]byte(`{"items":[{"seller":"s","account":"a","item":"i"}],"since":"2026-11-01T00:00:00Z"}`))
+	f.Add([]byte(`{"event":{"type":"provisioning.completed"},"reason":"r","actor":"a"}`))
+	f.Add([]byte(`{"seller":"s","account":"a","item":"i"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, v := range []any{&relay.ResellerSpec{}, &relay.AckRequest{}, &sellerRequest{}} {
+		for _, v := range []any{&sellerRequest{}, &relay.ResellerSpec{}, &relay.WebhookSpec{}, &pauseRequest{},
+			&redriveRequest{}, &relay.Notify{}, &relay.ReplayRequest{}, &reconcileRequest{}, &relay.Override{},
+			&events.Key{}, &relay.AckRequest{}} {
 			if err := decodeJSON(b, v); err != nil && !knownKind(err) {
 				t.Fatalf("unclassified error for %q: %v", b, err)
 			}

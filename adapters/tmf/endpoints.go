@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -85,20 +86,30 @@ type hubAnswer struct {
 	Type     string `json:"@type,omitempty"`
 }
 
+// decodeHub reads a hub subscription: a callback and an optional query
+// that must parse.
+func decodeHub(body io.Reader) (hubRequest, error) {
+	var req hubRequest
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return hubRequest{}, fmt.Errorf("%w: %v", events.ErrMalformed, err)
+	}
+	if _, err := ParseQuery(req.Query); err != nil {
+		return hubRequest{}, events.Invalid("query", "%v", err)
+	}
+	return req, nil
+}
+
 func addHub(api string, hubs Hubs) func(context.Context, relay.Principal, *http.Request) (int, any, error) {
 	return func(ctx context.Context, p relay.Principal, r *http.Request) (int, any, error) {
 		v, err := version(r)
 		if err != nil {
 			return 0, nil, err
 		}
-		var req hubRequest
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return 0, nil, fmt.Errorf("%w: %v", events.ErrMalformed, err)
-		}
-		if _, err := ParseQuery(req.Query); err != nil {
-			return 0, nil, events.Invalid("query", "%v", err)
+		req, err := decodeHub(r.Body)
+		if err != nil {
+			return 0, nil, err
 		}
 		h, err := hubs.AddHub(ctx, p.ID, relay.Hub{API: api + "/" + v, Callback: req.Callback, Query: req.Query})
 		if err != nil {

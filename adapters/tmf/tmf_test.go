@@ -1,13 +1,16 @@
 package tmf
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/test/golden"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -168,6 +171,23 @@ func FuzzQuery(f *testing.F) {
 	f.Fuzz(func(t *testing.T, q string) {
 		if parsed, err := ParseQuery(q); err == nil {
 			parsed.Match(map[string]any{"event": map[string]any{"x": map[string]any{"state": "a"}}})
+		}
+	})
+}
+
+func FuzzDecodeHub(f *testing.F) {
+	f.Add([]byte(`{"callback":"https://r.example/listener","query":"eventType=ProductOrderStateChangeEvent"}`))
+	f.Add([]byte(`{"callback":5}`))
+	f.Add([]byte(`{"query":"%zz"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeHub(bytes.NewReader(body))
+		switch {
+		case err != nil && !errors.Is(err, events.ErrMalformed) && !errors.Is(err, events.ErrInvalid):
+			t.Fatalf("unclassified error for %q: %v", body, err)
+		case err == nil:
+			if _, qerr := ParseQuery(req.Query); qerr != nil {
+				t.Fatalf("accepted a query that does not parse: %q", req.Query)
+			}
 		}
 	})
 }
