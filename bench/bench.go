@@ -23,9 +23,15 @@ type Config struct {
 	SyncInterval time.Duration
 	// Webhooks lists reseller counts for the webhook cases.
 	Webhooks []int
+	// Scale is the large shape of the "scale" case, measured against
+	// SmallShape in the same run with as many events as Scale has items.
+	Scale Shape
 	// Cases chooses what runs: "lazy", "ingest", "sync", "e2e",
-	// "webhooks" (all when empty).
+	// "webhooks", "scale" (all when empty).
 	Cases map[string]bool
+	// HeapProfile, when set, is written where the scale case measures
+	// memory (the large shape's overwrites the small one's).
+	HeapProfile string
 	// Log receives progress lines.
 	Log zerolog.Logger
 }
@@ -63,6 +69,15 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 			return rows, fmt.Errorf("webhooks for %d resellers: %w", n, err)
 		}
 		add(row, &raw)
+	}
+	if want("scale") {
+		scale, err := scaleRows(ctx, dir, cfg)
+		for _, r := range scale {
+			add(r, nil)
+		}
+		if err != nil {
+			return rows, err
+		}
 	}
 	var lazy Row
 	if want("lazy") || want("ingest") {

@@ -30,7 +30,22 @@ type relayEnv struct {
 	closeFn func()
 }
 
+// startRelay opens a relay on a fresh data dir and registers the seller
+// and the two resellers of the end-to-end case.
 func startRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) {
+	e, err := openRelay(ctx, dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.register(ctx); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// openRelay opens a relay on dir, registering nothing.
+func openRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) {
 	r, err := relay.Open(ctx, relay.Config{DataDir: dir, SyncAlways: cfg.SyncAlways,
 		SyncInterval: cfg.SyncInterval, AckWait: time.Minute}, cfg.Log)
 	if err != nil {
@@ -54,10 +69,6 @@ func startRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) 
 		defer cancel()
 		_ = api.Shutdown(sctx)
 		r.Close()
-	}
-	if err := e.register(ctx); err != nil {
-		e.close()
-		return nil, err
 	}
 	return e, nil
 }

@@ -32,6 +32,7 @@ type Row struct {
 	P50, P99  time.Duration
 	Ratio     float64 // against the reference row named in RatioOf
 	RatioOf   string
+	Note      string // what else was measured with the case
 }
 
 func (s *sample) row(name string, clients int, elapsed time.Duration) Row {
@@ -51,15 +52,15 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 
 // Print writes the rows as a Markdown table.
 func Print(w io.Writer, rows []Row) {
-	fmt.Fprintln(w, "| case | clients | events | events/s | p50 ms | p99 ms | ratio |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| case | clients | events | events/s | p50 ms | p99 ms | ratio | note |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		ratio := "-"
 		if r.RatioOf != "" {
 			ratio = fmt.Sprintf("%.2f × %s", r.Ratio, r.RatioOf)
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %.0f | %.2f | %.2f | %s |\n", r.Case, r.Clients, r.Events,
-			r.PerSecond, ms(r.P50), ms(r.P99), ratio)
+		fmt.Fprintf(w, "| %s | %d | %d | %.0f | %.2f | %.2f | %s | %s |\n", r.Case, r.Clients, r.Events,
+			r.PerSecond, ms(r.P50), ms(r.P99), ratio, r.Note)
 	}
 }
 

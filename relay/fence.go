@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/billrelay/billrelay/events"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sys/unix"
 )
@@ -44,6 +46,32 @@ const (
 // derivedLazy reports whether the derived streams are async-persisted
 // behind the fence: only on the embedded server with fsync always.
 func (r *Relay) derivedLazy() bool { return r.cfg.localJetStream() && r.cfg.SyncAlways }
+
+// lazySubject reports whether subject belongs to a derived stream that is
+// async-persisted behind the fence.
+func (r *Relay) lazySubject(subject string) bool {
+	if !r.derivedLazy() {
+		return false
+	}
+	prefix, _, _ := strings.Cut(subject, ".")
+	return prefix == events.EventsPrefix || prefix == events.DeliverPrefix || prefix == events.OrdersPrefix
+}
+
+// awaitFence returns once what was stored to the derived streams before
+// the call has been fsynced: ops actions that write copies directly
+// (replay, reconciliation snapshots) answer only after it, since the
+// rewind after a crash rebuilds routed copies but not theirs.
+func (r *Relay) awaitFence(ctx context.Context) error {
+	if !r.derivedLazy() {
+		return nil
+	}
+	select {
+	case <-time.After(fenceDelay):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // syncIntervalOf is the embedded server's periodic fsync: the derived
 // streams' when every write of the others is fsynced, else the operator's.
@@ -162,23 +190,22 @@ func (r *Relay) routeRange(ctx context.Context, cfg jetstream.OrderedConsumerCon
 		return 0, classify(err)
 	}
 	n := 0
-	for {
-		m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			return n, fmt.Errorf("rewind: read envelope: %w", classify(err))
-		}
-		md, err := m.Metadata()
-		if err != nil || md.Sequence.Stream > last {
-			return n, nil
+	var stopped error
+	err = scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
+		if md.Sequence.Stream > last {
+			return false
 		}
 		if !r.routeEnvelopes(ctx, []jetstream.Msg{m}) {
-			return n, ctx.Err()
+			stopped = ctx.Err()
+			return false
 		}
 		n++
-		if md.Sequence.Stream == last {
-			return n, nil
-		}
+		return md.Sequence.Stream < last
+	})
+	if err != nil {
+		return n, fmt.Errorf("rewind: read envelopes: %w", err)
 	}
+	return n, stopped
 }
 
 // routedFloor is the last envelope the router acknowledged, and when it

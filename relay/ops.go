@@ -104,17 +104,13 @@ func (r *Relay) readMatching(ctx context.Context, stream, filter string, n int) 
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", stream, classify(err))
 	}
-	for len(out) < n {
-		m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			return out, fmt.Errorf("read %s: %w", stream, classify(err))
-		}
-		md, _ := m.Metadata()
+	err = scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
 		out = append(out, &jetstream.RawStreamMsg{Subject: m.Subject(), Sequence: md.Sequence.Stream,
 			Header: m.Headers(), Data: m.Data(), Time: md.Timestamp})
-		if md.NumPending == 0 {
-			break
-		}
+		return len(out) < n && md.NumPending > 0
+	})
+	if err != nil {
+		return out, fmt.Errorf("read %s: %w", stream, err)
 	}
 	return out, nil
 }

@@ -73,8 +73,8 @@ func receiptMsg(rc Receipt) *nats.Msg {
 	return m
 }
 
-// journal stores receipts durably (one atomic batch, one fsync) before
-// their acks are sent.
+// journal stores receipts durably (in atomic batches shared with other
+// callers, one fsync each) before their acks are sent.
 func (r *Relay) journal(ctx context.Context, rcs []Receipt) error {
 	if len(rcs) == 0 {
 		return nil
@@ -84,7 +84,7 @@ func (r *Relay) journal(ctx context.Context, rcs []Receipt) error {
 		msgs[i] = receiptMsg(rc)
 	}
 	for start := 0; start < len(msgs); start += maxAtomicBatch {
-		if _, err := r.storeOrdered(ctx, msgs[start:min(start+maxAtomicBatch, len(msgs))]); err != nil {
+		if err := r.journalChunk(ctx, msgs[start:min(start+maxAtomicBatch, len(msgs))]); err != nil {
 			return fmt.Errorf("journal receipts: %w", err)
 		}
 	}
@@ -249,24 +249,18 @@ func (r *Relay) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.until = time.Now().Add(receiptFilterTTL)
-	for {
-		m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			return fmt.Errorf("read receipts: %w", classify(err))
-		}
+	err := scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
 		var rc Receipt
 		if json.Unmarshal(m.Data(), &rc) == nil {
 			f.add(rc)
 		}
-		md, err := m.Metadata()
-		if err != nil || md.Sequence.Stream >= lastSeq {
-			r.log.Info().Int("consumers", len(f.seqs)).Msg("receipts before restart loaded")
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		return md.Sequence.Stream < lastSeq
+	})
+	if err != nil {
+		return fmt.Errorf("read receipts: %w", err)
 	}
+	r.log.Info().Int("consumers", len(f.seqs)).Msg("receipts before restart loaded")
+	return nil
 }
 
 // receiptSink records, after each push delivery, what the receiver applied.

@@ -111,16 +111,12 @@ func (r *Relay) lastPerSubject(ctx context.Context, stream string, filters []str
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", stream, classify(err))
 	}
-	for len(out) < n {
-		m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || err != nil {
-			break
-		}
-		md, _ := m.Metadata()
+	err = scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
 		out[m.Subject()] = &jetstream.RawStreamMsg{Subject: m.Subject(), Sequence: md.Sequence.Stream, Header: m.Headers(), Data: m.Data(), Time: md.Timestamp}
-		if md.NumPending == 0 {
-			break
-		}
+		return len(out) < n && md.NumPending > 0
+	})
+	if err != nil && !errors.Is(err, errScanIdle) {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	return out, nil
 }
@@ -159,6 +155,9 @@ func (r *Relay) fixDrift(ctx context.Context, rs Reseller, res *ReconcileResult,
 		return err
 	}
 	if res.Fixed > 0 {
+		if err := r.awaitFence(ctx); err != nil {
+			return err
+		}
 		r.audit(ctx, AuditEntry{Action: "reconcile.fix", Target: rs.ID, Detail: map[string]any{"fixed": res.Fixed}})
 	}
 	return nil

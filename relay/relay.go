@@ -40,6 +40,7 @@ type Relay struct {
 	out      *handedOut
 	dedupe   *dedupe
 	commits  chan commitReq
+	journals chan journalReq
 	rw       *receiptWriter
 	metrics  *Metrics
 	cons     sync.Map // consumer name → jetstream.Consumer
@@ -94,6 +95,7 @@ func (r *Relay) start(ctx, bg context.Context) error {
 	if err := r.watchOwners(ctx, bg); err != nil {
 		return err
 	}
+	r.startJournaler()
 	r.startReceiptWriter()
 	if err := r.loadDedupe(ctx, bg); err != nil {
 		return err

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -142,32 +143,38 @@ func (r *Relay) replayScan(ctx context.Context, rs Reseller, q ReplayRequest, oc
 		}
 		return nil
 	}
-	for {
-		m, err := oc.Next(jetstream.FetchMaxWait(2 * time.Second))
-		if err != nil {
-			break // nothing more matches
-		}
-		md, _ := m.Metadata()
+	var failed error
+	err := scan(ctx, oc, 2*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
 		if md.Sequence.Stream > last || (q.Until != nil && md.Timestamp.After(*q.Until)) {
-			break
+			return false
 		}
 		if r.replayMatches(rs, q, m) {
 			res.Matched++
 			batch = append(batch, replayCopy(rs.ID, run, m, md))
 		}
 		if len(batch) >= maxAtomicBatch {
-			if err := flush(); err != nil {
-				return res, err
+			if failed = flush(); failed != nil {
+				return false
 			}
 		}
-		if md.Sequence.Stream >= last || md.NumPending == 0 {
-			break
-		}
+		return md.Sequence.Stream < last && md.NumPending > 0
+	})
+	if failed != nil {
+		return res, failed
+	}
+	if err != nil && !errors.Is(err, errScanIdle) { // idle: nothing more matches
+		return res, fmt.Errorf("replay: read events: %w", err)
 	}
 	if q.DryRun && progress != nil {
 		progress(res.Matched)
 	}
-	return res, flush()
+	if err := flush(); err != nil {
+		return res, err
+	}
+	if res.Replayed > 0 {
+		return res, r.awaitFence(ctx)
+	}
+	return res, nil
 }
 
 func (r *Relay) replayMatches(rs Reseller, q ReplayRequest, m jetstream.Msg) bool {

@@ -244,13 +244,14 @@ func (r *Relay) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bo
 // holding routing up.
 const storeAttempt = 5 * time.Second
 
-// storeOrdered stores msgs as one atomic batch (one fsync, all or
-// nothing), or one by one when the batch repeats a stored message id (the
-// server refuses such a batch whole), and returns each one's sequence.
+// storeOrdered stores msgs, all for one stream, as one atomic batch (one
+// fsync, all or nothing), or one by one when the batch repeats a stored
+// message id (the server refuses such a batch whole) or the stream is
+// async-persisted behind the fence, and returns each one's sequence.
 func (r *Relay) storeOrdered(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, storeAttempt)
 	defer cancel()
-	if len(msgs) > 1 && !r.derivedLazy() {
+	if len(msgs) > 1 && !r.lazySubject(msgs[0].Subject) {
 		ack, err := jetstreamext.PublishMsgBatch(ctx, r.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
 		if err == nil {
 			seqs := make([]uint64, len(msgs))
@@ -275,23 +276,31 @@ func stripBatchHeaders(msgs []*nats.Msg) {
 	}
 }
 
-// storeEach publishes msgs pipelined and in order.
+// storeWindow bounds one caller's unanswered publishes, so that
+// concurrent callers stay below the connection's async limit (4000 by
+// default; beyond it publishing stalls and fails).
+const storeWindow = 256
+
+// storeEach publishes msgs pipelined, storeWindow at a time, in order.
 func (r *Relay) storeEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
-	futures := make([]jetstream.PubAckFuture, len(msgs))
-	for i, m := range msgs {
-		f, err := r.js.PublishMsgAsync(m)
-		if err != nil {
-			return nil, classify(err)
+	seqs := make([]uint64, 0, len(msgs))
+	futures := make([]jetstream.PubAckFuture, 0, storeWindow)
+	for start := 0; start < len(msgs); start += storeWindow {
+		futures = futures[:0]
+		for _, m := range msgs[start:min(start+storeWindow, len(msgs))] {
+			f, err := r.js.PublishMsgAsync(m)
+			if err != nil {
+				return nil, classify(err)
+			}
+			futures = append(futures, f)
 		}
-		futures[i] = f
-	}
-	seqs := make([]uint64, len(msgs))
-	for i, f := range futures {
-		ack, err := awaitAck(ctx, f)
-		if err != nil {
-			return nil, err
+		for _, f := range futures {
+			ack, err := awaitAck(ctx, f)
+			if err != nil {
+				return nil, err
+			}
+			seqs = append(seqs, ack.Sequence)
 		}
-		seqs[i] = ack.Sequence
 	}
 	return seqs, nil
 }

@@ -24,12 +24,20 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	batch := fs.Int("batch", 100, "events per request in the batch cases")
 	sync := fs.String("sync", "always", `fsync policy for relay and reference: "always" or a duration such as 2m`)
 	webhooks := fs.String("webhooks", "1,10,100", `reseller counts for the webhook delivery cases ("" skips them)`)
-	cases := fs.String("cases", "", "comma-separated cases to run: lazy, ingest, sync, e2e, webhooks (default all)")
+	cases := fs.String("cases", "", "comma-separated cases to run: lazy, ingest, sync, e2e, webhooks, scale (default all)")
+	resellers := fs.Int("scale-resellers", 1000, "resellers of the scale case's large shape (two per account)")
+	items := fs.Int("scale-items", 1_000_000, "distinct items of the scale case's large shape, and its events")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	heapProfile := fs.String("memprofile", "", "write a heap profile where the scale case measures memory")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *resellers < 2 || *items < 100 {
+		fmt.Fprintln(stderr, "billrelay bench: -scale-resellers must be at least 2 and -scale-items at least 100")
+		return 2
+	}
 	cfg := bench.Config{Duration: *dur, Batch: *batch, Cases: map[string]bool{},
+		Scale: bench.Shape{Resellers: *resellers, Items: *items}, HeapProfile: *heapProfile,
 		Log: zerolog.New(stderr).Level(zerolog.InfoLevel).With().Timestamp().Logger()}
 	var si syncInterval
 	if err := si.Decode(*sync); err != nil {
