@@ -141,10 +141,14 @@ func shapeBody(first, n, items, accounts int) []byte {
 	return b.Bytes()
 }
 
+// drainTimeout bounds the delivery phase: 1,000 resellers drain 2,000,000
+// copies at ~2-3k/s here.
+const drainTimeout = 40 * time.Minute
+
 // drain pulls and acks with scaleClients workers taking resellers in
 // turn until want deliveries were acked; latency is per pull+ack round.
 func (e *relayEnv) drain(ctx context.Context, sh Shape, want int64) (Row, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, drainTimeout)
 	defer cancel()
 	queue := make(chan string, sh.Resellers)
 	for i := range sh.Resellers {
@@ -172,7 +176,7 @@ func (e *relayEnv) drain(ctx context.Context, sh Shape, want int64) (Row, error)
 	}
 	wg.Wait()
 	if n := got.Load(); n < want {
-		return Row{}, fmt.Errorf("delivery: %d of %d copies acked in 10m", n, want)
+		return Row{}, fmt.Errorf("delivery: %d of %d copies acked in %s", n, want, drainTimeout)
 	}
 	return s.row("", scaleClients, time.Since(start)), nil
 }

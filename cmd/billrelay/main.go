@@ -19,6 +19,7 @@ Usage:
   billrelay [serve]     run the relay (embedded NATS JetStream unless RELAY_NATS_URL is set)
   billrelay agent       run beside a reselling billing node (AGENT_* variables)
   billrelay bench       measure the relay against bare JetStream on this machine
+  billrelay healthcheck exit 0 when the local relay's /readyz answers 200 (for containers)
   billrelay help        show this help
 
 Ops commands, against a running relay (RELAY_URL, RELAY_ADMIN_TOKEN):
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return agentCommand(ctx, args, stderr)
 	case "bench":
 		return benchCommand(ctx, args, stdout, stderr)
+	case "healthcheck":
+		return healthcheckCommand(ctx, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
