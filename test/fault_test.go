@@ -2,10 +2,10 @@ package test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"syscall"
