@@ -45,6 +45,8 @@ func (r *Relay) ackMAC(reply string) []byte {
 	return h.Sum(nil)[:ackMacLen]
 }
 
+var ackIDEncoding = base64.RawURLEncoding.Strict()
+
 // errNotAckID marks text that is not an ack id at all.
 var errNotAckID = errors.New("not an ack id")
 
@@ -54,8 +56,11 @@ func (r *Relay) openAckID(id string) (delivery, error) {
 	if !ok || len(id) > 512 {
 		return delivery{}, errNotAckID
 	}
-	reply, err1 := base64.RawURLEncoding.DecodeString(body)
-	sum, err2 := base64.RawURLEncoding.DecodeString(mac)
+	// Strict: one id, one spelling. The lenient decoder ignores the unused
+	// low bits of the last character, so a second spelling of a valid id
+	// would open too (found by FuzzOpenAckID).
+	reply, err1 := ackIDEncoding.DecodeString(body)
+	sum, err2 := ackIDEncoding.DecodeString(mac)
 	if err1 != nil || err2 != nil || !hmac.Equal(sum, r.ackMAC(string(reply))) {
 		return delivery{}, errNotAckID
 	}

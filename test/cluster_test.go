@@ -178,4 +178,11 @@ func TestLeafNode(t *testing.T) {
 	if !strings.Contains(w.r.Logs(), `"nats_leaf":true`) {
 		t.Fatalf("relay did not say it runs as a leaf node")
 	}
+	// Without the hub nothing can be stored, so nothing may be accepted:
+	// the relay retries for its commit timeout (30s), then answers 503.
+	hub.Kill()
+	status, out := w.r.Do(http.MethodPost, "/v1/events", w.seller, harness.StateChange("leaf-2", "sell-1", "acc-77", "i", "suspended"))
+	if status != http.StatusServiceUnavailable {
+		t.Fatalf("publish with the hub down: %d %s, want 503", status, out)
+	}
 }
