@@ -32,8 +32,8 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *resellers < 2 || *items < 100 {
-		fmt.Fprintln(stderr, "billrelay bench: -scale-resellers must be at least 2 and -scale-items at least 100")
+	if *resellers < 2 || *resellers%2 != 0 || *items < 100 {
+		fmt.Fprintln(stderr, "billrelay bench: -scale-resellers must be even (two per account) and -scale-items at least 100")
 		return 2
 	}
 	cfg := bench.Config{Duration: *dur, Batch: *batch, Cases: map[string]bool{},
