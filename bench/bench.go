@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -113,8 +114,12 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 	return rows, nil
 }
 
-// runFor calls op from clients goroutines until d passes; op returns the
-// number of events it completed (0 on failure, which is counted apart).
+// errNoMore tells runFor that a client has no more work: it stops that
+// client only, where any other error stops them all.
+var errNoMore = errors.New("no more work")
+
+// runFor calls op from clients goroutines until d passes (or each says
+// errNoMore); op returns the number of events it completed.
 func runFor(ctx context.Context, clients int, d time.Duration, op func(ctx context.Context) (int, error)) (*sample, time.Duration, error) {
 	s := &sample{}
 	ctx, cancel := context.WithTimeout(ctx, d)
@@ -126,6 +131,9 @@ func runFor(ctx context.Context, clients int, d time.Duration, op func(ctx conte
 			for ctx.Err() == nil {
 				t0 := time.Now()
 				n, err := op(ctx)
+				if errors.Is(err, errNoMore) {
+					break
+				}
 				if err != nil {
 					if ctx.Err() != nil {
 						break

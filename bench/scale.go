@@ -95,30 +95,18 @@ func accountOf(i int) string { return fmt.Sprintf("acc-%04d", i) }
 func (e *relayEnv) ingestShape(ctx context.Context, sh Shape, n int) (Row, error) {
 	accounts := max(1, sh.Resellers/2)
 	var next atomic.Int64
-	s := &sample{}
-	errc := make(chan error, scaleClients)
-	start := time.Now()
-	for range scaleClients {
-		go func() {
-			for k := int(next.Add(100)) - 100; k < n; k = int(next.Add(100)) - 100 {
-				m := min(100, n-k)
-				t := time.Now()
-				if err := e.post(ctx, shapeBody(k, m, sh.Items, accounts)); err != nil {
-					errc <- fmt.Errorf("ingest: %w", err)
-					return
-				}
-				s.add(time.Since(t), m)
-			}
-			errc <- nil
-		}()
-	}
-	var first error
-	for range scaleClients {
-		if err := <-errc; err != nil && first == nil {
-			first = err
+	s, elapsed, err := runFor(ctx, scaleClients, drainTimeout, func(ctx context.Context) (int, error) {
+		k := int(next.Add(100)) - 100
+		if k >= n {
+			return 0, errNoMore
 		}
+		m := min(100, n-k)
+		return m, e.post(ctx, shapeBody(k, m, sh.Items, accounts))
+	})
+	if err != nil {
+		return Row{}, fmt.Errorf("ingest: %w", err)
 	}
-	return s.row("", scaleClients, time.Since(start)), first
+	return s.row("", scaleClients, elapsed), nil
 }
 
 var scaleEpoch = time.Now().UTC()

@@ -161,6 +161,32 @@ func mergeProblems(typed *ValidationError, validated error) error {
 	return typed.Err()
 }
 
+// UpstreamTime reads a platform's own timestamp for field: RFC 3339, or
+// empty for the zero time (which Normalize turns into the receive time).
+func UpstreamTime(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, Invalid(field, "expected an RFC 3339 time, got %q", clip(s))
+	}
+	return t, nil
+}
+
+// Complete finishes an event an adapter mapped from a native notification:
+// the platform's time (see [UpstreamTime]), the defaults of Normalize, and
+// validation.
+func (e Event) Complete(upstreamTime string, received time.Time) (Event, error) {
+	t, err := UpstreamTime("time", upstreamTime)
+	if err != nil {
+		return Event{}, err
+	}
+	e.Time = t
+	e.Normalize(received)
+	return e, e.Validate()
+}
+
 // Normalize fills what the sender may leave out: the time defaults to the
 // receive time and the content type of data to JSON.
 func (e *Event) Normalize(received time.Time) {

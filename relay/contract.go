@@ -146,6 +146,28 @@ type Publisher interface {
 
 var _ Publisher = (*Relay)(nil)
 
+// IngestEndpoint is a seller endpoint that reads one native notification,
+// maps it to one catalog event and publishes it, answering 202 with the
+// same results as POST /v1/events. toEvent gets the caller's seller id and
+// the receive time.
+func IngestEndpoint(pattern string, pub Publisher, toEvent func(seller string, r *http.Request, received time.Time) (events.Event, error)) Endpoint {
+	return Endpoint{
+		Pattern: pattern,
+		Role:    RoleSeller,
+		Handle: func(ctx context.Context, p Principal, r *http.Request) (int, any, error) {
+			e, err := toEvent(p.ID, r, time.Now())
+			if err != nil {
+				return 0, nil, err
+			}
+			res, err := pub.Publish(ctx, p, []events.Event{e})
+			if err != nil {
+				return 0, nil, err
+			}
+			return http.StatusAccepted, map[string]any{"results": res}, nil
+		},
+	}
+}
+
 // Endpoint is an adapter's HTTP endpoint. The HTTP API authenticates the
 // caller (bearer token, or ?token= for platforms that can only be given a
 // URL), checks its role, bounds the body and writes every error in the one

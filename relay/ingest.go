@@ -50,9 +50,9 @@ type Result struct {
 // order. A seller's events go to EVENTS (and from there to its resellers);
 // a reseller's orders go to ORDERS, for its seller. Publish returns only
 // after JetStream stored every event (fsynced, under the default sync
-// policy); on error nothing of the call is stored, except in the rare case
-// of a batch holding an already stored id that then fails half way, where
-// a retry answers "duplicate" for the stored part.
+// policy). On error nothing of the call is stored, except when ctx ends
+// while its commit group is being written: then the outcome is unknown,
+// and a retry answers "duplicate" for what was stored.
 func (r *Relay) Publish(ctx context.Context, p Principal, evs []events.Event) ([]Result, error) {
 	if err := r.Authorize(p, evs); err != nil {
 		return nil, err

@@ -176,10 +176,10 @@ func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool 
 			evRecs, evAt = append(evRecs, rc), append(evAt, md.Timestamp)
 		}
 	}
-	if _, ok := r.storeAll(ctx, orderRecs); !ok {
+	if _, ok := r.storeAll(ctx, msgsOf(orderRecs)); !ok {
 		return false
 	}
-	seqs, ok := r.storeAll(ctx, evRecs)
+	seqs, ok := r.storeAll(ctx, msgsOf(evRecs))
 	if !ok {
 		return false
 	}
@@ -192,10 +192,9 @@ func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool 
 	return ok
 }
 
-// storeAll stores records (or messages) in order, in atomic batches,
-// retrying until it succeeds or ctx ends, and returns their sequences.
-func (r *Relay) storeAll(ctx context.Context, items any) ([]uint64, bool) {
-	msgs := toMsgs(items)
+// storeAll stores msgs in order, in atomic batches, retrying until it
+// succeeds or ctx ends, and returns their sequences.
+func (r *Relay) storeAll(ctx context.Context, msgs []*nats.Msg) ([]uint64, bool) {
 	seqs := make([]uint64, 0, len(msgs))
 	for start := 0; start < len(msgs); start += maxAtomicBatch {
 		chunk := msgs[start:min(start+maxAtomicBatch, len(msgs))]
@@ -208,18 +207,12 @@ func (r *Relay) storeAll(ctx context.Context, items any) ([]uint64, bool) {
 	return seqs, true
 }
 
-func toMsgs(items any) []*nats.Msg {
-	switch v := items.(type) {
-	case []*nats.Msg:
-		return v
-	case []record:
-		out := make([]*nats.Msg, len(v))
-		for i, rc := range v {
-			out[i] = rc.msg()
-		}
-		return out
+func msgsOf(recs []record) []*nats.Msg {
+	out := make([]*nats.Msg, len(recs))
+	for i, rc := range recs {
+		out[i] = rc.msg()
 	}
-	return nil
+	return out
 }
 
 func (r *Relay) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bool) {

@@ -23,6 +23,12 @@ type ConsumerSource struct {
 // Fetch implements [Source].
 func (s ConsumerSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]Delivered, error) {
 	msgs, err := fetch(ctx, s.Consumer, max, wait)
+	return delivered(ctx, msgs, err)
+}
+
+// delivered hands msgs to the dispatcher, or back to JetStream at once
+// when the caller left.
+func delivered(ctx context.Context, msgs []jetstream.Msg, err error) ([]Delivered, error) {
 	if err != nil && ctx.Err() != nil {
 		nakAll(msgs)
 		return nil, ctx.Err()
@@ -63,18 +69,12 @@ func (s *groupSource) Fetch(ctx context.Context, max int, wait time.Duration) ([
 	if errors.Is(err, jetstream.ErrPinIDMismatch) {
 		err = nil // another relay holds the pin now; keep asking
 	}
-	if err != nil && ctx.Err() != nil {
-		nakAll(msgs)
-		return nil, ctx.Err()
-	}
-	out := make([]Delivered, len(msgs))
-	for i, m := range msgs {
-		out[i] = m
+	for _, m := range msgs {
 		if pin := m.Headers().Get(headerPinID); pin != "" && pin != s.pin {
 			s.pin, s.tookOver = pin, true
 		}
 	}
-	return out, err
+	return delivered(ctx, msgs, err)
 }
 
 func (s *groupSource) fetch(ctx context.Context, n int, wait time.Duration) ([]jetstream.Msg, error) {

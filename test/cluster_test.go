@@ -68,12 +68,7 @@ func TestClusterTwoRelays(t *testing.T) {
 // included) has n replicas placed.
 func checkReplicas(t *testing.T, c *harness.Cluster, n int) {
 	t.Helper()
-	nc, err := nats.Connect(c.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := connectJS(t, c.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	count := 0
@@ -122,15 +117,23 @@ func TestClusterNodeKilledUnderLoad(t *testing.T) {
 		len(accepted), deliveredIn.Seconds(), refused, gap.Round(time.Millisecond), dups)
 }
 
-// streamLeader is the index of the node that leads stream.
-func streamLeader(t *testing.T, c *harness.Cluster, stream string) int {
+// connectJS is a JetStream client of the servers at url, closed with the
+// test.
+func connectJS(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(c.URL())
+	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
+	return js
+}
+
+// streamLeader is the index of the node that leads stream.
+func streamLeader(t *testing.T, c *harness.Cluster, stream string) int {
+	t.Helper()
+	js := connectJS(t, c.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := js.Stream(ctx, stream)
@@ -163,12 +166,7 @@ func TestLeafNode(t *testing.T) {
 	if got := w.r.PullN("res-b", w.tb, 1, 30*time.Second); got[0].Event.ID != "leaf-1" {
 		t.Fatalf("got %v", harness.IDs(got))
 	}
-	nc, err := nats.Connect(hub.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := connectJS(t, hub.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := js.Stream(ctx, "EVENTS")

@@ -6,7 +6,6 @@
 package billmanager
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -81,15 +80,7 @@ func (mp Mapper) Map(seller string, n Notification, received time.Time) (events.
 	}
 	e := events.Event{SpecVersion: events.SpecVersion, ID: mp.id(seller, n, received), Source: "/billmgr/" + seller,
 		Type: f.typ, Subject: n.ElID, Seller: seller, Account: n.Account, Item: n.ElID, Data: data(n, state, f.op)}
-	if n.Time != "" {
-		t, err := time.Parse(time.RFC3339Nano, n.Time)
-		if err != nil {
-			return events.Event{}, events.Invalid("time", "expected an RFC 3339 time, got %q", n.Time)
-		}
-		e.Time = t
-	}
-	e.Normalize(received)
-	return e, e.Validate()
+	return e.Complete(n.Time, received)
 }
 
 // id is BILLmanager's own event id when the handler passes it (a retried
@@ -181,23 +172,12 @@ func Decode(r *http.Request) (Notification, error) {
 // Endpoints is the adapter's HTTP endpoint: POST /adapters/billmanager/events
 // with the seller's token; 202 with the ingest answer.
 func Endpoints(mp Mapper, pub relay.Publisher) []relay.Endpoint {
-	return []relay.Endpoint{{
-		Pattern: "POST /adapters/billmanager/events",
-		Role:    relay.RoleSeller,
-		Handle: func(ctx context.Context, p relay.Principal, r *http.Request) (int, any, error) {
+	return []relay.Endpoint{relay.IngestEndpoint("POST /adapters/billmanager/events", pub,
+		func(seller string, r *http.Request, received time.Time) (events.Event, error) {
 			n, err := Decode(r)
 			if err != nil {
-				return 0, nil, err
+				return events.Event{}, err
 			}
-			e, err := mp.Map(p.ID, n, time.Now())
-			if err != nil {
-				return 0, nil, err
-			}
-			res, err := pub.Publish(ctx, p, []events.Event{e})
-			if err != nil {
-				return 0, nil, err
-			}
-			return http.StatusAccepted, map[string]any{"results": res}, nil
-		},
-	}}
+			return mp.Map(seller, n, received)
+		})}
 }

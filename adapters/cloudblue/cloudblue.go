@@ -7,7 +7,6 @@
 package cloudblue
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -60,15 +59,7 @@ func Map(seller string, n Notification, received time.Time) (events.Event, error
 		ID:     events.DeriveID("cb", seller, n.Account, n.Event, params["OrderItemID"], params["SubscrID"], params["IssuedSuccessfully"], n.Item),
 		Seller: seller, Account: n.Account, Item: item, Data: data(n.Event, params, m),
 	}
-	if n.Time != "" {
-		t, err := time.Parse(time.RFC3339Nano, n.Time)
-		if err != nil {
-			return events.Event{}, events.Invalid("time", "expected an RFC 3339 time, got %q", n.Time)
-		}
-		e.Time = t
-	}
-	e.Normalize(received)
-	return e, e.Validate()
+	return e.Complete(n.Time, received)
 }
 
 func data(name string, params map[string]string, m events.CloudBlueMapping) json.RawMessage {
@@ -111,23 +102,12 @@ func Decode(r *http.Request) (Notification, error) {
 // Endpoints is the adapter's HTTP endpoint: POST /adapters/cloudblue/events
 // with the seller's token; 202 with the ingest answer.
 func Endpoints(pub relay.Publisher) []relay.Endpoint {
-	return []relay.Endpoint{{
-		Pattern: "POST /adapters/cloudblue/events",
-		Role:    relay.RoleSeller,
-		Handle: func(ctx context.Context, p relay.Principal, r *http.Request) (int, any, error) {
+	return []relay.Endpoint{relay.IngestEndpoint("POST /adapters/cloudblue/events", pub,
+		func(seller string, r *http.Request, received time.Time) (events.Event, error) {
 			n, err := Decode(r)
 			if err != nil {
-				return 0, nil, err
+				return events.Event{}, err
 			}
-			e, err := Map(p.ID, n, time.Now())
-			if err != nil {
-				return 0, nil, err
-			}
-			res, err := pub.Publish(ctx, p, []events.Event{e})
-			if err != nil {
-				return 0, nil, err
-			}
-			return http.StatusAccepted, map[string]any{"results": res}, nil
-		},
-	}}
+			return Map(seller, n, received)
+		})}
 }

@@ -6,7 +6,6 @@
 package emersion
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -52,15 +51,7 @@ func Map(seller string, n Notification, received time.Time) (events.Event, error
 	e := events.Event{SpecVersion: events.SpecVersion, Source: "/emersion/" + seller, Type: typ, Subject: n.Item,
 		ID:     events.DeriveID("em", seller, n.Kind, n.Account, n.Item, n.AccountPresaleID, statusWord(n.Status), n.Error, n.OrderStatus, n.ServiceStatus),
 		Seller: seller, Account: n.Account, Item: n.Item, Data: b}
-	if n.Time != "" {
-		t, err := time.Parse(time.RFC3339Nano, n.Time)
-		if err != nil {
-			return events.Event{}, events.Invalid("time", "expected an RFC 3339 time, got %q", n.Time)
-		}
-		e.Time = t
-	}
-	e.Normalize(received)
-	return e, e.Validate()
+	return e.Complete(n.Time, received)
 }
 
 func statusWord(b *bool) string {
@@ -138,23 +129,12 @@ func Decode(r *http.Request) (Notification, error) {
 // Endpoints is the adapter's HTTP endpoint: POST /adapters/emersion/events
 // with the seller's token; 202 with the ingest answer.
 func Endpoints(pub relay.Publisher) []relay.Endpoint {
-	return []relay.Endpoint{{
-		Pattern: "POST /adapters/emersion/events",
-		Role:    relay.RoleSeller,
-		Handle: func(ctx context.Context, p relay.Principal, r *http.Request) (int, any, error) {
+	return []relay.Endpoint{relay.IngestEndpoint("POST /adapters/emersion/events", pub,
+		func(seller string, r *http.Request, received time.Time) (events.Event, error) {
 			n, err := Decode(r)
 			if err != nil {
-				return 0, nil, err
+				return events.Event{}, err
 			}
-			e, err := Map(p.ID, n, time.Now())
-			if err != nil {
-				return 0, nil, err
-			}
-			res, err := pub.Publish(ctx, p, []events.Event{e})
-			if err != nil {
-				return 0, nil, err
-			}
-			return http.StatusAccepted, map[string]any{"results": res}, nil
-		},
-	}}
+			return Map(seller, n, received)
+		})}
 }

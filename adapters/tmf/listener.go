@@ -126,15 +126,14 @@ func (n Notification) base(seller, account, item string, received time.Time) (ev
 	e := events.Event{SpecVersion: events.SpecVersion, Source: "/tmf/" + seller, Seller: seller, Account: account,
 		Item: item, Subject: item}
 	for _, t := range []string{n.TimeOcurred, n.TimeOccurred, n.EventTime} {
-		if t == "" {
-			continue
+		if t != "" {
+			ts, err := events.UpstreamTime("timeOcurred", t)
+			if err != nil {
+				return e, err
+			}
+			e.Time = ts
+			break
 		}
-		ts, err := time.Parse(time.RFC3339Nano, t)
-		if err != nil {
-			return e, events.Invalid("timeOcurred", "expected an RFC 3339 time, got %q", t)
-		}
-		e.Time = ts
-		break
 	}
 	e.Normalize(received)
 	return e, nil
