@@ -61,10 +61,11 @@ type AckError struct {
 // refused if any id belongs to another consumer (403) or is not an ack id
 // (400); otherwise each id is handled on its own.
 func (r *Relay) Ack(ctx context.Context, reseller string, req AckRequest) (AckResult, error) {
-	if _, err := r.Reseller(reseller); err != nil {
+	rs, err := r.Reseller(reseller)
+	if err != nil {
 		return AckResult{}, err
 	}
-	return r.settle(ctx, StreamDelivery, reseller, req)
+	return r.settle(ctx, rs.DeliveryStream(), reseller, req)
 }
 
 // AckOrders is [Relay.Ack] for a seller's orders.

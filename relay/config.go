@@ -40,6 +40,13 @@ type Config struct {
 	// instead of letting it size itself from the free disk.
 	MaxFileStore int64
 	MaxMemStore  int64
+	// DeliveryShards spreads resellers over this many delivery streams
+	// (DELIVERY, DELIVERY_01, ...). JetStream finds a filtered consumer's
+	// next message by scanning its stream, so 1,000 resellers on one stream
+	// each scan every other reseller's copies; with shards each scans its
+	// own stream only. 1 keeps the single DELIVERY stream of the design.
+	// A reseller stays on the stream it was registered on.
+	DeliveryShards int
 	// MaxConsumers per stream, set explicitly (nats-server 2.15 defaults to
 	// 1000 per stream, which caps the number of resellers).
 	MaxConsumers int
@@ -78,6 +85,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConsumers == 0 {
 		c.MaxConsumers = 4096
+	}
+	if c.DeliveryShards == 0 {
+		c.DeliveryShards = 1
 	}
 	if c.AckWait == 0 {
 		c.AckWait = 30 * time.Second
@@ -138,6 +148,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConsumers < 16 {
 		bad("max consumers: must be at least 16, got %d", c.MaxConsumers)
+	}
+	if c.DeliveryShards < 1 || c.DeliveryShards > MaxDeliveryShards {
+		bad("delivery shards: must be 1 to %d, got %d", MaxDeliveryShards, c.DeliveryShards)
 	}
 	if !c.SyncAlways && c.SyncInterval <= 0 && c.localJetStream() {
 		bad("sync interval: set SyncAlways or a positive interval")

@@ -12,8 +12,8 @@ import (
 
 // JetStream reports a message that ran out of deliveries, or that a client
 // terminated, only as an advisory: a pointer, published once, lost if
-// nobody listens. The relay captures both advisories of the DELIVERY
-// stream in the ADVISORIES stream, so that none is lost while the relay is
+// nobody listens. The relay captures both advisories of the delivery
+// streams in the ADVISORIES stream, so that none is lost while the relay is
 // down, and a durable consumer turns each into a dead-letter copy.
 const (
 	StreamAdvisories = "ADVISORIES"
@@ -22,12 +22,10 @@ const (
 	deadWatchName    = "dead-letters"
 )
 
-// advisorySubjects are the advisories captured: both kinds, for the
-// streams the relay delivers from.
-var advisorySubjects = []string{
-	advisoryMaxDeliv + StreamDelivery + ".*", advisoryTerm + StreamDelivery + ".*",
-	advisoryMaxDeliv + StreamOrders + ".*", advisoryTerm + StreamOrders + ".*",
-}
+// advisorySubjects are the advisories captured: both kinds, for every
+// stream (the delivery streams are as many as the shards; onAdvisory
+// keeps those of the streams the relay delivers from).
+var advisorySubjects = []string{advisoryMaxDeliv + "*.*", advisoryTerm + "*.*"}
 
 type advisory struct {
 	Type       string `json:"type"`
@@ -62,7 +60,7 @@ func (r *Relay) onAdvisory(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	if !r.reg.taken(a.Consumer) {
+	if !r.reg.taken(a.Consumer) || !(IsDeliveryStream(a.Stream) || a.Stream == StreamOrders) {
 		_ = m.Ack() // not a seller's or reseller's consumer (or deleted since)
 		return
 	}

@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// endpoint is one delivery destination: a reseller's consumer on DELIVERY
-// (status changes going down) or a seller's on ORDERS (orders going up).
+// endpoint is one delivery destination: a reseller's consumer on its
+// delivery stream (status changes going down) or a seller's on ORDERS
+// (orders going up).
 // Webhooks, pauses and dead letters work the same for both.
 type endpoint struct {
 	role    Role
@@ -17,7 +18,7 @@ type endpoint struct {
 }
 
 func resellerEndpoint(rs Reseller) endpoint {
-	return endpoint{role: RoleReseller, id: rs.ID, stream: StreamDelivery, webhook: rs.Webhook, paused: rs.Paused}
+	return endpoint{role: RoleReseller, id: rs.ID, stream: rs.DeliveryStream(), webhook: rs.Webhook, paused: rs.Paused}
 }
 
 func sellerEndpoint(s Seller) endpoint {

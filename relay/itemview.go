@@ -47,7 +47,11 @@ func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
 		v.Seq, v.Time = last.Sequence, last.Time
 	}
 	for _, id := range v.Recipients {
-		rm, err := r.lastFor(ctx, StreamReceipts, receiptSubject(Receipt{Stream: StreamDelivery, Consumer: id, Key: k}))
+		stream := StreamDelivery
+		if rs, ok := r.reg.reseller(id); ok {
+			stream = rs.DeliveryStream()
+		}
+		rm, err := r.lastFor(ctx, StreamReceipts, receiptSubject(Receipt{Stream: stream, Consumer: id, Key: k}))
 		if err != nil {
 			return v, err
 		}

@@ -31,10 +31,11 @@ type Position struct {
 
 // ResellerLag returns the lag figures of reseller's consumer.
 func (r *Relay) ResellerLag(ctx context.Context, reseller string) (Lag, error) {
-	if _, err := r.Reseller(reseller); err != nil {
+	rs, err := r.Reseller(reseller)
+	if err != nil {
 		return Lag{}, err
 	}
-	return r.lag(ctx, StreamDelivery, reseller)
+	return r.lag(ctx, rs.DeliveryStream(), reseller)
 }
 
 func (r *Relay) lag(ctx context.Context, stream, consumer string) (Lag, error) {

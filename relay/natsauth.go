@@ -38,7 +38,7 @@ func (a *natsAuth) Check(c server.ClientAuthentication) bool {
 	if !ok || subtle.ConstantTimeCompare([]byte(hashToken(o.Password)), []byte(rs.TokenSHA256)) != 1 {
 		return false
 	}
-	c.RegisterUser(&server.User{Username: rs.ID, Permissions: ResellerPermissions(rs.ID)})
+	c.RegisterUser(&server.User{Username: rs.ID, Permissions: ResellerPermissions(rs.ID, rs.DeliveryStream())})
 	return true
 }
 
@@ -48,19 +48,19 @@ func (a *natsAuth) Check(c server.ClientAuthentication) bool {
 func InboxPrefix(reseller string) string { return "_INBOX_" + reseller }
 
 // ResellerPermissions lets a reseller fetch from, read the info of, and
-// ack its own consumer on DELIVERY, in both the v1 and the v2 form of the
+// ack its own consumer on its delivery stream, in both the v1 and the v2 form of the
 // JetStream ack subject ($JS.ACK.<stream>… and $JS.ACK.<domain>.<account
 // hash>.<stream>…), record its own receipts, and receive on its own inbox. Everything else is
 // denied: another reseller's consumer, the delivery subjects themselves,
 // publishing events.
-func ResellerPermissions(reseller string) *server.Permissions {
+func ResellerPermissions(reseller, stream string) *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
-			"$JS.API.CONSUMER.MSG.NEXT." + StreamDelivery + "." + reseller,
-			"$JS.API.CONSUMER.INFO." + StreamDelivery + "." + reseller,
-			"$JS.ACK." + StreamDelivery + "." + reseller + ".>",
-			"$JS.ACK.*.*." + StreamDelivery + "." + reseller + ".>",
-			receiptsPrefix + "." + StreamDelivery + "." + reseller + ".>",
+			"$JS.API.CONSUMER.MSG.NEXT." + stream + "." + reseller,
+			"$JS.API.CONSUMER.INFO." + stream + "." + reseller,
+			"$JS.ACK." + stream + "." + reseller + ".>",
+			"$JS.ACK.*.*." + stream + "." + reseller + ".>",
+			receiptsPrefix + "." + stream + "." + reseller + ".>",
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix(reseller) + ".>"}},
 	}

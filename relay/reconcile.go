@@ -50,7 +50,8 @@ func (r *Relay) Reconcile(ctx context.Context, reseller string, fix bool, progre
 	if err != nil {
 		return ReconcileResult{}, err
 	}
-	applied, err := r.lastPerSubject(ctx, StreamReceipts, []string{receiptsPrefix + "." + StreamDelivery + "." + rs.ID + ".>"})
+	prefix := receiptsPrefix + "." + rs.DeliveryStream() + "." + rs.ID + "."
+	applied, err := r.lastPerSubject(ctx, StreamReceipts, []string{prefix + ">"})
 	if err != nil {
 		return ReconcileResult{}, err
 	}
@@ -62,7 +63,7 @@ func (r *Relay) Reconcile(ctx context.Context, reseller string, fix bool, progre
 			continue
 		}
 		res.Checked++
-		if d, drifted := driftOf(k, m, applied[receiptsPrefix+"."+StreamDelivery+"."+rs.ID+"."+k.Seller+"."+k.Account+"."+k.Item]); drifted {
+		if d, drifted := driftOf(k, m, applied[prefix+k.Seller+"."+k.Account+"."+k.Item]); drifted {
 			res.Items = append(res.Items, d)
 		}
 	}

@@ -54,6 +54,10 @@ type Reseller struct {
 	// Paused stops delivery; events keep accumulating.
 	Paused      bool   `json:"paused,omitempty"`
 	PauseReason string `json:"pause_reason,omitempty"`
+	// Stream stores the reseller's copies (see DeliveryStream): chosen at
+	// registration, kept when RELAY_DELIVERY_SHARDS changes, since its
+	// consumer and its pending copies live there.
+	Stream string `json:"stream,omitempty"`
 }
 
 // Registry key prefixes in BucketRegistry.
@@ -355,9 +359,12 @@ func (r *Relay) RegisterReseller(ctx context.Context, spec ResellerSpec) (Resell
 	}
 	cred := Credentials{Token: newToken(resellerTokenPrefix)}
 	rs := Reseller{ID: spec.ID, Seller: spec.Seller, Accounts: spec.Accounts,
-		TokenSHA256: hashToken(cred.Token), Created: time.Now().UTC()}
+		TokenSHA256: hashToken(cred.Token), Created: time.Now().UTC(), Stream: r.shardFor(spec.ID)}
 	if spec.Webhook != nil {
 		cred.WebhookSecret = r.applyWebhook(&rs.Webhook, *spec.Webhook, rs.Created)
+	}
+	if err := r.captureReseller(ctx, rs); err != nil {
+		return Reseller{}, Credentials{}, err
 	}
 	if err := r.syncConsumer(ctx, resellerEndpoint(rs)); err != nil {
 		return Reseller{}, Credentials{}, err

@@ -32,6 +32,7 @@ type Relay struct {
 	items    *itemCache
 
 	reg      *registry
+	layoutMu sync.Mutex // one change of the delivery streams at a time
 	ackKey   []byte
 	receipts *receiptFilter
 	settled  *settledSet
@@ -90,6 +91,9 @@ func (r *Relay) start(ctx, bg context.Context) error {
 		}
 	}
 	if err := r.watchRegistry(bg); err != nil {
+		return err
+	}
+	if err := r.provisionDelivery(ctx); err != nil {
 		return err
 	}
 	if err := r.watchOwners(ctx, bg); err != nil {

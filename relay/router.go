@@ -187,9 +187,12 @@ func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool 
 	for i := range evRecs {
 		evs[i] = stored{rec: evRecs[i], seq: seqs[i], at: evAt[i]}
 	}
-	copies := r.copiesOf(ctx, evs)
-	_, ok = r.storeAll(ctx, copies)
-	return ok
+	for _, part := range r.byStream(r.copiesOf(ctx, evs)) {
+		if _, ok := r.storeAll(ctx, part); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // storeAll stores msgs in order, in atomic batches, retrying until it
@@ -223,6 +226,9 @@ func (r *Relay) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bo
 			return seqs, true
 		}
 		r.log.Warn().Err(err).Int("messages", len(chunk)).Dur("retry_in", backoff).Msg("routing store failed")
+		if isDeliverSubject(chunk[0].Subject) && errors.Is(err, events.ErrUnavailable) {
+			r.healDelivery(ctx) // a reseller's subjects may be missing from its stream
+		}
 		select {
 		case <-time.After(backoff):
 			backoff = min(2*backoff, 5*time.Second)

@@ -56,19 +56,46 @@ func (r *Relay) provision(ctx context.Context) error {
 	return nil
 }
 
+// streamConfigs are the streams every relay has; the delivery streams
+// depend on the registry (see provisionDelivery).
 func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 	cfgs := r.baseStreamConfigs()
 	for i := range cfgs {
-		if r.derivedLazy() && derived[cfgs[i].Name] {
-			cfgs[i].PersistMode = jetstream.AsyncPersistMode
-			cfgs[i].AllowAtomicPublish = false
-		}
+		r.persistDerived(&cfgs[i])
 	}
 	return cfgs
 }
 
-// derived are the streams the router rebuilds from INGEST.
-var derived = map[string]bool{StreamEvents: true, StreamDelivery: true, StreamOrders: true}
+// persistDerived makes the streams the router rebuilds from INGEST
+// async-persisted behind the fence (see fence.go).
+func (r *Relay) persistDerived(sc *jetstream.StreamConfig) {
+	derived := sc.Name == StreamEvents || sc.Name == StreamOrders || IsDeliveryStream(sc.Name)
+	if r.derivedLazy() && derived {
+		sc.PersistMode = jetstream.AsyncPersistMode
+		sc.AllowAtomicPublish = false
+	}
+}
+
+// deliveryConfig is one delivery stream: the router's copies for the
+// resellers whose filters are subjects.
+func (r *Relay) deliveryConfig(name string, subjects []string) jetstream.StreamConfig {
+	sc := jetstream.StreamConfig{
+		Name:               name,
+		Description:        "the router's copy of each event for each reseller",
+		Subjects:           subjects,
+		Retention:          jetstream.LimitsPolicy,
+		Storage:            jetstream.FileStorage,
+		Replicas:           r.cfg.Replicas,
+		MaxAge:             r.cfg.Retention,
+		Duplicates:         routeDedupeWindow,
+		MaxConsumers:       r.cfg.MaxConsumers,
+		MaxMsgSize:         maxMsgSize,
+		Discard:            jetstream.DiscardOld,
+		AllowAtomicPublish: true,
+	}
+	r.persistDerived(&sc)
+	return sc
+}
 
 func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
@@ -100,20 +127,6 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			DenyDelete:         true,
 			AllowAtomicPublish: true,
 			AllowDirect:        true,
-		},
-		{
-			Name:               StreamDelivery,
-			Description:        "the router's copy of each event for each reseller",
-			Subjects:           []string{events.DeliverPrefix + ".>"},
-			Retention:          jetstream.LimitsPolicy,
-			Storage:            jetstream.FileStorage,
-			Replicas:           r.cfg.Replicas,
-			MaxAge:             r.cfg.Retention,
-			Duplicates:         routeDedupeWindow,
-			MaxConsumers:       r.cfg.MaxConsumers,
-			MaxMsgSize:         maxMsgSize,
-			Discard:            jetstream.DiscardOld,
-			AllowAtomicPublish: true,
 		},
 		{
 			Name:               StreamOrders,

@@ -25,6 +25,9 @@ type Config struct {
 	RelayURL string
 	// NATSURL reads the reseller's consumer directly over NATS.
 	NATSURL string
+	// Stream holds the reseller's consumer over NATS: DELIVERY unless the
+	// relay spreads resellers over shards (the reseller's "stream").
+	Stream string
 	// SinkURL or SinkCommand: exactly one.
 	SinkURL      string
 	SinkCommand  string
@@ -50,6 +53,9 @@ func (c Config) Validate() error {
 	}
 	if c.NATSURL == "" && c.RelayURL == "" {
 		errs = append(errs, errors.New("set AGENT_NATS_URL or AGENT_RELAY_URL"))
+	}
+	if c.NATSURL != "" && !relay.IsDeliveryStream(c.Stream) {
+		errs = append(errs, fmt.Errorf("AGENT_STREAM: %q is not a delivery stream (DELIVERY, DELIVERY_01, ...)", c.Stream))
 	}
 	if c.Concurrency < 1 || len(c.Backoff) == 0 {
 		errs = append(errs, errors.New("AGENT_CONCURRENCY must be at least 1 and AGENT_BACKOFF must list a delay"))
@@ -90,7 +96,7 @@ func newSink(cfg Config, nc *nats.Conn) relay.Sink {
 	} else {
 		s = &CommandSink{Command: cfg.SinkCommand, TermExitCode: cfg.TermExitCode, Timeout: cfg.SinkTimeout}
 	}
-	return &onceSink{next: s, seen: newRecent(10_000), nc: nc, reseller: cfg.Reseller}
+	return &onceSink{next: s, seen: newRecent(10_000), nc: nc, reseller: cfg.Reseller, stream: cfg.Stream}
 }
 
 // openSource connects over NATS (retrying until the relay is up) or
@@ -110,7 +116,7 @@ func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (relay.Sour
 	}
 	js, _ := jetstream.New(nc)
 	for {
-		cons, err := js.Consumer(ctx, relay.StreamDelivery, cfg.Reseller)
+		cons, err := js.Consumer(ctx, cfg.Stream, cfg.Reseller)
 		if err == nil {
 			return relay.ConsumerSource{Consumer: cons}, cons.CachedInfo().Config.AckWait, nc, nil
 		}
@@ -118,7 +124,8 @@ func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (relay.Sour
 			nc.Close()
 			return nil, 0, nil, ctx.Err()
 		}
-		log.Warn().Err(err).Msg("reseller consumer not reachable yet; retrying")
+		log.Warn().Err(err).Str("stream", cfg.Stream).
+			Msg("reseller consumer not reachable yet (with delivery shards, AGENT_STREAM must name the reseller's stream); retrying")
 		select {
 		case <-time.After(2 * time.Second):
 		case <-ctx.Done():
@@ -136,6 +143,7 @@ type onceSink struct {
 	seen     *recent
 	nc       *nats.Conn
 	reseller string
+	stream   string
 }
 
 func (s *onceSink) Deliver(ctx context.Context, m relay.Message) error {
@@ -159,7 +167,7 @@ func (s *onceSink) receipt(m relay.Message, action, reason string) {
 	if s.nc == nil {
 		return // over HTTP, the acks API records receipts
 	}
-	rc := relay.Receipt{Stream: relay.StreamDelivery, Consumer: s.reseller, Seq: m.Seq, EventID: m.ID, Type: m.Type,
+	rc := relay.Receipt{Stream: s.stream, Consumer: s.reseller, Seq: m.Seq, EventID: m.ID, Type: m.Type,
 		State: m.State(), Action: action, Reason: reason, Time: time.Now().UTC(), Key: m.Key}
 	b, _ := json.Marshal(rc)
 	_ = s.nc.Publish(relay.ReceiptSubject(rc), b) // best effort: a lost receipt shows as drift, which a fix repairs

@@ -15,6 +15,9 @@ type credentials struct {
 	ID            string `json:"id"`
 	Token         string `json:"token"`
 	WebhookSecret string `json:"webhook_secret,omitempty"`
+	// Stream holds a reseller's consumer: what an agent reading over NATS
+	// needs (AGENT_STREAM).
+	Stream string `json:"stream,omitempty"`
 }
 
 func (s *Server) postSeller(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +53,7 @@ func (s *Server) postReseller(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, credentials{ID: rs.ID, Token: cred.Token, WebhookSecret: cred.WebhookSecret})
+	writeJSON(w, http.StatusCreated, credentials{ID: rs.ID, Token: cred.Token, WebhookSecret: cred.WebhookSecret, Stream: rs.DeliveryStream()})
 }
 
 // resellerView is a registration with its lag figures, without secrets.
@@ -61,6 +64,7 @@ type resellerView struct {
 	Created     time.Time `json:"created"`
 	Paused      bool      `json:"paused"`
 	PauseReason string    `json:"pause_reason,omitempty"`
+	Stream      string    `json:"stream"`
 	relay.Status
 	Webhook *webhookView `json:"webhook,omitempty"`
 }
@@ -79,7 +83,7 @@ func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) 
 		return resellerView{}, err
 	}
 	return resellerView{ID: rs.ID, Seller: rs.Seller, Accounts: rs.Accounts, Created: rs.Created,
-		Paused: rs.Paused, PauseReason: rs.PauseReason, Status: st, Webhook: s.webhookView(rs.ID, rs.Webhook)}, nil
+		Paused: rs.Paused, PauseReason: rs.PauseReason, Stream: rs.DeliveryStream(), Status: st, Webhook: s.webhookView(rs.ID, rs.Webhook)}, nil
 }
 
 // webhookView shows a webhook without its secrets, with its circuit.

@@ -19,6 +19,7 @@ type agentConfig struct {
 	Token        string          `envconfig:"TOKEN"`
 	RelayURL     string          `envconfig:"RELAY_URL" default:"http://127.0.0.1:8080"`
 	NATSURL      string          `envconfig:"NATS_URL"`
+	Stream       string          `envconfig:"STREAM" default:"DELIVERY"`
 	SinkURL      string          `envconfig:"SINK_URL"`
 	SinkCommand  string          `envconfig:"SINK_COMMAND"`
 	TermExitCode int             `envconfig:"TERM_EXIT_CODE" default:"3"`
@@ -41,7 +42,7 @@ func agentCommand(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "billrelay agent: configuration: %v\n", err)
 		return 2
 	}
-	cfg := agent.Config{Reseller: c.Reseller, Token: c.Token, RelayURL: c.RelayURL, NATSURL: c.NATSURL,
+	cfg := agent.Config{Reseller: c.Reseller, Token: c.Token, RelayURL: c.RelayURL, NATSURL: c.NATSURL, Stream: c.Stream,
 		SinkURL: c.SinkURL, SinkCommand: c.SinkCommand, TermExitCode: c.TermExitCode, SinkTimeout: c.SinkTimeout,
 		Concurrency: c.Concurrency, Backoff: c.Backoff, AckWait: c.AckWait, StateDir: c.StateDir}
 	if err := cfg.Validate(); err != nil {

@@ -32,6 +32,7 @@ type config struct {
 	MaxFileStore    byteSize      `envconfig:"MAX_FILE_STORE" default:"16GiB"`
 	MaxMemStore     byteSize      `envconfig:"MAX_MEM_STORE" default:"256MiB"`
 	MaxConsumers    int           `envconfig:"MAX_CONSUMERS" default:"4096"`
+	DeliveryShards  int           `envconfig:"DELIVERY_SHARDS" default:"1"`
 	AckWait         time.Duration `envconfig:"ACK_WAIT" default:"30s"`
 	MaxDeliver      int           `envconfig:"MAX_DELIVER" default:"-1"`
 	DedupeWindow    time.Duration `envconfig:"DEDUPE_WINDOW" default:"1h"`
@@ -93,7 +94,7 @@ func (c config) relay() relay.Config {
 		DataDir: c.DataDir, NATSURL: c.NATSURL, NATSCredsFile: c.NATSCreds, NATSListen: c.NATSListen, NATSLeaf: c.NATSLeaf, NATSDomain: c.NATSDomain, Replicas: c.Replicas,
 		SyncAlways: c.SyncInterval.always, SyncInterval: c.SyncInterval.every,
 		MaxFileStore: int64(c.MaxFileStore), MaxMemStore: int64(c.MaxMemStore),
-		MaxConsumers: c.MaxConsumers, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver,
+		MaxConsumers: c.MaxConsumers, DeliveryShards: c.DeliveryShards, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver,
 		DedupeWindow: c.DedupeWindow, Retention: c.Retention, WebhookRotation: c.WebhookRotation,
 		FailoverAfter: c.FailoverAfter,
 	}
