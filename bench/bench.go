@@ -22,6 +22,8 @@ type Config struct {
 	// otherwise SyncInterval applies to both the relay and the reference.
 	SyncAlways   bool
 	SyncInterval time.Duration
+	// DeliveryShards is the relay's RELAY_DELIVERY_SHARDS in every case.
+	DeliveryShards int
 	// Webhooks lists reseller counts for the webhook cases.
 	Webhooks []int
 	// Scale is the large shape of the "scale" case, measured against

@@ -47,7 +47,7 @@ func startRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) 
 // openRelay opens a relay on dir, registering nothing.
 func openRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) {
 	r, err := relay.Open(ctx, relay.Config{DataDir: dir, SyncAlways: cfg.SyncAlways,
-		SyncInterval: cfg.SyncInterval, AckWait: time.Minute}, cfg.Log)
+		SyncInterval: cfg.SyncInterval, AckWait: time.Minute, DeliveryShards: cfg.DeliveryShards}, cfg.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -49,10 +49,12 @@ func scaleCase(ctx context.Context, dir string, cfg Config, sh Shape, n int) ([]
 		return nil, err
 	}
 	in.Case = name + ": ingest, batches of 100"
+	routed := env.watchRouting(ctx)
 	out, err := env.drain(ctx, sh, 2*int64(n))
 	if err != nil {
 		return nil, err
 	}
+	routing := <-routed
 	out.Case = name + ": delivery by HTTP pull+ack (deliveries)"
 	heap, rss := memory()
 	if cfg.HeapProfile != "" {
@@ -68,8 +70,8 @@ func scaleCase(ctx context.Context, dir string, cfg Config, sh Shape, n int) ([]
 	}
 	startup := time.Since(t1)
 	in.Note = fmt.Sprintf("registration %s", registered.Round(time.Millisecond))
-	out.Note = fmt.Sprintf("heap after GC %d MiB, RSS %d MiB; restart to ready %s",
-		heap>>20, rss>>20, startup.Round(time.Millisecond))
+	out.Note = fmt.Sprintf("routing done %s into the phase; heap after GC %d MiB, RSS %d MiB; restart to ready %s",
+		routing.Round(100*time.Millisecond), heap>>20, rss>>20, startup.Round(time.Millisecond))
 	return []Row{in, out}, nil
 }
 
@@ -167,6 +169,27 @@ func (e *relayEnv) drain(ctx context.Context, sh Shape, want int64) (Row, error)
 		return Row{}, fmt.Errorf("delivery: %d of %d copies acked in %s", n, want, drainTimeout)
 	}
 	return s.row("", scaleClients, time.Since(start)), nil
+}
+
+// watchRouting reports how long after its call the router had routed
+// everything ingested so far (its input acked up to INGEST's last message).
+func (e *relayEnv) watchRouting(ctx context.Context) <-chan time.Duration {
+	out := make(chan time.Duration, 1)
+	start := time.Now()
+	go func() {
+		defer close(out)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for ; ctx.Err() == nil; <-t.C {
+			st, err1 := e.r.JetStream().Stream(ctx, relay.StreamIngest)
+			c, err2 := e.r.JetStream().Consumer(ctx, relay.StreamIngest, "router")
+			if err1 == nil && err2 == nil && c.CachedInfo().AckFloor.Stream >= st.CachedInfo().State.LastSeq {
+				out <- time.Since(start)
+				return
+			}
+		}
+	}()
+	return out
 }
 
 func writeHeapProfile(path string) error {

@@ -55,9 +55,13 @@ func stateOf(h nats.Header, data []byte, seq uint64) itemState {
 	return st
 }
 
-// prefetchItems loads, for every item not in the cache, its last event up
-// to sequence upTo: one request per router batch.
-func (r *Relay) prefetchItems(ctx context.Context, keys []events.Key, upTo uint64) {
+// prefetchItems loads, for every item not in the cache, its last event:
+// one request per 256 items. The router calls it before it stores the
+// batch's events, when the last event of an item is the one before the
+// batch: JetStream answers that from its subject index, while "the last
+// up to sequence n" with later messages stored walks the stream back
+// block by block for every item it has never seen.
+func (r *Relay) prefetchItems(ctx context.Context, keys []events.Key) {
 	var missing []string
 	seen := map[events.Key]bool{}
 	c := r.items
@@ -70,7 +74,7 @@ func (r *Relay) prefetchItems(ctx context.Context, keys []events.Key, upTo uint6
 	}
 	c.mu.Unlock()
 	for start := 0; start < len(missing); start += 256 {
-		r.fetchLast(ctx, missing[start:min(start+256, len(missing))], upTo)
+		r.fetchLast(ctx, missing[start:min(start+256, len(missing))])
 	}
 	c.mu.Lock()
 	for k := range seen {
@@ -81,11 +85,8 @@ func (r *Relay) prefetchItems(ctx context.Context, keys []events.Key, upTo uint6
 	c.mu.Unlock()
 }
 
-func (r *Relay) fetchLast(ctx context.Context, subjects []string, upTo uint64) {
-	if upTo == 0 {
-		return
-	}
-	msgs, err := jetstreamext.GetLastMsgsFor(ctx, r.js, StreamEvents, subjects, jetstreamext.GetLastMsgsUpToSeq(upTo))
+func (r *Relay) fetchLast(ctx context.Context, subjects []string) {
+	msgs, err := jetstreamext.GetLastMsgsFor(ctx, r.js, StreamEvents, subjects)
 	if err != nil {
 		r.log.Warn().Err(err).Msg("item states not loaded; transitions of these items go unchecked")
 		return
@@ -113,6 +114,9 @@ func (c *itemCache) observe(k events.Key, cur itemState) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	prev := c.m[k]
+	if prev.seq >= cur.seq {
+		prev = itemState{} // the event itself, or a later one: routed again after a crash
+	}
 	var flags []string
 	stale := prev.known && (olderSequence(cur.sequence, prev.sequence) ||
 		(cur.sequence == "" && !cur.at.IsZero() && cur.at.Before(prev.at)))

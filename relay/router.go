@@ -117,7 +117,7 @@ func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg) {
 	for {
 		select {
 		case first := <-in:
-			batch := drain(in, first, 64)
+			batch := drain(in, first, 64, routeBatchBytes)
 			if !r.routeEnvelopes(ctx, batch) {
 				return
 			}
@@ -136,12 +136,19 @@ func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg) {
 	}
 }
 
-func drain(in <-chan jetstream.Msg, first jetstream.Msg, limit int) []jetstream.Msg {
+// routeBatchBytes bounds the envelopes routed together: a backlog of large
+// commit groups must not make one batch outlast routerAckWait (it would be
+// handed out again while still being routed).
+const routeBatchBytes = 1 << 20
+
+func drain(in <-chan jetstream.Msg, first jetstream.Msg, limit, bytes int) []jetstream.Msg {
 	batch := []jetstream.Msg{first}
-	for len(batch) < limit {
+	size := len(first.Data())
+	for len(batch) < limit && size < bytes {
 		select {
 		case m := <-in:
 			batch = append(batch, m)
+			size += len(m.Data())
 		default:
 			return batch
 		}
@@ -156,8 +163,9 @@ type stored struct {
 	at  time.Time // when ingest stored it (the envelope's time)
 }
 
-// routeEnvelopes stores the events of batch, then their copies. It
-// reports whether everything is stored (false only when ctx ended).
+// routeEnvelopes loads the last state of the batch's items, stores its
+// events, then their copies. It reports whether everything is stored
+// (false only when ctx ended).
 func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool {
 	var evRecs, orderRecs []record
 	var evAt []time.Time
@@ -179,6 +187,11 @@ func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool 
 	if _, ok := r.storeAll(ctx, msgsOf(orderRecs)); !ok {
 		return false
 	}
+	keys := make([]events.Key, len(evRecs))
+	for i, rc := range evRecs {
+		keys[i], _ = events.ParseEventSubject(rc.subject)
+	}
+	r.prefetchItems(ctx, keys)
 	seqs, ok := r.storeAll(ctx, msgsOf(evRecs))
 	if !ok {
 		return false
@@ -187,7 +200,7 @@ func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool 
 	for i := range evRecs {
 		evs[i] = stored{rec: evRecs[i], seq: seqs[i], at: evAt[i]}
 	}
-	for _, part := range r.byStream(r.copiesOf(ctx, evs)) {
+	for _, part := range r.byStream(r.copiesOf(evs, keys)) {
 		if _, ok := r.storeAll(ctx, part); !ok {
 			return false
 		}
@@ -280,25 +293,35 @@ func stripBatchHeaders(msgs []*nats.Msg) {
 // default; beyond it publishing stalls and fails).
 const storeWindow = 256
 
-// storeEach publishes msgs pipelined, storeWindow at a time, in order.
+// storeEach publishes msgs pipelined in order, with at most storeWindow
+// unanswered at any time: each new publish waits only for the answer to
+// the one storeWindow places before it, so the pipe stays full.
 func (r *Relay) storeEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
-	seqs := make([]uint64, 0, len(msgs))
-	futures := make([]jetstream.PubAckFuture, 0, storeWindow)
-	for start := 0; start < len(msgs); start += storeWindow {
-		futures = futures[:0]
-		for _, m := range msgs[start:min(start+storeWindow, len(msgs))] {
-			f, err := r.js.PublishMsgAsync(m)
-			if err != nil {
-				return nil, classify(err)
-			}
-			futures = append(futures, f)
+	seqs := make([]uint64, len(msgs))
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	settle := func(i int) error {
+		ack, err := awaitAck(ctx, futures[i])
+		if err != nil {
+			return err
 		}
-		for _, f := range futures {
-			ack, err := awaitAck(ctx, f)
-			if err != nil {
+		seqs[i] = ack.Sequence
+		return nil
+	}
+	for i, m := range msgs {
+		if i >= storeWindow {
+			if err := settle(i - storeWindow); err != nil {
 				return nil, err
 			}
-			seqs = append(seqs, ack.Sequence)
+		}
+		f, err := r.js.PublishMsgAsync(m)
+		if err != nil {
+			return nil, classify(err)
+		}
+		futures[i] = f
+	}
+	for i := max(0, len(msgs)-storeWindow); i < len(msgs); i++ {
+		if err := settle(i); err != nil {
+			return nil, err
 		}
 	}
 	return seqs, nil
@@ -306,16 +329,7 @@ func (r *Relay) storeEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, erro
 
 // copiesOf checks each event against its item's last state and makes a
 // copy for each of its recipients.
-func (r *Relay) copiesOf(ctx context.Context, evs []stored) []*nats.Msg {
-	keys := make([]events.Key, len(evs))
-	upTo := uint64(0)
-	for i, e := range evs {
-		keys[i], _ = events.ParseEventSubject(e.rec.subject)
-		if upTo == 0 || e.seq-1 < upTo {
-			upTo = e.seq - 1
-		}
-	}
-	r.prefetchItems(ctx, keys, upTo)
+func (r *Relay) copiesOf(evs []stored, keys []events.Key) []*nats.Msg {
 	var out []*nats.Msg
 	for i, e := range evs {
 		if keys[i].Item == "" {

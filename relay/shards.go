@@ -178,7 +178,12 @@ func deliveryFirst(name string) int {
 
 // byStream splits copies by the stream that stores them, each part in
 // its original order: an atomic batch holds one stream's messages only.
+// Copies published one by one (behind the fence) stay in one part, so that
+// they are pipelined together rather than stream after stream.
 func (r *Relay) byStream(copies []*nats.Msg) [][]*nats.Msg {
+	if len(copies) == 0 || r.lazySubject(copies[0].Subject) {
+		return [][]*nats.Msg{copies}
+	}
 	idx := map[string]int{}
 	var out [][]*nats.Msg
 	for _, c := range copies {

@@ -27,6 +27,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	cases := fs.String("cases", "", "comma-separated cases to run: lazy, ingest, sync, e2e, webhooks (default: these five), scale")
 	resellers := fs.Int("scale-resellers", 1000, "resellers of the scale case's large shape (two per account)")
 	items := fs.Int("scale-items", 1_000_000, "distinct items of the scale case's large shape, and its events")
+	shards := fs.Int("delivery-shards", 1, "the relay's RELAY_DELIVERY_SHARDS in every case")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	heapProfile := fs.String("memprofile", "", "write a heap profile where the scale case measures memory")
 	if err := fs.Parse(args); err != nil {
@@ -36,7 +37,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "billrelay bench: -scale-resellers must be even (two per account) and -scale-items at least 100")
 		return 2
 	}
-	cfg := bench.Config{Duration: *dur, Batch: *batch, Cases: map[string]bool{},
+	cfg := bench.Config{Duration: *dur, Batch: *batch, Cases: map[string]bool{}, DeliveryShards: *shards,
 		Scale: bench.Shape{Resellers: *resellers, Items: *items}, HeapProfile: *heapProfile,
 		Log: zerolog.New(stderr).Level(zerolog.InfoLevel).With().Timestamp().Logger()}
 	var si syncInterval
@@ -77,7 +78,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "billrelay bench: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "fsync: %s, %s per phase\n\n", *sync, *dur)
+	fmt.Fprintf(stdout, "fsync: %s, %s per phase, %d delivery shards\n\n", *sync, *dur, *shards)
 	return 0
 }
 
