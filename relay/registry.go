@@ -373,7 +373,10 @@ func (r *Relay) RegisterReseller(ctx context.Context, spec ResellerSpec) (Resell
 		return Reseller{}, Credentials{}, fmt.Errorf("register reseller %q: %w", spec.ID, err)
 	}
 	r.log.Info().Str("reseller_id", rs.ID).Str("seller_id", rs.Seller).Strs("accounts", rs.Accounts).
-		Bool("webhook", rs.Webhook != nil).Msg("reseller registered")
+		Str("stream", rs.Stream).Bool("webhook", rs.Webhook != nil).Msg("reseller registered")
+	if len(r.reg.allResellers())%100 == 1 {
+		r.warnCrowded() // every hundredth registration
+	}
 	return rs, cred, nil
 }
 

@@ -80,14 +80,19 @@ func (r *Relay) routerConsumer(ctx context.Context) (jetstream.Consumer, error) 
 	return cons, nil
 }
 
+// routerPullBytes bounds what the router's subscription holds for it:
+// envelopes reach 2 MiB, and a subscription that holds more than 64 MiB
+// drops messages (a slow consumer), which then wait out routerAckWait.
+const routerPullBytes = 16 << 20
+
 func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer) {
-	in := make(chan jetstream.Msg, 256)
+	in := make(chan jetstream.Msg, 16)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case in <- m:
 		case <-ctx.Done():
 		}
-	}, jetstream.PullMaxMessages(64), jetstream.PullPriorityGroup(relayGroup),
+	}, jetstream.PullMaxBytes(routerPullBytes), jetstream.PullPriorityGroup(relayGroup),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrPinIDMismatch) {
 				r.log.Debug().Err(err).Msg("router consume")

@@ -82,7 +82,31 @@ func (r *Relay) deliveryLayout(extra ...Reseller) map[string][]string {
 // needs. It runs at start, after the registry is loaded.
 func (r *Relay) provisionDelivery(ctx context.Context) error {
 	layout := r.deliveryLayout()
-	return r.applyLayout(ctx, layout, slices.Sorted(maps.Keys(layout)), true)
+	if err := r.applyLayout(ctx, layout, slices.Sorted(maps.Keys(layout)), true); err != nil {
+		return err
+	}
+	r.warnCrowded()
+	return nil
+}
+
+// crowdedStream is where the scan cost of filtered consumers begins to
+// show (bench scale): more resellers than this on one stream get a
+// warning.
+const crowdedStream = 200
+
+// warnCrowded tells the operator about a delivery stream that holds more
+// than crowdedStream resellers.
+func (r *Relay) warnCrowded() {
+	count := map[string]int{}
+	for _, rs := range r.reg.allResellers() {
+		count[rs.DeliveryStream()]++
+	}
+	for name, n := range count {
+		if n > crowdedStream {
+			r.log.Warn().Str("stream", name).Int("resellers", n).Int("delivery_shards", r.cfg.DeliveryShards).
+				Msg("many resellers share one delivery stream; delivery slows as each consumer scans the others' copies: raise RELAY_DELIVERY_SHARDS (new resellers spread, see README)")
+		}
+	}
 }
 
 // captureReseller makes rs's stream capture its subjects before the
