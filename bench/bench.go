@@ -97,9 +97,19 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 	defer env.close()
 	for _, batch := range []int{1, cfg.Batch} {
 		for _, c := range cfg.Clients {
-			if want("ingest") {
-				add(env.ingest(ctx, c, batch, cfg.Duration), &lazy)
+			if !want("ingest") {
+				continue
 			}
+			row := env.ingest(ctx, c, batch, cfg.Duration)
+			if batch == 1 {
+				floor, err := httpFloor(ctx, c, cfg.Duration)
+				if err != nil {
+					return rows, fmt.Errorf("http floor: %w", err)
+				}
+				add(floor, &lazy)
+				row.Note = fmt.Sprintf("%.2f × the bare net/http handler", row.PerSecond/floor.PerSecond)
+			}
+			add(row, &lazy)
 		}
 	}
 	for _, c := range cfg.Clients {

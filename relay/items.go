@@ -56,7 +56,8 @@ func stateOf(h nats.Header, data []byte, seq uint64) itemState {
 }
 
 // prefetchItems loads, for every item not in the cache, its last event:
-// one request per 256 items. The router calls it before it stores the
+// one request per 256 items, all at once (a batch of new items would
+// otherwise wait for each round trip in turn). The router calls it before it stores the
 // batch's events, when the last event of an item is the one before the
 // batch: JetStream answers that from its subject index, while "the last
 // up to sequence n" with later messages stored walks the stream back
@@ -73,9 +74,11 @@ func (r *Relay) prefetchItems(ctx context.Context, keys []events.Key) {
 		}
 	}
 	c.mu.Unlock()
+	var wg sync.WaitGroup
 	for start := 0; start < len(missing); start += 256 {
-		r.fetchLast(ctx, missing[start:min(start+256, len(missing))])
+		wg.Go(func() { r.fetchLast(ctx, missing[start:min(start+256, len(missing))]) })
 	}
+	wg.Wait()
 	c.mu.Lock()
 	for k := range seen {
 		if _, ok := c.m[k]; !ok {

@@ -202,12 +202,18 @@ func deliveryFirst(name string) int {
 
 // byStream splits copies by the stream that stores them, each part in
 // its original order: an atomic batch holds one stream's messages only.
-// Copies published one by one (behind the fence) stay in one part, so that
-// they are pipelined together rather than stream after stream.
+// Copies published one by one (behind the fence) come back as one part,
+// still grouped by stream: pipelined together, and each stream's queue in
+// the server gets its messages in runs.
 func (r *Relay) byStream(copies []*nats.Msg) [][]*nats.Msg {
-	if len(copies) == 0 || r.lazySubject(copies[0].Subject) {
-		return [][]*nats.Msg{copies}
+	parts := r.splitByStream(copies)
+	if len(parts) < 2 || !r.lazySubject(copies[0].Subject) {
+		return parts
 	}
+	return [][]*nats.Msg{slices.Concat(parts...)}
+}
+
+func (r *Relay) splitByStream(copies []*nats.Msg) [][]*nats.Msg {
 	idx := map[string]int{}
 	var out [][]*nats.Msg
 	for _, c := range copies {

@@ -17,14 +17,19 @@ import (
 // TestAgentOverNATSSurvivesRelayKill: an agent reads its reseller's
 // consumer over NATS and posts to the billing node's endpoint; the relay is
 // killed with -9 half way and restarted; every event arrives, each item in
-// order.
+// order. The relay spreads resellers over delivery shards, so the agent
+// reads (and its NATS permissions cover) the reseller's own stream.
 func TestAgentOverNATSSurvivesRelayKill(t *testing.T) {
 	natsPort := harness.FreePort(t)
-	r := harness.Start(t, "RELAY_NATS_LISTEN=127.0.0.1:"+strconv.Itoa(natsPort))
+	r := harness.Start(t, "RELAY_NATS_LISTEN=127.0.0.1:"+strconv.Itoa(natsPort), "RELAY_DELIVERY_SHARDS=8")
 	seller := r.RegisterSeller("sell-1")
 	token := r.RegisterReseller("res-n", "sell-1", "acc-77")
+	stream := resellerStream(t, r, "res-n")
+	if stream == "DELIVERY" {
+		t.Fatalf("res-n placed on DELIVERY; pick an id that hashes to another shard")
+	}
 	node := newHook(t)
-	a := harness.StartAgent(t, "AGENT_RESELLER=res-n", "AGENT_TOKEN="+token,
+	a := harness.StartAgent(t, "AGENT_RESELLER=res-n", "AGENT_TOKEN="+token, "AGENT_STREAM="+stream,
 		"AGENT_NATS_URL=nats://127.0.0.1:"+strconv.Itoa(natsPort), "AGENT_SINK_URL="+node.srv.URL, "AGENT_BACKOFF=100ms,200ms")
 	publishItems(r, seller, "first", 12)
 	node.waitFor(t, "the first half", func(rs []hookReq) bool { return len(unique(hookIDs(rs))) >= 12 })
@@ -120,4 +125,15 @@ func checkItemOrder(t *testing.T, rs []hookReq) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// resellerStream reads the delivery stream a reseller was placed on.
+func resellerStream(t *testing.T, r *harness.Relay, id string) string {
+	t.Helper()
+	status, body := r.Do(http.MethodGet, "/v1/resellers/"+id, harness.AdminToken, nil)
+	var v struct{ Stream string }
+	if status != http.StatusOK || json.Unmarshal(body, &v) != nil || v.Stream == "" {
+		t.Fatalf("GET reseller %s: %d %s", id, status, body)
+	}
+	return v.Stream
 }

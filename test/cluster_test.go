@@ -13,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-var clusterEnv = []string{"RELAY_REPLICAS=3", "RELAY_FAILOVER_AFTER=2s"}
+// clusterEnv also spreads resellers over delivery shards: res-p lands on
+// DELIVERY, res-w on DELIVERY_01, so both relays must agree on the layout.
+var clusterEnv = []string{"RELAY_REPLICAS=3", "RELAY_FAILOVER_AFTER=2s", "RELAY_DELIVERY_SHARDS=4"}
 
 func startOnCluster(t *testing.T, c *harness.Cluster) *harness.Relay {
 	return harness.Start(t, append([]string{"RELAY_NATS_URL=" + c.URL()}, clusterEnv...)...)
@@ -30,6 +32,9 @@ func TestClusterTwoRelays(t *testing.T) {
 	tokP := r1.RegisterReseller("res-p", "sell-1", "acc-77")
 	h := newHook(t)
 	registerWebhook(t, r1, "res-w", h.srv.URL)
+	if p, w := resellerStream(t, r1, "res-p"), resellerStream(t, r1, "res-w"); p != "DELIVERY" || w != "DELIVERY_01" {
+		t.Fatalf("resellers placed on %s and %s, want DELIVERY and DELIVERY_01", p, w)
+	}
 	checkReplicas(t, c, 3)
 	harness.WaitFor(t, 30*time.Second, "the second relay to learn the seller", func() bool {
 		status, _ := r2.Do(http.MethodGet, "/v1/resellers/res-p/events?max=1&wait=0s", tokP, nil)
