@@ -91,6 +91,10 @@ func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequ
 	if err != nil {
 		return AckResult{}, err
 	}
+	if err := r.work.enter(ctx); err != nil {
+		return AckResult{}, classify(err)
+	}
+	defer r.work.leave()
 	res := AckResult{Errors: []AckError{}}
 	todo := r.screen(items, &res)
 	rcs, err := r.receiptsOf(ctx, stream, consumer, todo)

@@ -71,7 +71,7 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := fetch(ctx, cons, max, wait)
+	msgs, err := fetch(ctx, cons, max, wait, r.work)
 	if err != nil {
 		if ctx.Err() != nil {
 			nakAll(msgs) // the caller left: hand them to the next pull at once
@@ -98,9 +98,17 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 }
 
 // fetch asks for what is there now; if nothing is, waits for one message,
-// then takes what else arrived with it.
-func fetch(ctx context.Context, cons jetstream.Consumer, max int, wait time.Duration) ([]jetstream.Msg, error) {
-	msgs, err := collect(ctx, func() (jetstream.MessageBatch, error) { return cons.FetchNoWait(max) })
+// then takes what else arrived with it. Taking what is there goes through
+// g; the wait does not.
+func fetch(ctx context.Context, cons jetstream.Consumer, max int, wait time.Duration, g gate) ([]jetstream.Msg, error) {
+	now := func(n int) ([]jetstream.Msg, error) {
+		if err := g.enter(ctx); err != nil {
+			return nil, err
+		}
+		defer g.leave()
+		return collect(ctx, func() (jetstream.MessageBatch, error) { return cons.FetchNoWait(n) })
+	}
+	msgs, err := now(max)
 	if err != nil || len(msgs) > 0 || wait <= 0 {
 		return msgs, err
 	}
@@ -110,7 +118,7 @@ func fetch(ctx context.Context, cons jetstream.Consumer, max int, wait time.Dura
 	if err != nil || len(msgs) == 0 || max == 1 {
 		return msgs, err
 	}
-	more, err := collect(ctx, func() (jetstream.MessageBatch, error) { return cons.FetchNoWait(max - 1) })
+	more, err := now(max - 1)
 	return append(msgs, more...), err
 }
 

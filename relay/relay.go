@@ -33,6 +33,7 @@ type Relay struct {
 
 	reg      *registry
 	layoutMu sync.Mutex // one change of the delivery streams at a time
+	work     gate       // pulls and acks working on JetStream at once
 	ackKey   []byte
 	receipts *receiptFilter
 	settled  *settledSet
@@ -66,6 +67,7 @@ func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
 		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
 		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]Receipt{}},
 		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(), dedupe: newDedupe(cfg.DedupeWindow),
+		work: newWorkGate(),
 	}
 	r.metrics = newMetrics(r)
 	if err := r.connect(); err != nil {

@@ -22,7 +22,7 @@ type ConsumerSource struct {
 
 // Fetch implements [Source].
 func (s ConsumerSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]Delivered, error) {
-	msgs, err := fetch(ctx, s.Consumer, max, wait)
+	msgs, err := fetch(ctx, s.Consumer, max, wait, nil)
 	return delivered(ctx, msgs, err)
 }
 
