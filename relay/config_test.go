@@ -22,6 +22,9 @@ func TestConfigNamesWhatCannotWork(t *testing.T) {
 		{"leaf and listen", Config{NATSLeaf: "nats-leaf://hub:7422", NATSDomain: "hub", NATSListen: "127.0.0.1:4222"}, "nats listen"},
 		{"url and listen", Config{NATSURL: "nats://a", NATSListen: "127.0.0.1:4222"}, "nats listen"},
 		{"failover too fast", Config{FailoverAfter: 10}, "failover after"},
+		{"sixteen delivery shards", Config{DeliveryShards: 16}, ""},
+		{"too many delivery shards", Config{DeliveryShards: MaxDeliveryShards + 1}, "delivery shards"},
+		{"negative delivery shards", Config{DeliveryShards: -1}, "delivery shards"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
