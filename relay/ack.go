@@ -91,10 +91,6 @@ func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequ
 	if err != nil {
 		return AckResult{}, err
 	}
-	if err := r.work.enter(ctx); err != nil {
-		return AckResult{}, classify(err)
-	}
-	defer r.work.leave()
 	res := AckResult{Errors: []AckError{}}
 	todo := r.screen(items, &res)
 	rcs, err := r.receiptsOf(ctx, stream, consumer, todo)
@@ -104,7 +100,7 @@ func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequ
 	if err := r.journal(ctx, rcs); err != nil {
 		return AckResult{}, err
 	}
-	if err := r.send(ctx, todo); err != nil {
+	if err := r.sendGated(ctx, todo); err != nil {
 		return AckResult{}, err
 	}
 	for _, s := range todo {
@@ -253,6 +249,16 @@ func (r *Relay) screen(items []settlement, res *AckResult) []settlement {
 		}
 	}
 	return out
+}
+
+// sendGated is send through the work gate. The journal wait before it
+// stays outside, so that concurrent acks still share one receipts commit.
+func (r *Relay) sendGated(ctx context.Context, todo []settlement) error {
+	if err := r.work.enter(ctx); err != nil {
+		return classify(err)
+	}
+	defer r.work.leave()
+	return r.send(ctx, todo)
 }
 
 // send delivers the settlements to JetStream and flushes, so that the

@@ -146,6 +146,9 @@ func (r *Relay) applyLayout(ctx context.Context, layout map[string][]string, nam
 			return err
 		}
 		want := widen(cur, layout[name], name)
+		if len(want) == 0 {
+			want = []string{name} // what JetStream gives a stream without subjects
+		}
 		if !always && cur != nil && sameSet(cur, want) {
 			continue
 		}
