@@ -57,11 +57,11 @@ func stateOf(h nats.Header, data []byte, seq uint64) itemState {
 
 // prefetchItems loads, for every item not in the cache, its last event:
 // one request per 256 items, all at once (a batch of new items would
-// otherwise wait for each round trip in turn). The router calls it before it stores the
-// batch's events, when the last event of an item is the one before the
-// batch: JetStream answers that from its subject index, while "the last
-// up to sequence n" with later messages stored walks the stream back
-// block by block for every item it has never seen.
+// otherwise wait for each round trip in turn). The router calls it before
+// it stores the batch's events, when the last event of an item is the one
+// before the batch: JetStream answers that from its subject index, while
+// "the last up to sequence n" with later messages stored walks the stream
+// back block by block for every item it has never seen.
 func (r *Relay) prefetchItems(ctx context.Context, keys []events.Key) {
 	var missing []string
 	seen := map[events.Key]bool{}

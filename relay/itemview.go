@@ -47,11 +47,8 @@ func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
 		v.Seq, v.Time = last.Sequence, last.Time
 	}
 	for _, id := range v.Recipients {
-		stream := StreamDelivery
-		if rs, ok := r.reg.reseller(id); ok {
-			stream = rs.DeliveryStream()
-		}
-		rm, err := r.lastFor(ctx, StreamReceipts, receiptSubject(Receipt{Stream: stream, Consumer: id, Key: k}))
+		rs, _ := r.reg.reseller(id) // gone since: DELIVERY, as before shards
+		rm, err := r.lastFor(ctx, StreamReceipts, receiptSubject(Receipt{Stream: rs.DeliveryStream(), Consumer: id, Key: k}))
 		if err != nil {
 			return v, err
 		}

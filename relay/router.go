@@ -205,7 +205,7 @@ func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool 
 	for i := range evRecs {
 		evs[i] = stored{rec: evRecs[i], seq: seqs[i], at: evAt[i]}
 	}
-	for _, part := range r.byStream(r.copiesOf(evs, keys)) {
+	for _, part := range r.copyParts(r.copiesOf(evs, keys)) {
 		if _, ok := r.storeAll(ctx, part); !ok {
 			return false
 		}
@@ -244,7 +244,7 @@ func (r *Relay) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bo
 			return seqs, true
 		}
 		r.log.Warn().Err(err).Int("messages", len(chunk)).Dur("retry_in", backoff).Msg("routing store failed")
-		if isDeliverSubject(chunk[0].Subject) && errors.Is(err, events.ErrUnavailable) {
+		if isDeliverSubject(chunk[0].Subject) && noStream(err) {
 			r.healDelivery(ctx) // a reseller's subjects may be missing from its stream
 		}
 		select {
@@ -333,9 +333,9 @@ func (r *Relay) storeEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, erro
 }
 
 // copiesOf checks each event against its item's last state and makes a
-// copy for each of its recipients.
-func (r *Relay) copiesOf(evs []stored, keys []events.Key) []*nats.Msg {
-	var out []*nats.Msg
+// copy for each of its recipients, grouped by the stream that stores it.
+func (r *Relay) copiesOf(evs []stored, keys []events.Key) *copyGroups {
+	out := &copyGroups{idx: map[string]int{}}
 	for i, e := range evs {
 		if keys[i].Item == "" {
 			r.log.Error().Str("subject", e.rec.subject).Msg("unroutable event skipped")
@@ -346,11 +346,12 @@ func (r *Relay) copiesOf(evs []stored, keys []events.Key) []*nats.Msg {
 			r.metrics.flagged.WithLabelValues(f).Inc()
 			r.log.Warn().Str("event_id", e.rec.header.Get(HeaderEventID)).Str("flag", f).Str("item", keys[i].Item).Msg("transition flagged")
 		}
-		for _, reseller := range r.recipients(keys[i]) {
-			out = append(out, copyFor(reseller, keys[i], e.rec.header, e.rec.body, e.seq, e.at, flags))
+		for _, id := range r.recipients(keys[i]) {
+			rs, _ := r.reg.reseller(id)
+			out.add(rs.DeliveryStream(), copyFor(id, keys[i], e.rec.header, e.rec.body, e.seq, e.at, flags))
 		}
 	}
-	r.metrics.copies.Add(float64(len(out)))
+	r.metrics.copies.Add(float64(out.n))
 	return out
 }
 

@@ -122,11 +122,13 @@ func (r *Relay) captureReseller(ctx context.Context, rs Reseller) error {
 
 // healDelivery re-applies the layout after a copy found no stream: two
 // relays registering at the same moment may each have widened a stream
-// from a view without the other's reseller.
+// from a view without the other's reseller. Streams whose subjects are
+// right are left alone.
 func (r *Relay) healDelivery(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, storeAttempt)
 	defer cancel()
-	if err := r.provisionDelivery(ctx); err != nil {
+	layout := r.deliveryLayout()
+	if err := r.applyLayout(ctx, layout, slices.Sorted(maps.Keys(layout)), false); err != nil {
 		r.log.Warn().Err(err).Msg("delivery streams not repaired; will retry")
 	}
 }
@@ -203,38 +205,41 @@ func deliveryFirst(name string) int {
 	return 1
 }
 
-// byStream splits copies by the stream that stores them, each part in
-// its original order: an atomic batch holds one stream's messages only.
-// Copies published one by one (behind the fence) come back as one part,
-// still grouped by stream: pipelined together, and each stream's queue in
-// the server gets its messages in runs.
-func (r *Relay) byStream(copies []*nats.Msg) [][]*nats.Msg {
-	parts := r.splitByStream(copies)
-	if len(parts) < 2 || !r.lazySubject(copies[0].Subject) {
-		return parts
-	}
-	return [][]*nats.Msg{slices.Concat(parts...)}
+// copyGroups holds the router's copies per delivery stream, each group in
+// routing order (one reseller's copies all go to one stream, so its order
+// holds): an atomic batch holds one stream's messages only.
+type copyGroups struct {
+	idx   map[string]int
+	parts [][]*nats.Msg
+	n     int
 }
 
-func (r *Relay) splitByStream(copies []*nats.Msg) [][]*nats.Msg {
-	idx := map[string]int{}
-	var out [][]*nats.Msg
-	for _, c := range copies {
-		s := StreamDelivery
-		if id, _, err := events.ParseDeliverSubject(c.Subject); err == nil {
-			if rs, ok := r.reg.reseller(id); ok {
-				s = rs.DeliveryStream()
-			}
-		}
-		i, ok := idx[s]
-		if !ok {
-			i = len(out)
-			idx[s] = i
-			out = append(out, nil)
-		}
-		out[i] = append(out[i], c)
+func (g *copyGroups) add(stream string, m *nats.Msg) {
+	i, ok := g.idx[stream]
+	if !ok {
+		i = len(g.parts)
+		g.idx[stream] = i
+		g.parts = append(g.parts, nil)
 	}
-	return out
+	g.parts[i] = append(g.parts[i], m)
+	g.n++
+}
+
+// copyParts is what the router stores in one go: a part per stream for
+// atomic batches; behind the fence, one part still grouped by stream, so
+// that it is pipelined together and each stream's queue in the server gets
+// its messages in runs.
+func (r *Relay) copyParts(g *copyGroups) [][]*nats.Msg {
+	if len(g.parts) < 2 || !r.derivedLazy() {
+		return g.parts
+	}
+	return [][]*nats.Msg{slices.Concat(g.parts...)}
+}
+
+// noStream reports a publish that no stream answered: the subject is
+// captured by none (or, on a cluster, its stream has no leader yet).
+func noStream(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
 }
 
 func isDeliverSubject(s string) bool { return strings.HasPrefix(s, events.DeliverPrefix+".") }
