@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +90,56 @@ func TestExhaustedPullIsDeadLetteredWithoutAnotherPull(t *testing.T) {
 	back := pullN(t, r, "res-a", 1)
 	if !back[0].Redriven || ids(back)[0] != "x1" {
 		t.Fatalf("redriven delivery %+v", back[0])
+	}
+}
+
+// TestTermJournaledBeforeCrashIsDeadLettered covers a relay that stops
+// after it journaled a reseller's term (the receipt is on disk) but before
+// JetStream applied it: after the restart the event comes back from the
+// consumer, and the relay must terminate it again with the reseller's
+// reason, so that it reaches the dead letters instead of being acked away.
+func TestTermJournaledBeforeCrashIsDeadLettered(t *testing.T) {
+	dir := t.TempDir()
+	r := openRelay(t, dir)
+	ctx := testCtx(t)
+	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
+	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Publish(ctx, seller, []events.Event{event("ghost-1", "acc-77", "ghost", "active")}); err != nil {
+		t.Fatal(err)
+	}
+	d := pullN(t, r, "res-a", 1)[0]
+	rc := relay.Receipt{Stream: relay.StreamDelivery, Consumer: "res-a", Seq: d.Seq, EventID: "ghost-1",
+		Action: relay.ActionRejected, Reason: "unknown item ghost", Time: time.Now().UTC(),
+		Key: events.Key{Seller: "sell-1", Account: "acc-77", Item: "ghost"}}
+	body, _ := json.Marshal(rc)
+	if _, err := r.JetStream().Publish(ctx, relay.ReceiptSubject(rc), body); err != nil {
+		t.Fatalf("journal the receipt: %v", err)
+	}
+	r.Close()
+
+	r = openRelay(t, dir)
+	defer r.Close()
+	deadline := time.After(30 * time.Second)
+	for {
+		if back, err := r.Pull(ctx, "res-a", 10, time.Second); err != nil || len(back) > 0 {
+			t.Fatalf("after restart the rejected event was delivered again: %v, %v", ids(back), err)
+		}
+		if n, _ := r.DLQCount(ctx, "res-a"); n == 1 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the rejected event did not reach the dead letters after the restart")
+		default:
+		}
+	}
+	dl := waitDLQ(t, r, "res-a", 1)
+	if !strings.Contains(dl[0].Reason, "unknown item ghost") {
+		t.Fatalf("dead letter reason %q, want the reseller's", dl[0].Reason)
 	}
 }

@@ -84,8 +84,8 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 		if err != nil {
 			continue
 		}
-		if r.receipts.seen(stream, consumer, md.Sequence.Stream, m.Headers().Get(HeaderEventID)) {
-			_ = m.Ack() // acked before a restart, its ack state lost with the process
+		if sb, ok := r.receipts.seen(stream, consumer, md.Sequence.Stream, m.Headers().Get(HeaderEventID)); ok {
+			_ = sb.settleAgain(m) // settled before a restart, its ack state lost with the process
 			continue
 		}
 		r.watchFinal(stream, consumer, m, md)

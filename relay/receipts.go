@@ -189,36 +189,52 @@ func (r *Relay) receiptFor(ctx context.Context, stream, consumer string, seq uin
 // or terminated just before the previous stop.
 type receiptFilter struct {
 	mu    sync.RWMutex
-	seqs  map[string]map[uint64]string // stream/consumer -> seq -> event id
+	seqs  map[string]map[uint64]settledBefore // stream/consumer -> seq
 	until time.Time
 }
 
+// settledBefore is what a receipt from before the restart says of one
+// delivery.
+type settledBefore struct {
+	eventID, action, reason string
+}
+
 func newReceiptFilter() *receiptFilter {
-	return &receiptFilter{seqs: map[string]map[uint64]string{}}
+	return &receiptFilter{seqs: map[string]map[uint64]settledBefore{}}
 }
 
 func (f *receiptFilter) add(rc Receipt) {
 	key := rc.Stream + "/" + rc.Consumer
 	m := f.seqs[key]
 	if m == nil {
-		m = map[uint64]string{}
+		m = map[uint64]settledBefore{}
 		f.seqs[key] = m
 	}
-	m[rc.Seq] = rc.EventID
+	m[rc.Seq] = settledBefore{eventID: rc.EventID, action: rc.Action, reason: rc.Reason}
 }
 
-// seen reports whether the message at seq of consumer, carrying eventID,
-// was settled before the restart. The event id must match: a copy stored
-// without an fsync of its own (see fence.go) may be lost in a crash and
-// its sequence reused by another event, which was never settled.
-func (f *receiptFilter) seen(stream, consumer string, seq uint64, eventID string) bool {
+// seen reports how the message at seq of consumer, carrying eventID, was
+// settled before the restart, if it was. The event id must match: a copy
+// stored without an fsync of its own (see fence.go) may be lost in a
+// crash and its sequence reused by another event, which was never settled.
+func (f *receiptFilter) seen(stream, consumer string, seq uint64, eventID string) (settledBefore, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if len(f.seqs) == 0 || time.Now().After(f.until) {
-		return false
+		return settledBefore{}, false
 	}
-	id, ok := f.seqs[stream+"/"+consumer][seq]
-	return ok && id == eventID
+	sb, ok := f.seqs[stream+"/"+consumer][seq]
+	return sb, ok && sb.eventID == eventID
+}
+
+// settleAgain repeats on m what a receipt says was done before the
+// restart: the ack, or the term with its reason, whose advisory is what
+// puts a rejected event in the dead letters.
+func (sb settledBefore) settleAgain(m jetstream.Msg) error {
+	if sb.action == ActionRejected {
+		return m.TermWithReason(clipReason(sb.reason))
+	}
+	return m.Ack()
 }
 
 // loadReceipts fills the filter from the last receipts before this start.
