@@ -100,15 +100,8 @@ func TestExhaustedPullIsDeadLetteredWithoutAnotherPull(t *testing.T) {
 // reason, so that it reaches the dead letters instead of being acked away.
 func TestTermJournaledBeforeCrashIsDeadLettered(t *testing.T) {
 	dir := t.TempDir()
-	r := openRelay(t, dir)
+	r, seller := openWithResA(t, dir)
 	ctx := testCtx(t)
-	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := r.Publish(ctx, seller, []events.Event{event("ghost-1", "acc-77", "ghost", "active")}); err != nil {
 		t.Fatal(err)
 	}

@@ -244,15 +244,8 @@ func TestRegistrationProblems(t *testing.T) {
 // consumer's ack state had not been written yet.
 func TestAckedNothingComesBackAfterRestart(t *testing.T) {
 	dir := t.TempDir()
-	r := openRelay(t, dir)
+	r, seller := openWithResA(t, dir)
 	ctx := testCtx(t)
-	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := r.Publish(ctx, seller, []events.Event{event("k1", "acc-77", "i1", "active"), event("k2", "acc-77", "i2", "active")}); err != nil {
 		t.Fatal(err)
 	}
@@ -269,4 +262,19 @@ func TestAckedNothingComesBackAfterRestart(t *testing.T) {
 	if extra, _ := r.Pull(ctx, "res-a", 10, 0); len(extra) != 0 {
 		t.Fatalf("acked event came back: %v", ids(extra))
 	}
+}
+
+// openWithResA opens a relay on dir with sell-1 and res-a on acc-77, for
+// tests that close it and open it again on the same data.
+func openWithResA(t *testing.T, dir string) (*relay.Relay, relay.Principal) {
+	t.Helper()
+	r := openRelay(t, dir)
+	ctx := testCtx(t)
+	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+		t.Fatal(err)
+	}
+	return r, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 }
