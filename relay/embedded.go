@@ -53,6 +53,8 @@ func startEmbedded(cfg Config, auth *natsAuth, log zerolog.Logger) (*server.Serv
 	if err != nil {
 		return nil, fmt.Errorf("create embedded nats server: %w", err)
 	}
+	auth.tenants = newTenancy(ns, tenantDomain(cfg), log.With().Str("component", "tenancy").Logger())
+	auth.log = log.With().Str("component", "nats_auth").Logger()
 	ns.SetLoggerV2(natsLogger{log.With().Str("component", "nats").Logger()}, false, false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
@@ -63,6 +65,15 @@ func startEmbedded(cfg Config, auth *natsAuth, log zerolog.Logger) (*server.Serv
 		log.Info().Str("nats_url", ns.ClientURL()).Msg("nats listening for resellers")
 	}
 	return ns, nil
+}
+
+// tenantDomain is the JetStream domain in the v2 ack subjects a reseller
+// sees: none on the embedded store; the hub's through a leaf.
+func tenantDomain(cfg Config) string {
+	if cfg.localJetStream() {
+		return ""
+	}
+	return cfg.NATSDomain
 }
 
 // natsLogger routes nats-server's own log lines into zerolog.

@@ -27,6 +27,7 @@ type Metrics struct {
 	webhookAttempts *prometheus.CounterVec   // consumer, outcome
 	commits         prometheus.Counter
 	commitSize      prometheus.Histogram
+	receiptsRefused *prometheus.CounterVec // reason
 }
 
 func newMetrics(r *Relay) *Metrics {
@@ -56,9 +57,11 @@ func newMetrics(r *Relay) *Metrics {
 			Help: "Envelopes stored: each is one fsync covering a group of requests."}),
 		commitSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "billrelay_ingest_commit_events",
 			Help: "Events per envelope (group commit size).", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
+		receiptsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_receipts_refused_total",
+			Help: "Receipts published over NATS and refused (dropped, never applied), by reason."}, []string{"reason"}),
 	}
 	reg.MustRegister(m.IngestAccepted, m.IngestDuplicate, m.IngestRejected, m.delivered, m.acked, m.deadLettered,
-		m.flagged, m.copies, m.deliveryLatency, m.webhookAttempts, m.commits, m.commitSize, &consumerCollector{r: r},
+		m.flagged, m.copies, m.deliveryLatency, m.webhookAttempts, m.commits, m.commitSize, m.receiptsRefused, &consumerCollector{r: r},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -81,10 +84,16 @@ var (
 	descDLQ         = prometheus.NewDesc("billrelay_dlq", "Dead letters not yet redriven.", []string{"consumer", "role"}, nil)
 	descPaused      = prometheus.NewDesc("billrelay_paused", "1 while delivery is paused.", []string{"consumer", "role"}, nil)
 	descOldest      = prometheus.NewDesc("billrelay_oldest_unacked_seconds", "Age of the oldest event not yet acked.", []string{"consumer", "role"}, nil)
+	// Stream figures show on-call how full the store is and where, buckets
+	// included (a bucket is a stream named KV_<bucket>).
+	descStreamMsgs      = prometheus.NewDesc("billrelay_stream_messages", "Messages held by a stream.", []string{"stream"}, nil)
+	descStreamBytes     = prometheus.NewDesc("billrelay_stream_bytes", "Bytes held by a stream.", []string{"stream"}, nil)
+	descStreamConsumers = prometheus.NewDesc("billrelay_stream_consumers", "Consumers of a stream.", []string{"stream"}, nil)
 )
 
 func (c *consumerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPending, descAckPending, descRedelivered, descDLQ, descPaused, descOldest} {
+	for _, d := range []*prometheus.Desc{descPending, descAckPending, descRedelivered, descDLQ, descPaused, descOldest,
+		descStreamMsgs, descStreamBytes, descStreamConsumers} {
 		ch <- d
 	}
 }
@@ -121,6 +130,22 @@ func (c *consumerCollector) collect() []prometheus.Metric {
 			prometheus.MustNewConstMetric(descDLQ, prometheus.GaugeValue, float64(st.DLQ), labels...),
 			prometheus.MustNewConstMetric(descPaused, prometheus.GaugeValue, paused, labels...),
 			prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, st.OldestUnacked.Seconds(), labels...))
+	}
+	return append(out, c.streams(ctx)...)
+}
+
+func (c *consumerCollector) streams(ctx context.Context) []prometheus.Metric {
+	var out []prometheus.Metric
+	list := c.r.js.ListStreams(ctx)
+	for si := range list.Info() {
+		st := si.State
+		out = append(out,
+			prometheus.MustNewConstMetric(descStreamMsgs, prometheus.GaugeValue, float64(st.Msgs), si.Config.Name),
+			prometheus.MustNewConstMetric(descStreamBytes, prometheus.GaugeValue, float64(st.Bytes), si.Config.Name),
+			prometheus.MustNewConstMetric(descStreamConsumers, prometheus.GaugeValue, float64(st.Consumers), si.Config.Name))
+	}
+	if err := list.Err(); err != nil {
+		c.r.log.Debug().Err(err).Msg("stream figures incomplete")
 	}
 	return out
 }

@@ -8,19 +8,23 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/rs/zerolog"
 )
 
 // internalUser is the relay's own connection to its embedded server.
 const internalUser = "billrelay-internal"
 
-// natsAuth admits the relay itself with full rights, and each reseller
-// (user = reseller id, password = its API token) with the rights to read
-// and settle its own consumer and nothing else. It looks resellers up in
-// the registry view at each connection, so a new reseller can connect at
-// once and a deleted one cannot.
+// natsAuth admits the relay itself into its own account with full rights,
+// and each reseller (user = reseller id, password = its API token) into an
+// account of its own that reaches nothing but its consumer (see
+// tenancy.go). It looks resellers up in the registry view at each
+// connection, so a new reseller can connect at once and a deleted one
+// cannot.
 type natsAuth struct {
 	reg      *registry
 	password string
+	tenants  *tenancy // set once the server exists, before it listens
+	log      zerolog.Logger
 }
 
 var _ server.Authentication = (*natsAuth)(nil)
@@ -38,30 +42,31 @@ func (a *natsAuth) Check(c server.ClientAuthentication) bool {
 	if !ok || subtle.ConstantTimeCompare([]byte(hashToken(o.Password)), []byte(rs.TokenSHA256)) != 1 {
 		return false
 	}
-	c.RegisterUser(&server.User{Username: rs.ID, Permissions: ResellerPermissions(rs.ID, rs.DeliveryStream())})
+	acc, err := a.tenants.account(rs)
+	if err != nil {
+		a.log.Error().Err(err).Str("reseller_id", rs.ID).Msg("reseller account not set up; connection refused")
+		return false
+	}
+	c.RegisterUser(&server.User{Username: rs.ID, Account: acc,
+		Permissions: ResellerPermissions(rs.ID, rs.DeliveryStream(), a.tenants.domain)})
 	return true
 }
 
 // InboxPrefix is the inbox prefix a reseller's NATS client must use
-// (nats.CustomInboxPrefix): replies to its requests arrive there, and no
-// other reseller may listen there.
+// (nats.CustomInboxPrefix): replies to its requests arrive there.
 func InboxPrefix(reseller string) string { return "_INBOX_" + reseller }
 
-// ResellerPermissions lets a reseller fetch from, read the info of, and
-// ack its own consumer on its delivery stream, in both the v1 and the v2 form of the
-// JetStream ack subject ($JS.ACK.<stream>… and $JS.ACK.<domain>.<account
-// hash>.<stream>…), record its own receipts, and receive on its own inbox. Everything else is
-// denied: another reseller's consumer, the delivery subjects themselves,
-// publishing events.
-func ResellerPermissions(reseller, stream string) *server.Permissions {
+// ResellerPermissions narrow a reseller further inside its own account, as
+// a second wall behind the account's imports: it may publish only on the
+// subjects it imports (its consumer's next and info requests, its acks in
+// both forms, its receipts) and subscribe only on its inbox.
+func ResellerPermissions(reseller, stream, domain string) *server.Permissions {
+	var pub []string
+	for _, im := range ResellerImports(reseller, stream, domain) {
+		pub = append(pub, im.Local)
+	}
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{
-			"$JS.API.CONSUMER.MSG.NEXT." + stream + "." + reseller,
-			"$JS.API.CONSUMER.INFO." + stream + "." + reseller,
-			"$JS.ACK." + stream + "." + reseller + ".>",
-			"$JS.ACK.*.*." + stream + "." + reseller + ".>",
-			receiptsPrefix + "." + stream + "." + reseller + ".>",
-		}},
+		Publish:   &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{Allow: []string{InboxPrefix(reseller) + ".>"}},
 	}
 }

@@ -81,6 +81,9 @@ type registry struct {
 	resellers map[string]Reseller
 	tokens    map[string]Principal
 	routes    map[accountKey][]string
+	// onReseller, when set, hears of every change of a reseller (old or
+	// cur nil when it was added or deleted), after the view is updated.
+	onReseller func(old, cur *Reseller)
 }
 
 func newRegistry() *registry {
@@ -96,17 +99,32 @@ func newRegistry() *registry {
 // apply folds one KV entry into the view.
 func (g *registry) apply(e jetstream.KeyValueEntry, log zerolog.Logger) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	deleted := e.Operation() != jetstream.KeyValuePut
+	var old, cur *Reseller
 	switch key := e.Key(); {
 	case strings.HasPrefix(key, keySeller):
 		g.applySeller(strings.TrimPrefix(key, keySeller), e.Value(), deleted, log)
 	case strings.HasPrefix(key, keyReseller):
-		g.applyReseller(strings.TrimPrefix(key, keyReseller), e.Value(), deleted, log)
+		id := strings.TrimPrefix(key, keyReseller)
+		old = lookup(g.resellers, id)
+		g.applyReseller(id, e.Value(), deleted, log)
+		cur = lookup(g.resellers, id)
 	}
 	g.rev = max(g.rev, e.Revision())
 	close(g.changed)
 	g.changed = make(chan struct{})
+	hook := g.onReseller
+	g.mu.Unlock()
+	if hook != nil && (old != nil || cur != nil) {
+		hook(old, cur)
+	}
+}
+
+func lookup(m map[string]Reseller, id string) *Reseller {
+	if r, ok := m[id]; ok {
+		return &r
+	}
+	return nil
 }
 
 func (g *registry) applySeller(id string, val []byte, deleted bool, log zerolog.Logger) {

@@ -103,6 +103,11 @@ func (r *Relay) start(ctx, bg context.Context) error {
 	}
 	r.startJournaler()
 	r.startReceiptWriter()
+	if r.ns != nil && r.cfg.NATSListen != "" {
+		if err := r.startReceiptIntake(); err != nil {
+			return err
+		}
+	}
 	if err := r.loadDedupe(ctx, bg); err != nil {
 		return err
 	}
@@ -132,6 +137,7 @@ func (r *Relay) connect() error {
 		if err != nil {
 			return err
 		}
+		r.reg.onReseller = auth.tenants.changed
 		r.ns = ns
 		opts = append(opts, nats.InProcessServer(ns), nats.UserInfo(internalUser, auth.password))
 	} else {
