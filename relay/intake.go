@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,7 @@ const (
 	refusedForeign = "foreign_consumer"
 	refusedUnknown = "unknown_delivery"
 	refusedLookup  = "lookup_failed"
+	refusedRepeat  = "repeat"
 )
 
 var errReceiptRefused = errors.New("receipt refused")
@@ -52,7 +54,29 @@ type receiptIntake struct {
 	r       *Relay
 	mu      sync.Mutex
 	limits  map[string]*intakeLimits
+	taken   twoGenerations // receipts journaled lately: a repeat is not stored again
 	timeout time.Duration
+}
+
+// twoGenerations is a bounded set: when the newer generation is full it
+// becomes the older one, and the oldest is forgotten.
+type twoGenerations struct {
+	cur, old map[string]struct{}
+	max      int
+}
+
+func (g *twoGenerations) addNew(k string) bool {
+	if _, ok := g.cur[k]; ok {
+		return false
+	}
+	if _, ok := g.old[k]; ok {
+		return false
+	}
+	if len(g.cur) >= g.max {
+		g.old, g.cur = g.cur, map[string]struct{}{}
+	}
+	g.cur[k] = struct{}{}
+	return true
 }
 
 // intakeLimits are one reseller's receipt rate and the rate of log lines
@@ -60,7 +84,8 @@ type receiptIntake struct {
 type intakeLimits struct{ receipts, logs *rate.Limiter }
 
 func (r *Relay) startReceiptIntake() error {
-	in := &receiptIntake{r: r, limits: map[string]*intakeLimits{}, timeout: 5 * time.Second}
+	in := &receiptIntake{r: r, limits: map[string]*intakeLimits{}, timeout: 5 * time.Second,
+		taken: twoGenerations{cur: map[string]struct{}{}, max: 100_000}}
 	sub, err := r.nc.Subscribe(receiptIntakePrefix+".*", in.handle)
 	if err != nil {
 		return fmt.Errorf("subscribe to the receipt intake: %w", err)
@@ -80,11 +105,22 @@ func (in *receiptIntake) handle(m *nats.Msg) {
 	ctx, cancel := context.WithTimeout(in.r.bg, in.timeout)
 	defer cancel()
 	rc, err := in.check(ctx, reseller, lim, m.Data)
+	if err == nil && !in.firstOf(rc) {
+		err = refusal(refusedRepeat, "delivery %d was already %s", rc.Seq, rc.Action)
+	}
 	if err != nil {
 		in.refuse(reseller, lim, err)
 		return
 	}
 	in.r.rw.note(rc)
+}
+
+// firstOf reports whether rc is the first receipt of its delivery and
+// action lately: a reseller repeating one receipt must not grow RECEIPTS.
+func (in *receiptIntake) firstOf(rc Receipt) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.taken.addNew(rc.Stream + "/" + rc.Consumer + "/" + strconv.FormatUint(rc.Seq, 10) + "/" + rc.Action)
 }
 
 func (in *receiptIntake) limitsOf(reseller string) *intakeLimits {

@@ -105,7 +105,8 @@ func (c *consumerCollector) Collect(ch chan<- prometheus.Metric) {
 		c.cached, c.at = c.collect(), time.Now()
 	}
 	for _, m := range c.cached {
-		ch <- m
+		// A figure from the cache says when it was read.
+		ch <- prometheus.NewMetricWithTimestamp(c.at, m)
 	}
 }
 

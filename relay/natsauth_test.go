@@ -89,7 +89,7 @@ func checkPermissions(t *testing.T, ackV2 bool) {
 	own := fetchOne(t, ctx, a, "res-a")
 	wantForm := "$JS.ACK.DELIVERY.res-a."
 	if ackV2 {
-		wantForm = "$JS.ACK._."
+		wantForm = "$JS.ACK._." + relay.AccountHash("$G") + ".DELIVERY.res-a."
 	}
 	if !strings.HasPrefix(own.Reply(), wantForm) {
 		t.Fatalf("ack subject %q, want the %s form", own.Reply(), wantForm)
