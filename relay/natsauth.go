@@ -48,7 +48,7 @@ func (a *natsAuth) Check(c server.ClientAuthentication) bool {
 		return false
 	}
 	c.RegisterUser(&server.User{Username: rs.ID, Account: acc,
-		Permissions: ResellerPermissions(rs.ID, rs.DeliveryStream(), a.tenants.domain)})
+		Permissions: ResellerPermissions(rs.ID, rs.DeliveryStream(), a.tenants.domain, relayAccount)})
 	return true
 }
 
@@ -60,9 +60,9 @@ func InboxPrefix(reseller string) string { return "_INBOX_" + reseller }
 // a second wall behind the account's imports: it may publish only on the
 // subjects it imports (its consumer's next and info requests, its acks in
 // both forms, its receipts) and subscribe only on its inbox.
-func ResellerPermissions(reseller, stream, domain string) *server.Permissions {
+func ResellerPermissions(reseller, stream, domain, relayAcc string) *server.Permissions {
 	var pub []string
-	for _, im := range ResellerImports(reseller, stream, domain) {
+	for _, im := range ResellerImports(reseller, stream, domain, relayAcc) {
 		pub = append(pub, im.Local)
 	}
 	return &server.Permissions{

@@ -58,6 +58,10 @@ type Reseller struct {
 	// registration, kept when RELAY_DELIVERY_SHARDS changes, since its
 	// consumer and its pending copies live there.
 	Stream string `json:"stream,omitempty"`
+	// NATSBcrypt is the token hashed with bcrypt, for the user entry that
+	// `billrelay nats-config` writes into an external cluster's accounts
+	// (nats-server checks passwords as bcrypt, not as SHA-256).
+	NATSBcrypt string `json:"nats_bcrypt,omitempty"`
 }
 
 // Registry key prefixes in BucketRegistry.
@@ -377,7 +381,8 @@ func (r *Relay) RegisterReseller(ctx context.Context, spec ResellerSpec) (Resell
 	}
 	cred := Credentials{Token: newToken(resellerTokenPrefix)}
 	rs := Reseller{ID: spec.ID, Seller: spec.Seller, Accounts: spec.Accounts,
-		TokenSHA256: hashToken(cred.Token), Created: time.Now().UTC(), Stream: r.shardFor(spec.ID)}
+		TokenSHA256: hashToken(cred.Token), Created: time.Now().UTC(), Stream: r.shardFor(spec.ID),
+		NATSBcrypt: bcryptToken(cred.Token)}
 	if spec.Webhook != nil {
 		cred.WebhookSecret = r.applyWebhook(&rs.Webhook, *spec.Webhook, rs.Created)
 	}

@@ -103,10 +103,8 @@ func (r *Relay) start(ctx, bg context.Context) error {
 	}
 	r.startJournaler()
 	r.startReceiptWriter()
-	if r.ns != nil && r.cfg.NATSListen != "" {
-		if err := r.startReceiptIntake(); err != nil {
-			return err
-		}
+	if err := r.startReceiptIntake(); err != nil { // agents on the embedded listener or a cluster's accounts
+		return err
 	}
 	if err := r.loadDedupe(ctx, bg); err != nil {
 		return err

@@ -55,20 +55,30 @@ type Import struct {
 // the relay account's hash spelled out ($JS.ACK.<domain>.<hash>.…: a
 // wildcard there would also match other consumers' v1 acks), and its
 // receipts, which go to the relay's intake for this reseller alone.
-func ResellerImports(reseller, stream, domain string) []Import {
+func ResellerImports(reseller, stream, domain, relayAcc string) []Import {
 	if domain == "" {
 		domain = "_"
 	}
 	consumer := stream + "." + reseller
+	v2 := "$JS.ACK." + domain + "." + AccountHash(relayAcc) + "." + consumer + ".>"
 	return []Import{
 		{Local: "$JS.API.CONSUMER.MSG.NEXT." + consumer, Remote: "$JS.API.CONSUMER.MSG.NEXT." + consumer, Streamed: true},
 		{Local: "$JS.API.CONSUMER.INFO." + consumer, Remote: "$JS.API.CONSUMER.INFO." + consumer},
 		{Local: "$JS.ACK." + consumer + ".>", Remote: "$JS.ACK." + consumer + ".>"},
-		{Local: "$JS.ACK." + domain + "." + AccountHash(relayAccount) + "." + consumer + ".>",
-			Remote: "$JS.ACK." + domain + "." + AccountHash(relayAccount) + "." + consumer + ".>"},
+		{Local: v2, Remote: v2},
 		{Local: receiptsPrefix + ".>", Remote: receiptIntakePrefix + "." + reseller},
+		// A dead end for the account's own JetStream API: a server that has
+		// JetStream gives every account without it a $JS.API.> import that
+		// answers "not enabled", and that answer would race the relay's to
+		// the requests above; nats-server leaves it out when the account
+		// already imports $JS.API.INFO. Nothing answers $BR.NOJS.
+		{Local: "$JS.API.INFO", Remote: noJetStream},
 	}
 }
+
+// noJetStream is the subject a reseller's $JS.API.INFO leads to: no one
+// listens there, so the request has no responders.
+const noJetStream = "$BR.NOJS"
 
 // AccountHash is the token JetStream puts in v2 ack subjects for an
 // account: eight characters of base 62 from the SHA-256 of its name
@@ -116,7 +126,7 @@ func (t *tenancy) account(rs Reseller) (*server.Account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay account: %w", err)
 	}
-	for _, im := range ResellerImports(rs.ID, stream, t.domain) {
+	for _, im := range ResellerImports(rs.ID, stream, t.domain, relayAccount) {
 		resp := server.Singleton
 		if im.Streamed {
 			resp = server.Streamed

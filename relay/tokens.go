@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Token prefixes say at a glance what a leaked token opens.
@@ -16,6 +18,17 @@ const (
 // newToken returns a fresh bearer token: 256 random bits.
 func newToken(prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(randomBytes(32))
+}
+
+// bcryptToken hashes a token for nats-server's password check. The
+// lowest cost is enough: the token is 256 random bits, which no number of
+// rounds makes easier or harder to guess, and a connection checks it.
+func bcryptToken(token string) string {
+	h, err := bcrypt.GenerateFromPassword([]byte(token), bcrypt.MinCost)
+	if err != nil {
+		panic("bcrypt of a token: " + err.Error()) // only for passwords over 72 bytes; tokens are 47
+	}
+	return string(h)
 }
 
 // hashToken is what the registry keeps instead of the token itself.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -298,4 +300,67 @@ func observe(t *testing.T, r *harness.Relay, victim string, since time.Time) map
 	_, dlq := r.Do(http.MethodGet, "/v1/dlq?all=true", harness.AdminToken, nil)
 	out["dlq"] = string(dlq)
 	return out
+}
+
+// TestNATSConfigIsolatesOnACluster: on an external nats-server, the
+// accounts that `billrelay nats-config` writes give resellers the same
+// isolation as the embedded server: each reads its own consumer with its
+// API token, and the attacks of the matrix change nothing.
+func TestNATSConfigIsolatesOnACluster(t *testing.T) {
+	t.Setenv("BILLRELAY_NATS_PASSWORD", "relay-secret")
+	dir := t.TempDir()
+	accounts := filepath.Join(dir, "accounts.conf")
+	writeFile(t, accounts, relay.AccountsConfig("BILLRELAY", "", nil))
+	main := filepath.Join(dir, "nats.conf")
+	writeFile(t, main, "include ./accounts.conf\n")
+	n := harness.StartNATS(t, "-c", main)
+	r := harness.Start(t, "RELAY_NATS_URL=nats://billrelay:relay-secret@127.0.0.1:"+strconv.Itoa(n.Port))
+	seller := r.RegisterSeller("sell-1")
+	tokens := map[string]string{"res-a": r.RegisterReseller("res-a", "sell-1", "acc-77"),
+		"res-b": r.RegisterReseller("res-b", "sell-1", "acc-77")}
+	for i := range 3 {
+		r.Publish(seller, harness.StateChange(fmt.Sprintf("nc-%d", i), "sell-1", "acc-77", strconv.Itoa(i), "active"))
+	}
+	harness.WaitFor(t, 30*time.Second, "copies routed", func() bool { return r.ResellerLag("res-b").Pending == 3 })
+
+	out, errOut, code := r.CLI("nats-config")
+	if code != 0 {
+		t.Fatalf("nats-config: exit %d: %s", code, errOut)
+	}
+	writeFile(t, accounts, out)
+	// A restart, not a reload: after a SIGHUP reload, nats-server 2.15.2
+	// answered the new accounts' imported requests with no responders.
+	n.Kill()
+	n.Start()
+	a := natsConnect(t, n.URL, "res-a", tokens["res-a"])
+	b := natsConnect(t, n.URL, "res-b", tokens["res-b"])
+	own := fetchOwn(t, a, "res-a")
+	victim := fetchOwn(t, b, "res-b")
+	before := observe(t, r, "res-b", time.Now())
+	leaks := &leakLog{}
+	attack(t, a, "res-a", "res-b", victim, leaks)
+	if err := a.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	after := observe(t, r, "res-b", time.Now())
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("attacking res-b changed %s: %s before, %s after", k, v, after[k])
+		}
+	}
+	if l := leaks.get(); len(l) > 0 {
+		t.Fatalf("foreign messages reached res-a:\n%s", strings.Join(l, "\n"))
+	}
+	for _, m := range []jetstream.Msg{own, victim} {
+		if err := m.DoubleAck(t.Context()); err != nil {
+			t.Fatalf("acking its own delivery: %v", err)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

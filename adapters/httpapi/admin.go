@@ -65,6 +65,9 @@ type resellerView struct {
 	Paused      bool      `json:"paused"`
 	PauseReason string    `json:"pause_reason,omitempty"`
 	Stream      string    `json:"stream"`
+	// NATSBcrypt is what `billrelay nats-config` needs for the reseller's
+	// user on an external NATS cluster.
+	NATSBcrypt string `json:"nats_bcrypt,omitempty"`
 	relay.Status
 	Webhook *webhookView `json:"webhook,omitempty"`
 }
@@ -83,7 +86,8 @@ func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) 
 		return resellerView{}, err
 	}
 	return resellerView{ID: rs.ID, Seller: rs.Seller, Accounts: rs.Accounts, Created: rs.Created,
-		Paused: rs.Paused, PauseReason: rs.PauseReason, Stream: rs.DeliveryStream(), Status: st, Webhook: s.webhookView(rs.ID, rs.Webhook)}, nil
+		Paused: rs.Paused, PauseReason: rs.PauseReason, Stream: rs.DeliveryStream(), NATSBcrypt: rs.NATSBcrypt, Status: st,
+		Webhook: s.webhookView(rs.ID, rs.Webhook)}, nil
 }
 
 // webhookView shows a webhook without its secrets, with its circuit.

@@ -19,17 +19,18 @@ import (
 
 // cliCommands are the ops commands that talk to a running relay.
 var cliCommands = map[string]func(ctx context.Context, c *client, args []string, out io.Writer) error{
-	"status":    statusCmd,
-	"sellers":   sellersCmd,
-	"resellers": resellersCmd,
-	"pause":     pauseCmd,
-	"resume":    resumeCmd,
-	"replay":    replayCmd,
-	"dlq":       dlqCmd,
-	"publish":   publishCmd,
-	"reconcile": reconcileCmd,
-	"item":      itemCmd,
-	"audit":     auditCmd,
+	"status":      statusCmd,
+	"sellers":     sellersCmd,
+	"resellers":   resellersCmd,
+	"pause":       pauseCmd,
+	"resume":      resumeCmd,
+	"replay":      replayCmd,
+	"dlq":         dlqCmd,
+	"publish":     publishCmd,
+	"reconcile":   reconcileCmd,
+	"item":        itemCmd,
+	"audit":       auditCmd,
+	"nats-config": natsConfigCmd,
 }
 
 // runCLI runs one ops command; errors are one line and exit code 1 (2 for

@@ -32,6 +32,7 @@ Ops commands, against a running relay (RELAY_URL, RELAY_ADMIN_TOKEN):
   billrelay publish --seller S --account A --item I --event "Creation Completed" --params "..." --actor WHO --reason WHY
   billrelay reconcile --reseller R [--fix]
   billrelay item SELLER ACCOUNT ITEM            billrelay audit [--limit N]
+  billrelay nats-config [--account BILLRELAY] [--domain D]   accounts for an external NATS cluster
 
 Configuration comes from RELAY_* environment variables; see README.md.
 `

@@ -1,0 +1,76 @@
+package relay
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Tenant is what the accounts configuration needs of one reseller.
+type Tenant struct {
+	ID     string
+	Stream string
+	// Bcrypt is the reseller's token hashed with bcrypt; a reseller
+	// registered before the relay kept one has none and gets no user.
+	Bcrypt string
+}
+
+// AccountsConfig writes the accounts block of a nats-server configuration
+// that isolates resellers on an external cluster the way the embedded
+// server does (see tenancy.go): the relay's streams and its user in
+// relayAcc, and each reseller in an account of its own that imports
+// exactly [ResellerImports]. The relay's user takes its password from the
+// server's environment (BILLRELAY_NATS_PASSWORD); resellers log in with
+// their API token, checked as bcrypt. Accounts reload without a restart
+// (nats-server --signal reload).
+func AccountsConfig(relayAcc, domain string, tenants []Tenant) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# billrelay tenancy: written by `billrelay nats-config`; write it again after a reseller is\n")
+	fmt.Fprintf(&b, "# registered, deleted or given a new token, then reload the servers.\n")
+	fmt.Fprintf(&b, "accounts {\n  %s: {\n    jetstream: enabled\n", relayAcc)
+	fmt.Fprintf(&b, "    users: [ {user: billrelay, password: $BILLRELAY_NATS_PASSWORD} ]\n    exports: [\n")
+	for _, t := range tenants {
+		for _, im := range ResellerImports(t.ID, t.Stream, domain, relayAcc) {
+			resp := "singleton"
+			if im.Streamed {
+				resp = "stream"
+			}
+			fmt.Fprintf(&b, "      {service: %s, response_type: %s, accounts: [%s]}\n", quote(im.Remote), resp, quote(AccountName(t.ID)))
+		}
+	}
+	fmt.Fprintf(&b, "    ]\n  }\n")
+	for _, t := range tenants {
+		fmt.Fprintf(&b, "  %s: {\n", quote(AccountName(t.ID)))
+		if t.Bcrypt == "" {
+			fmt.Fprintf(&b, "    # no user: registered before the relay kept a bcrypt hash; give it a new token\n")
+		} else {
+			writeTenantUser(&b, t, domain, relayAcc)
+		}
+		fmt.Fprintf(&b, "    imports: [\n")
+		for _, im := range ResellerImports(t.ID, t.Stream, domain, relayAcc) {
+			fmt.Fprintf(&b, "      {service: {account: %s, subject: %s}, to: %s}\n", quote(relayAcc), quote(im.Remote), quote(im.Local))
+		}
+		fmt.Fprintf(&b, "    ]\n  }\n")
+	}
+	fmt.Fprintf(&b, "}\n")
+	return b.String()
+}
+
+func writeTenantUser(b *strings.Builder, t Tenant, domain, relayAcc string) {
+	perms := ResellerPermissions(t.ID, t.Stream, domain, relayAcc)
+	fmt.Fprintf(b, "    users: [ {user: %s, password: %s, permissions: {\n", quote(t.ID), quote(t.Bcrypt))
+	fmt.Fprintf(b, "      publish: {allow: [%s]}\n", quoteAll(perms.Publish.Allow))
+	fmt.Fprintf(b, "      subscribe: {allow: [%s]}\n    }} ]\n", quoteAll(perms.Subscribe.Allow))
+}
+
+// quote writes a string the configuration parser reads back as it is: a
+// quoted string is never taken for a variable ($JS…) or a number.
+func quote(s string) string { return strconv.Quote(s) }
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = quote(s)
+	}
+	return strings.Join(q, ", ")
+}
