@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -92,19 +91,3 @@ func StartHub(t testing.TB) (*NATS, string) {
 	}
 	return StartNATS(t, "-c", conf), "nats-leaf://127.0.0.1:" + strconv.Itoa(leafPort)
 }
-
-// Reload makes the server read its configuration again (SIGHUP) and waits
-// until it says it did.
-func (n *NATS) Reload() {
-	n.t.Helper()
-	before := strings.Count(n.logs.String(), "Reloaded server configuration")
-	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		n.t.Fatalf("reload nats-server: %v", err)
-	}
-	WaitFor(n.t, 30*time.Second, "nats-server to reload its configuration", func() bool {
-		return strings.Count(n.logs.String(), "Reloaded server configuration") > before
-	})
-}
-
-// Logs returns what the server printed.
-func (n *NATS) Logs() string { return n.logs.String() }
