@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,36 @@ func TestTermJournaledBeforeCrashIsDeadLettered(t *testing.T) {
 	dl := waitDLQ(t, r, "res-a", 1)
 	if !strings.Contains(dl[0].Reason, "unknown item ghost") {
 		t.Fatalf("dead letter reason %q, want the reseller's", dl[0].Reason)
+	}
+}
+
+// TestForgedLegacyReceiptSettlesNothing: a store from before tenancy may
+// hold a receipt that a reseller published on its own subject but that
+// names another reseller's delivery. After a restart it must not settle
+// that delivery: the victim still gets its event.
+func TestForgedLegacyReceiptSettlesNothing(t *testing.T) {
+	dir := t.TempDir()
+	r, seller := openWithResA(t, dir)
+	ctx := testCtx(t)
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Publish(ctx, seller, []events.Event{event("fl-1", "acc-77", "i1", "active")}); err != nil {
+		t.Fatal(err)
+	}
+	victim := pullN(t, r, "res-b", 1)[0]
+	forged := relay.Receipt{Stream: relay.StreamDelivery, Consumer: "res-b", Seq: victim.Seq, EventID: "fl-1",
+		Action: relay.ActionApplied, Time: time.Now().UTC()}
+	body, _ := json.Marshal(forged)
+	if _, err := r.JetStream().Publish(ctx, "receipts.DELIVERY.res-a.sell-1.acc-77.i1", body); err != nil {
+		t.Fatalf("store the forged receipt: %v", err)
+	}
+	r.Close()
+
+	r = openRelay(t, dir)
+	defer r.Close()
+	back := pullN(t, r, "res-b", 1)
+	if fmt.Sprint(ids(back)) != "[fl-1]" {
+		t.Fatalf("res-b got %v after the restart, want its un-acked fl-1 again", ids(back))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -267,7 +268,7 @@ func (r *Relay) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq
 	f.until = time.Now().Add(receiptFilterTTL)
 	err := scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
 		var rc Receipt
-		if json.Unmarshal(m.Data(), &rc) == nil {
+		if json.Unmarshal(m.Data(), &rc) == nil && receiptSubjectNames(m.Subject(), rc) {
 			f.add(rc)
 		}
 		return md.Sequence.Stream < lastSeq
@@ -277,6 +278,15 @@ func (r *Relay) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq
 	}
 	r.log.Info().Int("consumers", len(f.seqs)).Msg("receipts before restart loaded")
 	return nil
+}
+
+// receiptSubjectNames reports whether a stored receipt's subject names the
+// stream and consumer its payload does. Receipts are written by the relay
+// alone now, but a store from before tenancy may hold one a reseller
+// published on its own subject naming another consumer: such a receipt
+// must not settle that consumer's deliveries after a restart.
+func receiptSubjectNames(subject string, rc Receipt) bool {
+	return strings.HasPrefix(subject, receiptsPrefix+"."+rc.Stream+"."+rc.Consumer+".")
 }
 
 // receiptSink records, after each push delivery, what the receiver applied.
