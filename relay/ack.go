@@ -308,13 +308,19 @@ func (s *settledSet) touch(d delivery) {
 // say when it was pulled (an id from before an upgrade) and that reported
 // no progress is not known to be expired: it is applied.
 func (s *settledSet) expired(d delivery, ackWait time.Duration) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	started := d.handedOut
-	if t, ok := s.progress[settledKey(d.stream, d.consumer, d.streamSeq, d.attempt)]; ok && t.After(started) {
+	if t := s.progressed(d.stream, d.consumer, d.streamSeq, d.attempt); t.After(started) {
 		started = t
 	}
 	return !started.IsZero() && time.Since(started) > ackWait
+}
+
+// progressed returns when a delivery last reported progress (zero if it
+// did not, or long ago).
+func (s *settledSet) progressed(stream, consumer string, seq, attempt uint64) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.progress[settledKey(stream, consumer, seq, attempt)]
 }
 
 func (s *settledSet) rotate() {

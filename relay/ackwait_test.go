@@ -14,11 +14,12 @@ import (
 // can be several ack waits old before it is pulled.
 const shortAckWait = 2 * time.Second
 
-// setupShortAckWait is setup with a relay whose ack wait is shortAckWait.
-func setupShortAckWait(t *testing.T) world {
+// setupShortAckWait is setup with a relay whose ack wait is shortAckWait
+// (and maxDeliver, 0 for the default).
+func setupShortAckWait(t *testing.T, maxDeliver int) world {
 	t.Helper()
 	ctx := testCtx(t)
-	r, err := relay.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: shortAckWait}, zerolog.Nop())
+	r, err := relay.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: shortAckWait, MaxDeliver: maxDeliver}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -69,7 +70,7 @@ func byID(t *testing.T, ds []relay.Delivery) map[string]relay.Delivery {
 // the acked ones never, the terminated one is a dead letter with its
 // reason.
 func TestAckContractAfterDowntime(t *testing.T) {
-	w := setupShortAckWait(t)
+	w := setupShortAckWait(t, 0)
 	ctx := testCtx(t)
 	batch := []events.Event{event("old-ack", "acc-77", "i1", "active"), event("old-nak", "acc-77", "i2", "active"),
 		event("old-term", "acc-77", "i3", "active"), event("old-prog", "acc-77", "i4", "active")}
@@ -112,7 +113,7 @@ func TestAckContractAfterDowntime(t *testing.T) {
 // still reported expired (its nak is not sent: JetStream is delivering the
 // event again already), and progress does not bring it back to life.
 func TestExpiredDeliveryIsReported(t *testing.T) {
-	w := setupShortAckWait(t)
+	w := setupShortAckWait(t, 0)
 	ctx := testCtx(t)
 	if _, err := w.r.Publish(ctx, w.seller, []events.Event{event("slow", "acc-77", "i1", "active")}); err != nil {
 		t.Fatalf("Publish: %v", err)
@@ -133,4 +134,34 @@ func TestExpiredDeliveryIsReported(t *testing.T) {
 		}
 	}
 	ackAll(t, w.r, "res-a", again)
+}
+
+// TestProgressKeepsFinalDeliveryAlive: a delivery on its last allowed
+// attempt that the reseller keeps alive with progress (an agent holding it
+// behind an earlier event of its item) is not dead-lettered when the ack
+// wait of its pull passes: its timer runs from its last progress, as
+// JetStream's does.
+func TestProgressKeepsFinalDeliveryAlive(t *testing.T) {
+	w := setupShortAckWait(t, 1)
+	ctx := testCtx(t)
+	if _, err := w.r.Publish(ctx, w.seller, []events.Event{event("held", "acc-77", "i1", "active")}); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	ds := pullN(t, w.r, "res-a", 1)
+	// Keep it alive until the final-delivery watch (it checks every second)
+	// has passed its ack wait twice over.
+	until := time.Now().Add(2*shortAckWait + 2*time.Second)
+	tick := time.NewTicker(shortAckWait / 4)
+	defer tick.Stop()
+	for time.Now().Before(until) {
+		res, err := w.r.Ack(ctx, "res-a", relay.AckRequest{Progress: []string{ds[0].AckID}})
+		if err != nil || res.InProgress != 1 || len(res.Errors) != 0 {
+			t.Fatalf("progress: %+v, %v", res, err)
+		}
+		<-tick.C
+	}
+	ackAll(t, w.r, "res-a", ds)
+	if n, err := w.r.DLQCount(ctx, "res-a"); err != nil || n != 0 {
+		t.Fatalf("a final delivery kept alive and acked has %d dead letters (%v); want none", n, err)
+	}
 }

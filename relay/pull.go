@@ -38,7 +38,7 @@ func (r *Relay) watchFinal(stream, consumer string, m jetstream.Msg, md *jetstre
 		return
 	}
 	r.finals.add(finalDelivery{stream: stream, reseller: consumer, subject: m.Subject(), seq: md.Sequence.Stream,
-		attempt: md.NumDelivered, body: m.Data(), at: time.Now().Add(r.cfg.AckWait + 2*time.Second)})
+		attempt: md.NumDelivered, body: m.Data(), at: time.Now().Add(finalGrace(r.cfg.AckWait))})
 }
 
 // Pull takes up to max events from reseller's consumer. It answers as soon
