@@ -230,17 +230,18 @@ func clipReason(s string) string {
 // screen drops ids that cannot be applied as asked and records why. An
 // ack or term whose AckWait ran out is still sent (it spares a redelivery if
 // the server has not made one yet) but reported, since the event may come
-// again.
+// again. The AckWait runs from this delivery's pull (or its last progress),
+// never from when the event was stored.
 func (r *Relay) screen(items []settlement, res *AckResult) []settlement {
 	out := items[:0]
 	for _, s := range items {
-		held := time.Since(r.settled.touched(s.d))
+		expired := r.settled.expired(s.d, r.cfg.AckWait)
 		switch {
 		case r.settled.has(s.d.stream, s.d.consumer, s.d.streamSeq, s.d.attempt):
 			res.Errors = append(res.Errors, AckError{s.id, "already settled: this delivery was acked, naked or terminated before"})
-		case held > r.cfg.AckWait && s.kind == 'n':
+		case expired && s.kind == 'n':
 			res.Errors = append(res.Errors, AckError{s.id, "ack_wait expired: the event is being delivered again"})
-		case held > r.cfg.AckWait:
+		case expired:
 			res.Errors = append(res.Errors, AckError{s.id, "ack_wait expired: applied, but the event may be delivered again"})
 			s.expired = true
 			out = append(out, s)
@@ -302,14 +303,24 @@ func (s *settledSet) touch(d delivery) {
 	s.progress[settledKey(d.stream, d.consumer, d.streamSeq, d.attempt)] = time.Now()
 }
 
-// touched returns when a delivery's ack timer last started.
-func (s *settledSet) touched(d delivery) time.Time {
+// expired reports whether a delivery's ack timer, started by its pull or
+// its last progress, ran longer than ackWait. A delivery whose id does not
+// say when it was pulled (an id from before an upgrade) and that reported
+// no progress is not known to be expired: it is applied.
+func (s *settledSet) expired(d delivery, ackWait time.Duration) bool {
+	started := d.handedOut
+	if t := s.progressed(d.stream, d.consumer, d.streamSeq, d.attempt); t.After(started) {
+		started = t
+	}
+	return !started.IsZero() && time.Since(started) > ackWait
+}
+
+// progressed returns when a delivery last reported progress (zero if it
+// did not, or long ago).
+func (s *settledSet) progressed(stream, consumer string, seq, attempt uint64) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t, ok := s.progress[settledKey(d.stream, d.consumer, d.streamSeq, d.attempt)]; ok && t.After(d.at) {
-		return t
-	}
-	return d.at
+	return s.progress[settledKey(stream, consumer, seq, attempt)]
 }
 
 func (s *settledSet) rotate() {

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,14 +16,31 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// An ack id is the JetStream ack subject of one delivery, sealed with an
-// HMAC under a key only the relay knows. A reseller cannot forge one for a
-// message of another consumer, and a valid id names the consumer it belongs
-// to, so a stolen id is refused as someone else's, not applied.
+// An ack id is the JetStream ack subject of one delivery and the time the
+// relay handed it out, sealed with an HMAC under a key only the relay
+// knows. A reseller cannot forge one for a message of another consumer, and
+// a valid id names the consumer it belongs to, so a stolen id is refused as
+// someone else's, not applied.
 //
-// Form: base64url(reply) "." base64url(mac[:16]).
+// The hand-out time is in the id because the ack subject's own timestamp is
+// when the event was stored, not when it was delivered: a backlog pulled a
+// day late would otherwise read as held for a day. It travels in the id
+// (not in the relay's memory) so that any relay of a cluster, or the same
+// relay after a restart, judges it the same way, up to their clock skew.
+//
+// Form: base64url(reply) "." base64url(handed-out Unix ns, 8 bytes big
+// endian) "." base64url(mac[:16]), the mac over a version tag, the time and
+// the reply. The earlier form, base64url(reply) "." base64url(mac[:16])
+// with the mac over the reply alone, still opens: ids handed out before an
+// upgrade settle, their hand-out time unknown.
 
-const ackMacLen = 16
+const (
+	ackMacLen  = 16
+	ackTimeLen = 8
+	// ackIDV2Tag starts what the mac of the current form covers: no JetStream
+	// subject starts with it, so no mac of one form is valid for the other.
+	ackIDV2Tag = "v2\x00"
+)
 
 // delivery is what an ack id says about one delivered message.
 type delivery struct {
@@ -31,17 +49,26 @@ type delivery struct {
 	consumer  string
 	attempt   uint64
 	streamSeq uint64
-	at        time.Time
+	// handedOut is when a pull handed the delivery out; zero for an id of
+	// the earlier form, which did not say.
+	handedOut time.Time
 }
 
-func (r *Relay) sealAckID(reply string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(reply)) + "." +
-		base64.RawURLEncoding.EncodeToString(r.ackMAC(reply))
+// sealAckID seals the ack subject of a delivery handed out at handedOut;
+// a zero handedOut seals the earlier form.
+func (r *Relay) sealAckID(reply string, handedOut time.Time) string {
+	body := base64.RawURLEncoding.EncodeToString([]byte(reply))
+	if handedOut.IsZero() {
+		return body + "." + base64.RawURLEncoding.EncodeToString(r.ackMAC(reply))
+	}
+	at := binary.BigEndian.AppendUint64(nil, uint64(handedOut.UnixNano()))
+	return body + "." + base64.RawURLEncoding.EncodeToString(at) + "." +
+		base64.RawURLEncoding.EncodeToString(r.ackMAC(ackIDV2Tag+string(at)+reply))
 }
 
-func (r *Relay) ackMAC(reply string) []byte {
+func (r *Relay) ackMAC(sealed string) []byte {
 	h := hmac.New(sha256.New, r.ackKey)
-	h.Write([]byte(reply))
+	h.Write([]byte(sealed))
 	return h.Sum(nil)[:ackMacLen]
 }
 
@@ -52,25 +79,50 @@ var errNotAckID = errors.New("not an ack id")
 
 // openAckID checks the seal and reads the delivery back.
 func (r *Relay) openAckID(id string) (delivery, error) {
-	body, mac, ok := strings.Cut(id, ".")
-	if !ok || len(id) > 512 {
+	parts := strings.Split(id, ".")
+	if len(id) > 600 || len(parts) < 2 || len(parts) > 3 || strings.IndexFunc(id, notAckIDRune) >= 0 {
 		return delivery{}, errNotAckID
 	}
 	// Strict: one id, one spelling. The lenient decoder ignores the unused
-	// low bits of the last character, so a second spelling of a valid id
-	// would open too (found by FuzzOpenAckID).
-	reply, err1 := ackIDEncoding.DecodeString(body)
-	sum, err2 := ackIDEncoding.DecodeString(mac)
-	if err1 != nil || err2 != nil || !hmac.Equal(sum, r.ackMAC(string(reply))) {
+	// low bits of the last character, and every decoder skips \r and \n, so
+	// a second spelling of a valid id would open too (found by
+	// FuzzOpenAckID).
+	dec := make([][]byte, len(parts))
+	for i, p := range parts {
+		b, err := ackIDEncoding.DecodeString(p)
+		if err != nil {
+			return delivery{}, errNotAckID
+		}
+		dec[i] = b
+	}
+	reply, sum := string(dec[0]), dec[len(dec)-1]
+	sealed, handedOut := reply, time.Time{}
+	if len(dec) == 3 {
+		if len(dec[1]) != ackTimeLen {
+			return delivery{}, errNotAckID
+		}
+		sealed = ackIDV2Tag + string(dec[1]) + reply
+		handedOut = time.Unix(0, int64(binary.BigEndian.Uint64(dec[1])))
+	}
+	if !hmac.Equal(sum, r.ackMAC(sealed)) {
 		return delivery{}, errNotAckID
 	}
-	return parseAckReply(string(reply))
+	d, err := parseAckReply(reply)
+	d.handedOut = handedOut
+	return d, err
+}
+
+// notAckIDRune is true of a character that base64url and the dots between
+// the parts of an id do not use.
+func notAckIDRune(c rune) bool {
+	return !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.')
 }
 
 // parseAckReply reads a JetStream ack subject in its v1 form
 // ($JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>) or
 // its v2 form, which inserts <domain>.<account hash> after $JS.ACK and may
-// append a token.
+// append a token. Its <ts> is when the event was stored, which says nothing
+// of how long this delivery has been held: the relay does not read it.
 func parseAckReply(reply string) (delivery, error) {
 	t := strings.Split(reply, ".")
 	if len(t) < 9 || t[0] != "$JS" || t[1] != "ACK" {
@@ -82,12 +134,11 @@ func parseAckReply(reply string) (delivery, error) {
 	}
 	attempt, e1 := strconv.ParseUint(t[off+2], 10, 64)
 	sseq, e2 := strconv.ParseUint(t[off+3], 10, 64)
-	ts, e3 := strconv.ParseInt(t[off+5], 10, 64)
+	_, e3 := strconv.ParseInt(t[off+5], 10, 64)
 	if e1 != nil || e2 != nil || e3 != nil {
 		return delivery{}, errNotAckID
 	}
-	return delivery{reply: reply, stream: t[off], consumer: t[off+1], attempt: attempt,
-		streamSeq: sseq, at: time.Unix(0, ts)}, nil
+	return delivery{reply: reply, stream: t[off], consumer: t[off+1], attempt: attempt, streamSeq: sseq}, nil
 }
 
 // loadAckKey reads the ack-id key from the registry bucket, creating it on

@@ -97,6 +97,10 @@ type finalDelivery struct {
 	at                        time.Time
 }
 
+// finalGrace is how long after its ack timer (re)started a final delivery
+// is watched: its ack wait, and a margin for the ack on its way.
+func finalGrace(ackWait time.Duration) time.Duration { return ackWait + 2*time.Second }
+
 func newFinalDeliveries() *finalDeliveries {
 	return &finalDeliveries{due: map[string]finalDelivery{}, wake: make(chan struct{}, 1)}
 }
@@ -117,6 +121,12 @@ func (f *finalDeliveries) run(ctx context.Context, r *Relay) {
 			return
 		}
 		for key, fd := range f.ripe() {
+			// Progress restarted its ack timer: watch it again from there.
+			if due := r.settled.progressed(fd.stream, fd.reseller, fd.seq, fd.attempt).Add(finalGrace(r.cfg.AckWait)); due.After(fd.at) {
+				fd.at = due
+				f.add(fd)
+				continue
+			}
 			if !r.settled.has(fd.stream, fd.reseller, fd.seq, fd.attempt) {
 				reason := fmt.Sprintf("max deliveries reached: not acked within %s of delivery %d", r.cfg.AckWait, fd.attempt)
 				o := deadLetterOrigin{fd.stream, fd.reseller, fd.seq, fd.subject}

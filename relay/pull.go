@@ -38,7 +38,7 @@ func (r *Relay) watchFinal(stream, consumer string, m jetstream.Msg, md *jetstre
 		return
 	}
 	r.finals.add(finalDelivery{stream: stream, reseller: consumer, subject: m.Subject(), seq: md.Sequence.Stream,
-		attempt: md.NumDelivered, body: m.Data(), at: time.Now().Add(r.cfg.AckWait + 2*time.Second)})
+		attempt: md.NumDelivered, body: m.Data(), at: time.Now().Add(finalGrace(r.cfg.AckWait))})
 }
 
 // Pull takes up to max events from reseller's consumer. It answers as soon
@@ -78,6 +78,9 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 		}
 		return nil, fmt.Errorf("pull %s: %w", consumer, classify(err))
 	}
+	// The ack wait of these deliveries runs from now, however long ago
+	// their events were stored: their ack ids say so.
+	handedOut := time.Now()
 	out := make([]Delivery, 0, len(msgs))
 	for _, m := range msgs {
 		md, err := m.Metadata()
@@ -91,7 +94,7 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 		r.watchFinal(stream, consumer, m, md)
 		r.out.put(receiptOf(stream, consumer, md.Sequence.Stream, m.Subject(), m.Headers()))
 		r.metrics.delivered.WithLabelValues(consumer, "pull").Inc()
-		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply()), Attempt: md.NumDelivered, Seq: md.Sequence.Stream,
+		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply(), handedOut), Attempt: md.NumDelivered, Seq: md.Sequence.Stream,
 			Replay: m.Headers().Get(HeaderReplay) != "", Redriven: m.Headers().Get(HeaderRedriven) != "", Flags: flagsOf(m.Headers())})
 	}
 	return out, nil
