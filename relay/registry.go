@@ -58,6 +58,10 @@ type Reseller struct {
 	// registration, kept when RELAY_DELIVERY_SHARDS changes, since its
 	// consumer and its pending copies live there.
 	Stream string `json:"stream,omitempty"`
+	// CallbackAllow lists the prefixes the admin lets this reseller's own
+	// callbacks (TMF hubs) reach besides public addresses (see
+	// CallbackPolicy).
+	CallbackAllow []string `json:"callback_allow,omitempty"`
 }
 
 // Registry key prefixes in BucketRegistry.
@@ -339,7 +343,7 @@ func (r *Relay) validateResellerSpec(spec *ResellerSpec) error {
 		}
 	}
 	if spec.Webhook != nil {
-		checkWebhook(ve, "webhook.", *spec.Webhook)
+		checkWebhook(ve, "webhook.", *spec.Webhook, r.AdminCallbackPolicy())
 	}
 	slices.Sort(spec.Accounts)
 	spec.Accounts = slices.Compact(spec.Accounts)
