@@ -66,6 +66,9 @@ func (r *Relay) reconcilePushers(cfg PushConfig, running map[string]*pusher) {
 	for id, p := range running {
 		if ep, ok := want[id]; !ok || r.pushVersion(ep) != p.version {
 			stopPusher(running, id)
+			if ok {
+				r.unpin(ep)
+			}
 		}
 	}
 	for id, ep := range want {
@@ -92,6 +95,21 @@ func stopPusher(running map[string]*pusher, id string) {
 	p.cancel()
 	<-p.done
 	delete(running, id)
+}
+
+// unpin gives up the pin of a pusher being replaced (a changed webhook,
+// hub or callback allowance): its successor has a new consumer handle,
+// which JetStream would otherwise keep waiting for RELAY_FAILOVER_AFTER.
+func (r *Relay) unpin(ep endpoint) {
+	ctx, cancel := context.WithTimeout(r.bg, 5*time.Second)
+	defer cancel()
+	s, err := r.js.Stream(ctx, ep.stream)
+	if err == nil {
+		err = s.UnpinConsumer(ctx, ep.id, relayGroup)
+	}
+	if err != nil {
+		r.log.Debug().Err(err).Str("consumer", ep.id).Msg("unpin of a replaced pusher failed; the new one waits for the pin to expire")
+	}
 }
 
 func (r *Relay) startPusher(cfg PushConfig, running map[string]*pusher, ep endpoint) {
