@@ -162,7 +162,9 @@ func TestHubRegistrationBounds(t *testing.T) {
 	mustAddHub(t, r, ta, "https://billing.example/tmf/3")
 
 	_, b := r.Do(http.MethodGet, "/v1/audit?limit=100", harness.AdminToken, nil)
-	var audit struct{ Entries []struct{ Actor, Action string } }
+	var audit struct {
+		Entries []struct{ Actor, Action string }
+	}
 	if err := json.Unmarshal(b, &audit); err != nil {
 		t.Fatal(err)
 	}
