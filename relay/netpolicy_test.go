@@ -261,3 +261,27 @@ func FuzzRedactURL(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseAllow: an accepted allowance entry is a canonical prefix that
+// reads back as itself; anything else is refused with its index.
+func FuzzParseAllow(f *testing.F) {
+	for _, s := range []string{"10.20.0.0/16", "127.0.0.1", "fd12::/48", "10.0.0.1/8", "::ffff:10.0.0.0/104", "fe80::1%eth0", "10.0.0.0/33", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseAllow([]string{s})
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "[0]: ") {
+				t.Fatalf("error %q does not name the entry", err)
+			}
+			return
+		}
+		if len(got) != 1 || got[0] != got[0].Masked() {
+			t.Fatalf("ParseAllow(%q) = %v", s, got)
+		}
+		again, err := ParseAllow([]string{got[0].String()})
+		if err != nil || again[0] != got[0] {
+			t.Fatalf("%q read back as %v, %v", got[0], again, err)
+		}
+	})
+}
