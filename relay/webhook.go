@@ -195,7 +195,10 @@ func (r *Relay) AddHub(ctx context.Context, reseller string, h Hub) (Hub, error)
 }
 
 // appendHub adds h to a reseller's record, inside the compare-and-set, so
-// that concurrent registrations cannot pass the bound together.
+// that concurrent registrations cannot pass the bound together. Over the
+// bound is ErrTooMany (429), not a conflict or invalid input: the request
+// is sound, the tenant is at one of its own bounds, and 429 is what every
+// per-tenant bound answers.
 func (r *Relay) appendHub(rs *Reseller, h Hub) error {
 	if rs.Webhook == nil {
 		rs.Webhook = &Webhook{Format: FormatTMF}
