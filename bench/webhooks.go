@@ -32,7 +32,7 @@ func webhookCase(ctx context.Context, dir string, cfg Config, n, events int) (Ro
 		return Row{}, err
 	}
 	defer r.Close()
-	r.StartPush(relay.PushConfig{NewSink: webhook.NewFactory(15 * time.Second), Concurrency: 16})
+	r.StartPush(relay.PushConfig{NewSink: webhook.NewFactory(15*time.Second, &webhook.Clients{}), Concurrency: 16})
 	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 		return Row{}, err
 	}

@@ -3,8 +3,12 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 )
+
+// maxHubsLimit caps RELAY_MAX_HUBS: every hub is a request per event.
+const maxHubsLimit = 1000
 
 // Config is everything the relay needs to run. cmd/billrelay fills it from
 // RELAY_* variables; tests fill it directly.
@@ -68,6 +72,12 @@ type Config struct {
 	// may stop pulling before another relay on the same cluster takes over
 	// (JetStream's pinned-client TTL).
 	FailoverAfter time.Duration
+	// CallbackAllow admits these prefixes for every callback, also the
+	// private ranges a tenant's hub is otherwise refused (see
+	// CallbackPolicy).
+	CallbackAllow []netip.Prefix
+	// MaxHubs bounds the TMF hubs of one reseller.
+	MaxHubs int
 }
 
 func (c *Config) setDefaults() {
@@ -110,6 +120,9 @@ func (c *Config) setDefaults() {
 	if c.FailoverAfter == 0 {
 		c.FailoverAfter = 15 * time.Second
 	}
+	if c.MaxHubs == 0 {
+		c.MaxHubs = 10
+	}
 }
 
 // Validate names every setting that cannot work.
@@ -151,6 +164,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DeliveryShards < 1 || c.DeliveryShards > MaxDeliveryShards {
 		bad("delivery shards: must be 1 to %d, got %d", MaxDeliveryShards, c.DeliveryShards)
+	}
+	if c.MaxHubs < 1 || c.MaxHubs > maxHubsLimit {
+		bad("max hubs: must be 1 to %d, got %d", maxHubsLimit, c.MaxHubs)
 	}
 	if !c.SyncAlways && c.SyncInterval <= 0 && c.localJetStream() {
 		bad("sync interval: set SyncAlways or a positive interval")

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"net/netip"
 )
 
 // endpoint is one delivery destination: a reseller's consumer on its
@@ -15,10 +16,13 @@ type endpoint struct {
 	stream  string
 	webhook *Webhook
 	paused  bool
+	// allow is the admin's allowance for the reseller's callbacks.
+	allow []netip.Prefix
 }
 
 func resellerEndpoint(rs Reseller) endpoint {
-	return endpoint{role: RoleReseller, id: rs.ID, stream: rs.DeliveryStream(), webhook: rs.Webhook, paused: rs.Paused}
+	allow, _ := ParseAllow(rs.CallbackAllow) // stored canonical by SetCallbackAllow
+	return endpoint{role: RoleReseller, id: rs.ID, stream: rs.DeliveryStream(), webhook: rs.Webhook, paused: rs.Paused, allow: allow}
 }
 
 func sellerEndpoint(s Seller) endpoint {

@@ -26,7 +26,7 @@ type Notify struct {
 func (r *Relay) SetNotify(ctx context.Context, seller string, n Notify) (string, error) {
 	ve := &events.ValidationError{}
 	if n.WebhookURL != "" {
-		checkWebhook(ve, "webhook_", WebhookSpec{URL: n.WebhookURL, Secret: n.Secret})
+		checkWebhook(ve, "webhook_", WebhookSpec{URL: n.WebhookURL, Secret: n.Secret}, r.AdminCallbackPolicy())
 	}
 	checkAddress(ve, "primary_contact", n.PrimaryContact)
 	for i, a := range n.Bcc {

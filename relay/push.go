@@ -11,8 +11,9 @@ import (
 
 // PushConfig says how the relay pushes to resellers with a webhook.
 type PushConfig struct {
-	// NewSink builds the Sink of one webhook (adapters/webhook).
-	NewSink func(w Webhook) (Sink, error)
+	// NewSink builds the Sink of one webhook (adapters/webhook) or set of
+	// TMF hubs, dialling only what p admits.
+	NewSink func(w Webhook, p CallbackPolicy) (Sink, error)
 	// Backoff is the retry schedule (RELAY_WEBHOOK_BACKOFF).
 	Backoff []time.Duration
 	// Concurrency is the default number of items delivered in parallel.
@@ -63,8 +64,11 @@ func (r *Relay) reconcilePushers(cfg PushConfig, running map[string]*pusher) {
 		}
 	}
 	for id, p := range running {
-		if ep, ok := want[id]; !ok || webhookVersion(ep) != p.version {
+		if ep, ok := want[id]; !ok || r.pushVersion(ep) != p.version {
 			stopPusher(running, id)
+			if ok {
+				r.unpin(ep)
+			}
 		}
 	}
 	for id, ep := range want {
@@ -74,9 +78,16 @@ func (r *Relay) reconcilePushers(cfg PushConfig, running map[string]*pusher) {
 	}
 }
 
-func webhookVersion(ep endpoint) string {
+// pushVersion changes when a pusher must restart: a new webhook, secret or
+// hub, or a new callback policy.
+func (r *Relay) pushVersion(ep endpoint) string {
 	b, _ := json.Marshal(ep.webhook)
-	return string(b)
+	return string(b) + " " + r.pushPolicy(ep).String()
+}
+
+// pushPolicy: hubs are the tenant's own targets, a webhook the admin's.
+func (r *Relay) pushPolicy(ep endpoint) CallbackPolicy {
+	return r.callbackPolicy(ep, ep.webhook.Format == FormatTMF)
 }
 
 func stopPusher(running map[string]*pusher, id string) {
@@ -86,15 +97,30 @@ func stopPusher(running map[string]*pusher, id string) {
 	delete(running, id)
 }
 
+// unpin gives up the pin of a pusher being replaced (a changed webhook,
+// hub or callback allowance): its successor has a new consumer handle,
+// which JetStream would otherwise keep waiting for RELAY_FAILOVER_AFTER.
+func (r *Relay) unpin(ep endpoint) {
+	ctx, cancel := context.WithTimeout(r.bg, 5*time.Second)
+	defer cancel()
+	s, err := r.js.Stream(ctx, ep.stream)
+	if err == nil {
+		err = s.UnpinConsumer(ctx, ep.id, relayGroup)
+	}
+	if err != nil {
+		r.log.Debug().Err(err).Str("consumer", ep.id).Msg("unpin of a replaced pusher failed; the new one waits for the pin to expire")
+	}
+}
+
 func (r *Relay) startPusher(cfg PushConfig, running map[string]*pusher, ep endpoint) {
 	log := r.log.With().Str("consumer", ep.id).Logger()
-	sink, err := cfg.NewSink(*ep.webhook)
+	sink, err := cfg.NewSink(*ep.webhook, r.pushPolicy(ep))
 	if err != nil {
 		log.Error().Err(err).Msg("webhook not started")
 		return
 	}
 	ctx, cancel := context.WithCancel(r.bg)
-	p := &pusher{version: webhookVersion(ep), cancel: cancel, done: make(chan struct{})}
+	p := &pusher{version: r.pushVersion(ep), cancel: cancel, done: make(chan struct{})}
 	running[ep.id] = p
 	go func() {
 		defer close(p.done)

@@ -62,6 +62,10 @@ type Reseller struct {
 	// `billrelay nats-config` writes into an external cluster's accounts
 	// (nats-server checks passwords as bcrypt, not as SHA-256).
 	NATSBcrypt string `json:"nats_bcrypt,omitempty"`
+	// CallbackAllow lists the prefixes the admin lets this reseller's own
+	// callbacks (TMF hubs) reach besides public addresses (see
+	// CallbackPolicy).
+	CallbackAllow []string `json:"callback_allow,omitempty"`
 }
 
 // Registry key prefixes in BucketRegistry.
@@ -361,7 +365,7 @@ func (r *Relay) validateResellerSpec(spec *ResellerSpec) error {
 		}
 	}
 	if spec.Webhook != nil {
-		checkWebhook(ve, "webhook.", *spec.Webhook)
+		checkWebhook(ve, "webhook.", *spec.Webhook, r.AdminCallbackPolicy())
 	}
 	slices.Sort(spec.Accounts)
 	spec.Accounts = slices.Compact(spec.Accounts)

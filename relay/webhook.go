@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +36,16 @@ type Hub struct {
 	Callback string    `json:"callback"`
 	Query    string    `json:"query,omitempty"`
 	Created  time.Time `json:"created"`
+	// Secret signs the hub's notifications (Standard Webhooks); generated
+	// at registration and shown once. Hubs registered before signing
+	// existed have none and are sent unsigned.
+	Secret string `json:"secret,omitempty"`
+}
+
+// auditView is the hub as the audit trail keeps it: no secret, and the
+// callback redacted.
+func (h Hub) auditView() map[string]any {
+	return map[string]any{"id": h.ID, "api": h.API, "callback": RedactURL(h.Callback), "query": h.Query}
 }
 
 // WebhookSecret is one Standard Webhooks signing secret (whsec_…).
@@ -71,15 +80,10 @@ func NewWebhookSecret() string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(32))
 }
 
-// checkWebhook validates spec; prefix names its place in the request.
-func checkWebhook(ve *events.ValidationError, prefix string, spec WebhookSpec) {
-	u, err := url.Parse(spec.URL)
-	switch {
-	case spec.URL == "":
-		ve.Add(prefix+"url", "required; the reseller's HTTPS endpoint")
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-		ve.Add(prefix+"url", "expected an absolute http or https URL, got %q", spec.URL)
-	}
+// checkWebhook validates spec, an admin's webhook dialled under p; prefix
+// names its place in the request.
+func checkWebhook(ve *events.ValidationError, prefix string, spec WebhookSpec, p CallbackPolicy) {
+	checkCallback(ve, prefix+"url", spec.URL, false, p)
 	if spec.Secret != "" {
 		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(spec.Secret, "whsec_"))
 		if !strings.HasPrefix(spec.Secret, "whsec_") || err != nil || len(key) < 24 || len(key) > 64 {
@@ -120,13 +124,13 @@ func (r *Relay) applyWebhook(w **Webhook, spec WebhookSpec, now time.Time) strin
 // seller) and returns the signing secret (generated when spec has none).
 // Delivery switches to push at once.
 func (r *Relay) SetWebhook(ctx context.Context, role Role, id string, spec WebhookSpec) (string, error) {
-	ve := &events.ValidationError{}
-	checkWebhook(ve, "", spec)
-	if err := ve.Err(); err != nil {
-		return "", err
-	}
 	ep, err := r.endpointOf(role, id)
 	if err != nil {
+		return "", err
+	}
+	ve := &events.ValidationError{}
+	checkWebhook(ve, "", spec, r.callbackPolicy(ep, false))
+	if err := ve.Err(); err != nil {
 		return "", err
 	}
 	if ep.webhook != nil && ep.webhook.Format == FormatTMF {
@@ -139,7 +143,7 @@ func (r *Relay) SetWebhook(ctx context.Context, role Role, id string, spec Webho
 	if err != nil {
 		return "", fmt.Errorf("set webhook of %s: %w", ep, err)
 	}
-	r.audit(ctx, AuditEntry{Action: "webhook.set", Target: string(role) + "/" + id, Detail: map[string]any{"url": spec.URL}})
+	r.audit(ctx, AuditEntry{Action: "webhook.set", Target: string(role) + "/" + id, Detail: map[string]any{"url": RedactURL(spec.URL)}})
 	return secret, r.syncConsumer(ctx, ep)
 }
 
@@ -165,34 +169,48 @@ func (r *Relay) syncConsumer(ctx context.Context, ep endpoint) error {
 	return nil
 }
 
-// AddHub subscribes a reseller's TMF callback. A reseller delivered by a
-// plain webhook cannot add hubs (one delivery mode at a time).
+// AddHub subscribes a reseller's TMF callback and returns the hub with its
+// signing secret. The callback is the tenant's own target: no userinfo, and
+// dialled under the tenant policy (see CallbackPolicy). A reseller has at
+// most MaxHubs hubs, and one delivered by a plain webhook none (one
+// delivery mode at a time).
 func (r *Relay) AddHub(ctx context.Context, reseller string, h Hub) (Hub, error) {
-	ve := &events.ValidationError{}
-	checkWebhook(ve, "", WebhookSpec{URL: h.Callback})
-	if err := ve.Err(); err != nil {
-		return Hub{}, events.Invalid("callback", "%s", ve.Fields[0].Reason)
-	}
 	ep, err := r.endpointOf(RoleReseller, reseller)
 	if err != nil {
 		return Hub{}, err
 	}
-	if ep.webhook != nil && ep.webhook.Format != FormatTMF {
-		return Hub{}, fmt.Errorf("%w: reseller %q receives Standard Webhooks; remove that webhook to use TMF hubs", events.ErrConflict, reseller)
+	ve := &events.ValidationError{}
+	checkCallback(ve, "callback", h.Callback, true, r.callbackPolicy(ep, true))
+	if err := ve.Err(); err != nil {
+		return Hub{}, err
 	}
-	h.ID = "hub-" + hex.EncodeToString(randomBytes(8))
+	h.ID, h.Secret = "hub-"+hex.EncodeToString(randomBytes(8)), NewWebhookSecret()
 	h.Created = time.Now().UTC()
-	ep, err = r.setState(ctx, ep, func(w **Webhook, _ *bool, _ *string) {
-		if *w == nil {
-			*w = &Webhook{Format: FormatTMF}
-		}
-		(*w).Hubs = append((*w).Hubs, h)
-	})
+	rs, err := r.updateReseller(ctx, reseller, func(rs *Reseller) error { return r.appendHub(rs, h) })
 	if err != nil {
 		return Hub{}, err
 	}
-	r.audit(ctx, AuditEntry{Action: "hub.add", Target: reseller, Detail: map[string]any{"hub": h}})
-	return h, r.syncConsumer(ctx, ep)
+	r.audit(ctx, AuditEntry{Action: "hub.add", Target: reseller, Detail: map[string]any{"hub": h.auditView()}})
+	return h, r.syncConsumer(ctx, resellerEndpoint(rs))
+}
+
+// appendHub adds h to a reseller's record, inside the compare-and-set, so
+// that concurrent registrations cannot pass the bound together. Over the
+// bound is ErrTooMany (429), not a conflict or invalid input: the request
+// is sound, the tenant is at one of its own bounds, and 429 is what every
+// per-tenant bound answers.
+func (r *Relay) appendHub(rs *Reseller, h Hub) error {
+	if rs.Webhook == nil {
+		rs.Webhook = &Webhook{Format: FormatTMF}
+	}
+	if rs.Webhook.Format != FormatTMF {
+		return fmt.Errorf("%w: reseller %q receives Standard Webhooks; remove that webhook to use TMF hubs", events.ErrConflict, rs.ID)
+	}
+	if len(rs.Webhook.Hubs) >= r.cfg.MaxHubs {
+		return fmt.Errorf("%w: reseller %q has %d hubs, the limit (RELAY_MAX_HUBS) is %d; delete one first", events.ErrTooMany, rs.ID, len(rs.Webhook.Hubs), r.cfg.MaxHubs)
+	}
+	rs.Webhook.Hubs = append(rs.Webhook.Hubs, h)
+	return nil
 }
 
 // RemoveHub ends one of a reseller's TMF subscriptions; without hubs left

@@ -46,24 +46,6 @@ func settle(t *testing.T, r *harness.Relay, reseller, token string, req map[stri
 	return a
 }
 
-type deadLetters struct {
-	Entries []struct {
-		Reason string
-		Event  struct{ ID string }
-	}
-}
-
-// waitDeadLetters waits until reseller has n dead letters and returns them.
-func waitDeadLetters(t *testing.T, r *harness.Relay, reseller string, n int) deadLetters {
-	t.Helper()
-	var list deadLetters
-	harness.WaitFor(t, 60*time.Second, strconv.Itoa(n)+" dead letters of "+reseller, func() bool {
-		_, b := r.Do(http.MethodGet, "/v1/dlq?reseller="+reseller, harness.AdminToken, nil)
-		return json.Unmarshal(b, &list) == nil && len(list.Entries) >= n
-	})
-	return list
-}
-
 // TestAckContractAfterDowntimeOverHTTP: a reseller pulls a backlog stored
 // several ack waits earlier and, within the ack wait of that pull, acks
 // one event, naks one with a delay and terminates one. Each is reported
@@ -107,8 +89,8 @@ func TestAckContractAfterDowntimeOverHTTP(t *testing.T) {
 		t.Fatalf("more than an ack wait after the acks: %v; want nothing back", harness.IDs(more))
 	}
 	dl := waitDeadLetters(t, r, "res-a", 1)
-	if len(dl.Entries) != 1 || dl.Entries[0].Event.ID != "late-term" || !strings.Contains(dl.Entries[0].Reason, "unknown item i3") {
-		t.Fatalf("dead letters %+v; want late-term alone, with its reason", dl.Entries)
+	if len(dl) != 1 || dl[0].Event.ID != "late-term" || !strings.Contains(dl[0].Reason, "unknown item i3") {
+		t.Fatalf("dead letters %+v; want late-term alone, with its reason", dl)
 	}
 
 	r.Publish(seller, harness.StateChange("held-too-long", "sell-1", "acc-77", "i1", "suspended"))
@@ -176,8 +158,8 @@ func TestAgentAfterDowntime(t *testing.T) {
 				t.Fatalf("down-retry came back %s after its failure; want its retry delay (%s ±20%%), not the ack wait", gap, retry)
 			}
 			dl := waitDeadLetters(t, r, "res-g", 1)
-			if len(dl.Entries) != 1 || dl.Entries[0].Event.ID != "down-refused" || !strings.Contains(dl.Entries[0].Reason, "422") {
-				t.Fatalf("dead letters %+v; want down-refused alone, with the node's answer", dl.Entries)
+			if len(dl) != 1 || dl[0].Event.ID != "down-refused" || !strings.Contains(dl[0].Reason, "422") {
+				t.Fatalf("dead letters %+v; want down-refused alone, with the node's answer", dl)
 			}
 			harness.WaitFor(t, 30*time.Second, "res-g to have nothing pending", func() bool {
 				l := r.ResellerLag("res-g")

@@ -29,7 +29,9 @@ func TestTMFListenerAndHub(t *testing.T) {
 		}
 		return 201, nil
 	})
-	w := startShared(t, fastRetries...)
+	// The receivers are on 127.0.0.1, which a reseller's hub reaches only
+	// when the admin allows it.
+	w := startShared(t, append([]string{"RELAY_CALLBACK_ALLOW=127.0.0.1/32"}, fastRetries...)...)
 	hubA := subscribe(t, w.r, "productOrderingManagement", w.ta, orders.srv.URL, "eventType=ProductOrderStateChangeEvent")
 	subscribe(t, w.r, "serviceInventory", w.tb, services.srv.URL, "")
 

@@ -68,6 +68,8 @@ type resellerView struct {
 	// NATSBcrypt is what `billrelay nats-config` needs for the reseller's
 	// user on an external NATS cluster.
 	NATSBcrypt string `json:"nats_bcrypt,omitempty"`
+	// CallbackAllow is what the admin lets the reseller's hubs reach.
+	CallbackAllow []string `json:"callback_allow,omitempty"`
 	relay.Status
 	Webhook *webhookView `json:"webhook,omitempty"`
 }
@@ -86,16 +88,18 @@ func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) 
 		return resellerView{}, err
 	}
 	return resellerView{ID: rs.ID, Seller: rs.Seller, Accounts: rs.Accounts, Created: rs.Created,
-		Paused: rs.Paused, PauseReason: rs.PauseReason, Stream: rs.DeliveryStream(), NATSBcrypt: rs.NATSBcrypt, Status: st,
-		Webhook: s.webhookView(rs.ID, rs.Webhook)}, nil
+		Paused: rs.Paused, PauseReason: rs.PauseReason, Stream: rs.DeliveryStream(), NATSBcrypt: rs.NATSBcrypt,
+		CallbackAllow: rs.CallbackAllow, Status: st, Webhook: s.webhookView(rs.ID, rs.Webhook)}, nil
 }
 
-// webhookView shows a webhook without its secrets, with its circuit.
+// webhookView shows a webhook without its secrets (nor those its URL may
+// carry: whoever reads a status is not necessarily who set the URL), with
+// its circuit.
 func (s *Server) webhookView(id string, w *relay.Webhook) *webhookView {
 	if w == nil {
 		return nil
 	}
-	v := &webhookView{URL: w.URL, Concurrency: w.Concurrency, Secrets: len(w.ActiveSecrets(time.Now())),
+	v := &webhookView{URL: relay.RedactURL(w.URL), Concurrency: w.Concurrency, Secrets: len(w.ActiveSecrets(time.Now())),
 		Circuit: &relay.DeliveryStatus{Circuit: relay.CircuitClosed}}
 	if st, ok := s.relay.WebhookStatus(id); ok {
 		v.Circuit = &st

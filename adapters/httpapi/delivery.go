@@ -230,3 +230,29 @@ func (s *Server) putNotify(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"id": r.PathValue("id"), "webhook_secret": secret})
 }
+
+type callbackAllow struct {
+	CIDRs *[]string `json:"cidrs"`
+}
+
+// putCallbackAllow sets the private prefixes a reseller's own callbacks
+// (TMF hubs) may reach; [] removes the allowance.
+func (s *Server) putCallbackAllow(w http.ResponseWriter, r *http.Request) {
+	var req callbackAllow
+	err := s.requireAdmin(r)
+	if err == nil {
+		err = decodeBody(w, r, &req)
+	}
+	if err == nil && req.CIDRs == nil {
+		err = events.Invalid("cidrs", "required: a list of CIDR prefixes such as 10.20.0.0/16; [] removes the allowance")
+	}
+	var cidrs []string
+	if err == nil {
+		cidrs, err = s.relay.SetCallbackAllow(r.Context(), r.PathValue("id"), *req.CIDRs)
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("id"), "cidrs": cidrs})
+}

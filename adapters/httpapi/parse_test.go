@@ -85,10 +85,11 @@ func FuzzDecodeBodies(f *testing.F) {
 	f.Add([]byte(`{"items":[{"seller":"s","account":"a","item":"i"}],"since":"2026-11-01T00:00:00Z"}`))
 	f.Add([]byte(`{"event":{"type":"provisioning.completed"},"reason":"r","actor":"a"}`))
 	f.Add([]byte(`{"seller":"s","account":"a","item":"i"}`))
+	f.Add([]byte(`{"cidrs":["10.20.0.0/16","fd12::/48"]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, v := range []any{&sellerRequest{}, &relay.ResellerSpec{}, &relay.WebhookSpec{}, &pauseRequest{},
 			&redriveRequest{}, &relay.Notify{}, &relay.ReplayRequest{}, &reconcileRequest{}, &relay.Override{},
-			&events.Key{}, &relay.AckRequest{}} {
+			&events.Key{}, &relay.AckRequest{}, &callbackAllow{}} {
 			if err := decodeJSON(b, v); err != nil && !knownKind(err) {
 				t.Fatalf("unclassified error for %q: %v", b, err)
 			}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
@@ -65,6 +66,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/resellers/{id}/acks", s.postAcks)
 	mux.HandleFunc("PUT /v1/resellers/{id}/webhook", s.putWebhook(relay.RoleReseller))
 	mux.HandleFunc("DELETE /v1/resellers/{id}/webhook", s.deleteWebhook(relay.RoleReseller))
+	mux.HandleFunc("PUT /v1/resellers/{id}/callback-allow", s.putCallbackAllow)
 	mux.HandleFunc("GET /v1/sellers/{id}", s.getSeller)
 	mux.HandleFunc("PUT /v1/sellers/{id}/webhook", s.putWebhook(relay.RoleSeller))
 	mux.HandleFunc("DELETE /v1/sellers/{id}/webhook", s.deleteWebhook(relay.RoleSeller))
@@ -171,7 +173,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		li := &logInfo{}
 		ctx := context.WithValue(r.Context(), logInfoKey{}, li)
-		ctx = relay.WithActor(ctx, actorOf(r))
+		ctx = relay.WithActor(ctx, s.actorOf(r))
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
@@ -190,10 +192,34 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 	})
 }
 
-// actorOf names who acts: the X-Actor header (an on-call name, a ticket),
-// else "admin".
-func actorOf(r *http.Request) string {
-	if a := strings.TrimSpace(r.Header.Get("X-Actor")); a != "" && len(a) <= 128 {
+// actorOf names who acts, for the audit trail, from the request's token
+// (bearer, or ?token= as the adapters take it).
+func (s *Server) actorOf(r *http.Request) string {
+	tok := bearer(r)
+	if tok == "" {
+		tok = r.URL.Query().Get("token")
+	}
+	if tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) == 1 {
+		return actorName(&caller{admin: true}, r.Header.Get("X-Actor"))
+	}
+	if p, ok := s.relay.Authenticate(tok); ok {
+		return actorName(&caller{Principal: p}, r.Header.Get("X-Actor"))
+	}
+	return actorName(nil, r.Header.Get("X-Actor"))
+}
+
+// actorName: only the admin token may name a person (X-Actor: an on-call
+// name, a ticket), else it is "admin". A seller or reseller is recorded as
+// itself (reseller:res-a) whatever it sends, so that no tenant can put its
+// actions on someone else's name; nil is a caller without a known token.
+func actorName(c *caller, xActor string) string {
+	switch {
+	case c == nil:
+		return "anonymous"
+	case !c.admin:
+		return string(c.Role) + ":" + c.ID
+	}
+	if a := strings.TrimSpace(xActor); a != "" && len(a) <= 128 {
 		return a
 	}
 	return "admin"

@@ -78,12 +78,15 @@ type hubRequest struct {
 	Type     string `json:"@type,omitempty"`
 }
 
+// hubAnswer is TMF's Hub, plus the secret the notifications are signed
+// with (returned once, here).
 type hubAnswer struct {
-	ID       string `json:"id"`
-	Href     string `json:"href,omitempty"`
-	Callback string `json:"callback"`
-	Query    string `json:"query,omitempty"`
-	Type     string `json:"@type,omitempty"`
+	ID            string `json:"id"`
+	Href          string `json:"href,omitempty"`
+	Callback      string `json:"callback"`
+	Query         string `json:"query,omitempty"`
+	Type          string `json:"@type,omitempty"`
+	WebhookSecret string `json:"webhook_secret"`
 }
 
 // decodeHub reads a hub subscription: a callback and an optional query
@@ -115,7 +118,7 @@ func addHub(api string, hubs Hubs) func(context.Context, relay.Principal, *http.
 		if err != nil {
 			return 0, nil, err
 		}
-		a := hubAnswer{ID: h.ID, Callback: h.Callback, Query: h.Query}
+		a := hubAnswer{ID: h.ID, Callback: h.Callback, Query: h.Query, WebhookSecret: h.Secret}
 		if v == "v5" {
 			a.Href, a.Type = strings.TrimSuffix(r.URL.Path, "/")+"/"+h.ID, "Hub"
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 )
@@ -82,8 +83,11 @@ func serviceOf(e events.Event, d events.Data, ver string) map[string]any {
 }
 
 // HubSink delivers to every hub of a reseller whose API and query the
-// event matches. A failure at any hub retries the event at all of them:
-// receivers dedupe on eventId, which is the event id.
+// event matches, signed with the hub's secret as webhooks are (Standard
+// Webhooks headers). A failure at any hub retries the event at all of
+// them: receivers dedupe on eventId (and webhook-id), which is the event id.
+// Client must dial under the reseller's callback policy
+// (webhook.NewClient).
 type HubSink struct {
 	Hubs    []relay.Hub
 	Client  *http.Client
@@ -114,12 +118,16 @@ func (s *HubSink) post(ctx context.Context, h relay.Hub, m relay.Message, n map[
 	body, _ := json.Marshal(n)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.Callback, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("%w: hub %s: %v", relay.ErrPermanent, h.ID, err)
+		return fmt.Errorf("%w: hub %s: %w", relay.ErrPermanent, h.ID, webhook.PostError(h.Callback, err))
 	}
-	req.Header.Set("Content-Type", "application/json")
+	var secrets []string
+	if h.Secret != "" {
+		secrets = []string{h.Secret}
+	}
+	webhook.SetHeaders(req.Header, m, secrets, body)
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("hub %s: %w", h.ID, err)
+		return fmt.Errorf("hub %s: %w", h.ID, webhook.PostError(h.Callback, err))
 	}
 	defer resp.Body.Close()
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))

@@ -41,7 +41,8 @@ type Config struct {
 	Secrets func() []string
 	// Timeout of one attempt (Standard Webhooks suggests 15-30s).
 	Timeout time.Duration
-	// Client is shared by all endpoints; nil builds one.
+	// Client is shared by the endpoints of one callback policy; nil builds
+	// one for an admin's webhook (NewClient with private addresses).
 	Client *http.Client
 }
 
@@ -62,21 +63,9 @@ func New(cfg Config) (*Sink, error) {
 		cfg.Timeout = 15 * time.Second
 	}
 	if cfg.Client == nil {
-		cfg.Client = NewClient()
+		cfg.Client = NewClient(relay.CallbackPolicy{Private: true})
 	}
 	return &Sink{cfg: cfg, client: cfg.Client}, nil
-}
-
-// NewClient returns an HTTP client for webhooks: no redirects followed (a
-// 3xx is a failure, as Standard Webhooks says), bounded connections.
-func NewClient() *http.Client {
-	return &http.Client{
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport: &http.Transport{
-			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
-			ResponseHeaderTimeout: 30 * time.Second, TLSHandshakeTimeout: 10 * time.Second,
-		},
-	}
 }
 
 // Deliver POSTs the event and classifies the answer with
@@ -86,32 +75,40 @@ func (s *Sink) Deliver(ctx context.Context, m relay.Message) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(m.Body))
 	if err != nil {
-		return fmt.Errorf("%w: build request: %v", relay.ErrPermanent, err)
+		return fmt.Errorf("%w: %w", relay.ErrPermanent, PostError(s.cfg.URL, err))
 	}
-	ts := time.Now().Unix()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "billrelay")
-	req.Header.Set("webhook-id", m.ID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("webhook-signature", Sign(s.cfg.Secrets(), m.ID, ts, m.Body))
-	req.Header.Set(HeaderAttempt, strconv.Itoa(m.Attempt))
-	if m.Replay {
-		req.Header.Set(HeaderReplay, "true")
-	}
-	if m.Redriven {
-		req.Header.Set(HeaderRedriven, "true")
-	}
-	if len(m.Flags) > 0 {
-		req.Header.Set(HeaderFlags, strings.Join(m.Flags, ","))
-	}
+	SetHeaders(req.Header, m, s.cfg.Secrets(), m.Body)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("post to webhook: %w", err)
+		return PostError(s.cfg.URL, err)
 	}
 	defer resp.Body.Close()
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, maxExcerpt))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection if cheap
 	return relay.ClassifyHTTP(resp.StatusCode, resp.Header, relay.Excerpt(excerpt))
+}
+
+// SetHeaders sets the Standard Webhooks headers of m carrying body, signed
+// with secrets (none: no signature), and billrelay's delivery headers.
+func SetHeaders(h http.Header, m relay.Message, secrets []string, body []byte) {
+	ts := time.Now().Unix()
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "billrelay")
+	h.Set("webhook-id", m.ID)
+	h.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	if len(secrets) > 0 {
+		h.Set("webhook-signature", Sign(secrets, m.ID, ts, body))
+	}
+	h.Set(HeaderAttempt, strconv.Itoa(m.Attempt))
+	if m.Replay {
+		h.Set(HeaderReplay, "true")
+	}
+	if m.Redriven {
+		h.Set(HeaderRedriven, "true")
+	}
+	if len(m.Flags) > 0 {
+		h.Set(HeaderFlags, strings.Join(m.Flags, ","))
+	}
 }
 
 // Sign returns the webhook-signature header: one "v1,<base64 HMAC-SHA256>"
@@ -131,11 +128,11 @@ func Sign(secrets []string, id string, ts int64, body []byte) string {
 	return strings.Join(sigs, " ")
 }
 
-// NewFactory returns the relay's sink factory for webhooks.
-func NewFactory(timeout time.Duration) func(w relay.Webhook) (relay.Sink, error) {
-	client := NewClient()
-	return func(w relay.Webhook) (relay.Sink, error) {
-		return New(Config{URL: w.URL, Timeout: timeout, Client: client,
+// NewFactory returns the relay's sink factory for webhooks, taking their
+// clients from clients.
+func NewFactory(timeout time.Duration, clients *Clients) func(w relay.Webhook, p relay.CallbackPolicy) (relay.Sink, error) {
+	return func(w relay.Webhook, p relay.CallbackPolicy) (relay.Sink, error) {
+		return New(Config{URL: w.URL, Timeout: timeout, Client: clients.For(p),
 			Secrets: func() []string { return w.ActiveSecrets(time.Now()) }})
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -46,6 +47,8 @@ type config struct {
 	WebhookRotation    time.Duration   `envconfig:"WEBHOOK_ROTATION" default:"24h"`
 	CircuitThreshold   int             `envconfig:"CIRCUIT_THRESHOLD" default:"10"`
 	CircuitCooldown    time.Duration   `envconfig:"CIRCUIT_COOLDOWN" default:"5s"`
+	CallbackAllow      cidrList        `envconfig:"CALLBACK_ALLOW"`
+	MaxHubs            int             `envconfig:"MAX_HUBS" default:"10"`
 	BillmanagerStatus  string          `envconfig:"BILLMANAGER_STATUS"`
 	TMFAccountRole     string          `envconfig:"TMF_ACCOUNT_ROLE" default:"Customer"`
 	SMTPAddr           string          `envconfig:"SMTP_ADDR"`
@@ -83,6 +86,9 @@ func loadConfig() (config, error) {
 	if _, err := billmanager.ParseStatuses(c.BillmanagerStatus); err != nil {
 		errs = append(errs, fmt.Errorf("RELAY_BILLMANAGER_STATUS: %w", err))
 	}
+	if c.MaxHubs < 1 || c.MaxHubs > 1000 {
+		errs = append(errs, fmt.Errorf("RELAY_MAX_HUBS: expected 1 to 1000, got %d", c.MaxHubs))
+	}
 	if c.WebhookConcurrency < 1 || c.WebhookConcurrency > 256 {
 		errs = append(errs, fmt.Errorf("RELAY_WEBHOOK_CONCURRENCY: expected 1 to 256, got %d", c.WebhookConcurrency))
 	}
@@ -96,7 +102,7 @@ func (c config) relay() relay.Config {
 		MaxFileStore: int64(c.MaxFileStore), MaxMemStore: int64(c.MaxMemStore),
 		MaxConsumers: c.MaxConsumers, DeliveryShards: c.DeliveryShards, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver,
 		DedupeWindow: c.DedupeWindow, Retention: c.Retention, WebhookRotation: c.WebhookRotation,
-		FailoverAfter: c.FailoverAfter,
+		FailoverAfter: c.FailoverAfter, CallbackAllow: c.CallbackAllow, MaxHubs: c.MaxHubs,
 	}
 }
 
@@ -167,14 +173,31 @@ func (b *byteSize) Decode(v string) error {
 }
 
 // sinkFactory builds a reseller's push sink: its TMF hubs, or its Standard
-// Webhooks endpoint.
-func sinkFactory(c config) func(relay.Webhook) (relay.Sink, error) {
-	std := webhook.NewFactory(c.WebhookTimeout)
-	client := webhook.NewClient()
-	return func(w relay.Webhook) (relay.Sink, error) {
+// Webhooks endpoint, each dialling under the policy the relay gives it.
+func sinkFactory(c config) func(relay.Webhook, relay.CallbackPolicy) (relay.Sink, error) {
+	clients := &webhook.Clients{}
+	std := webhook.NewFactory(c.WebhookTimeout, clients)
+	return func(w relay.Webhook, p relay.CallbackPolicy) (relay.Sink, error) {
 		if w.Format == relay.FormatTMF {
-			return &tmf.HubSink{Hubs: w.Hubs, Client: client, Timeout: c.WebhookTimeout}, nil
+			return &tmf.HubSink{Hubs: w.Hubs, Client: clients.For(p), Timeout: c.WebhookTimeout}, nil
 		}
-		return std(w)
+		return std(w, p)
 	}
+}
+
+// cidrList reads RELAY_CALLBACK_ALLOW: comma-separated CIDR prefixes or
+// addresses.
+type cidrList []netip.Prefix
+
+func (l *cidrList) Decode(v string) error {
+	if strings.TrimSpace(v) == "" {
+		*l = nil
+		return nil
+	}
+	allow, err := relay.ParseAllow(strings.Split(v, ","))
+	if err != nil {
+		return fmt.Errorf("expected comma-separated CIDR prefixes such as 10.20.0.0/16,fd12::/48: %w", err)
+	}
+	*l = allow
+	return nil
 }

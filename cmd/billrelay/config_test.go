@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,8 @@ func TestBadConfigNamesTheVariable(t *testing.T) {
 		"RELAY_MAX_FILE_STORE": "lots",
 		"RELAY_ACK_WAIT":       "forever",
 		"RELAY_LOG_LEVEL":      "loud",
+		"RELAY_CALLBACK_ALLOW": "10.0.0.0/8,intranet",
+		"RELAY_MAX_HUBS":       "0",
 	}
 	for name, val := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -65,5 +68,21 @@ func FuzzConfigValues(f *testing.F) {
 		if s.Decode(v) == nil && !s.always && s.every <= 0 {
 			t.Fatalf("accepted sync interval %q as %v", v, s.every)
 		}
+		var l cidrList
+		if l.Decode(v) == nil && len(l) > strings.Count(v, ",")+1 {
+			t.Fatalf("read %q as %d prefixes", v, len(l))
+		}
 	})
+}
+
+func TestCallbackAllow(t *testing.T) {
+	t.Setenv("RELAY_CALLBACK_ALLOW", " 10.20.0.0/16, 127.0.0.1 ,fd12::/48")
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(c.relay().CallbackAllow)
+	if got != "[10.20.0.0/16 127.0.0.1/32 fd12::/48]" || c.relay().MaxHubs != 10 {
+		t.Fatalf("RELAY_CALLBACK_ALLOW read as %s, max hubs %d", got, c.relay().MaxHubs)
+	}
 }

@@ -123,10 +123,11 @@ func adapterEndpoints(cfg config, r *relay.Relay) []relay.Endpoint {
 // startNotify taps EVENTS for provisioning failures and tells the people
 // each seller configured.
 func startNotify(ctx context.Context, cfg config, r *relay.Relay) error {
+	client := webhook.NewClient(r.AdminCallbackPolicy())
 	nt := &notify.Notifier{
 		Seller: r.Seller, Done: r.Done, MarkDone: r.MarkDone,
 		Webhook: func(url, secret string) (relay.Sink, error) {
-			return webhook.New(webhook.Config{URL: url, Timeout: cfg.WebhookTimeout, Secrets: func() []string { return []string{secret} }})
+			return webhook.New(webhook.Config{URL: url, Timeout: cfg.WebhookTimeout, Client: client, Secrets: func() []string { return []string{secret} }})
 		},
 	}
 	if cfg.SMTPAddr != "" {
