@@ -180,16 +180,16 @@ func (r *Relay) authorizeOrder(reseller, field string, e events.Event) error {
 	return nil
 }
 
-// eventMsg is the stored form of an event: its JSON, its message id, and
-// headers that spare the router and the receivers a JSON decode.
+// eventMsg is the stored form of an event: its JSON, its message id
+// (scoped by seller, see msgid.go), and headers that spare the router and the receivers a JSON decode.
 func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
 	body, err := e.AppendJSON(make([]byte, 0, 512))
 	if err != nil {
 		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
 	}
-	subject, msgID := events.EventSubject(e.Key()), e.ID
+	subject, msgID := events.EventSubject(e.Key()), eventMsgID(e.Seller, e.ID)
 	if p.Role == RoleReseller {
-		subject, msgID = events.OrderSubject(p.ID, e.Key()), p.ID+":"+e.ID
+		subject, msgID = events.OrderSubject(p.ID, e.Key()), orderMsgID(e.Seller, p.ID, e.ID)
 	}
 	m := nats.NewMsg(subject)
 	m.Data = body

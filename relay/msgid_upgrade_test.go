@@ -1,0 +1,84 @@
+package relay
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// TestLegacyIDsStayInTheWindow: envelopes stored by a version before
+// seller scoping (events under their bare id, orders under
+// "<reseller>:<id>") keep deduplicating after the upgrade: a re-send of
+// either is a duplicate, while another seller's event under the same bare
+// id is its own.
+func TestLegacyIDsStayInTheWindow(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := openInternal(t, ctx, dir)
+	for _, s := range []string{"sell-1", "sell-2"} {
+		if _, _, err := r.RegisterSeller(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := r.RegisterReseller(ctx, ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+		t.Fatal(err)
+	}
+	legacy := []record{
+		legacyRecord("events.sell-1.acc-77.i1", "7", "7"),
+		legacyRecord("orders.sell-1.res-a.acc-77.i2", "o1", "res-a:o1"),
+	}
+	m := nats.NewMsg(subjectIngest)
+	m.Data = encodeEnvelope(legacy)
+	if _, err := r.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+
+	r = openInternal(t, ctx, dir)
+	defer r.Close()
+	sell1, sell2 := Principal{Role: RoleSeller, ID: "sell-1"}, Principal{Role: RoleSeller, ID: "sell-2"}
+	resA := Principal{Role: RoleReseller, ID: "res-a"}
+	for _, c := range []struct {
+		p    Principal
+		e    events.Event
+		want ResultStatus
+	}{
+		{sell1, catalogEvent("sell-1", "7", "i1", events.TypeServiceStateChanged, `{"state":"active"}`), StatusDuplicate},
+		{resA, catalogEvent("sell-1", "o1", "i2", events.TypeOrderPlaced, `{}`), StatusDuplicate},
+		{sell2, catalogEvent("sell-2", "7", "i1", events.TypeServiceStateChanged, `{"state":"active"}`), StatusAccepted},
+	} {
+		res, err := r.Publish(ctx, c.p, []events.Event{c.e})
+		if err != nil || res[0].Status != c.want {
+			t.Fatalf("%s sends %s after the upgrade: %+v, %v; want %s", c.p.ID, c.e.ID, res, err, c.want)
+		}
+	}
+}
+
+func openInternal(t *testing.T, ctx context.Context, dir string) *Relay {
+	t.Helper()
+	r, err := Open(ctx, Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second}, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return r
+}
+
+// legacyRecord is a record as a version before seller scoping stored it.
+func legacyRecord(subject, id, msgID string) record {
+	h := nats.Header{}
+	h.Set(jetstream.MsgIDHeader, msgID)
+	h.Set(HeaderEventID, id)
+	h.Set(HeaderType, events.TypeServiceStateChanged)
+	return record{subject: subject, msgID: msgID, header: h, body: []byte(`{}`)}
+}
+
+func catalogEvent(seller, id, item, typ, data string) events.Event {
+	return events.Event{SpecVersion: "1.0", ID: id, Source: "/test/" + seller, Type: typ, Time: time.Now().UTC(),
+		Seller: seller, Account: "acc-77", Item: item, Data: []byte(data)}
+}
