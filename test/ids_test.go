@@ -1,6 +1,8 @@
 package test
 
 import (
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -37,5 +39,42 @@ func TestSameEventIDFromTwoSellers(t *testing.T) {
 	}
 	if extra := r.Pull("res-x", tx, 10, 500*time.Millisecond); len(extra) != 0 {
 		t.Fatalf("res-x got %v again", strings.Join(harness.IDs(extra), ","))
+	}
+}
+
+// TestTMFNotificationsWithoutEventID: a seller's order system that sends
+// no eventId (nor id) moves an order acknowledged → inProgress →
+// completed; the reseller gets three order events and the order ends
+// completed; the last notification sent again is not delivered again.
+func TestTMFNotificationsWithoutEventID(t *testing.T) {
+	w := startShared(t)
+	const listener = "/tmf-api/productOrderingManagement/v4/listener/productOrderStateChangeEvent"
+	note := func(state string) string {
+		return `{"eventType":"ProductOrderStateChangeEvent","event":{"productOrder":{"id":"PO-7","state":"` + state +
+			`","billingAccount":{"id":"acc-77"}}}}`
+	}
+	for _, state := range []string{"acknowledged", "inProgress", "completed", "completed"} {
+		if status, out := postAs(t, w.r, listener, "application/json", note(state), w.seller); status != http.StatusCreated {
+			t.Fatalf("%s: %d %s", state, status, out)
+		}
+	}
+	got := w.r.PullN("res-a", w.ta, 3, 30*time.Second)
+	var states []string
+	for _, d := range got {
+		var data struct{ State string }
+		_ = json.Unmarshal(d.Event.Data, &data)
+		states = append(states, d.Event.Item+":"+data.State)
+	}
+	if strings.Join(states, " ") != "PO-7:acknowledged PO-7:in_progress PO-7:completed" {
+		t.Fatalf("res-a got %v", states)
+	}
+	w.r.AckAll("res-a", w.ta, got)
+	if extra := w.r.Pull("res-a", w.ta, 10, 500*time.Millisecond); len(extra) != 0 {
+		t.Fatalf("extra deliveries %v", harness.IDs(extra))
+	}
+	status, b := w.r.Do(http.MethodGet, "/v1/items/sell-1/acc-77/PO-7", harness.AdminToken, nil)
+	var view struct{ State string }
+	if status != http.StatusOK || json.Unmarshal(b, &view) != nil || view.State != "completed" {
+		t.Fatalf("item view: %d %s, want state completed", status, b)
 	}
 }
