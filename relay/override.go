@@ -131,4 +131,7 @@ func overrideFromCloudBlue(ve *events.ValidationError, name, params string, data
 	if msg := p["Message"]; msg != "" {
 		data["message"] = msg
 	}
+	if oi := p["OrderItemID"]; oi != "" {
+		data["order_item"] = oi
+	}
 }
