@@ -161,7 +161,7 @@ func (n Notification) identify(eventName string, p payload) string {
 	}
 	canon, _ := json.Marshal(struct {
 		Listener, Type, TimeOcurred, TimeOccurred, EventTime string
-		Payload                                             payload
+		Payload                                              payload
 	}{eventName, n.EventType, n.TimeOcurred, n.TimeOccurred, n.EventTime, p})
 	return events.DeriveID("content", string(canon))
 }
