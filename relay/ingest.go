@@ -29,6 +29,8 @@ const (
 	HeaderKind        = "Relay-Kind"
 	HeaderTime        = "Relay-Time"
 	HeaderSequence    = "Relay-Sequence"
+	HeaderApplies     = "Relay-Applies"
+	HeaderOrderItem   = "Relay-Order-Item"
 	ContentTypeCE     = "application/cloudevents+json"
 )
 
@@ -198,9 +200,8 @@ func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
 	m.Header.Set(HeaderContentType, ContentTypeCE)
 	m.Header.Set(HeaderType, e.Type)
 	m.Header.Set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
-	if d, err := events.ParseData(e.Data); err == nil && d.State != "" {
-		m.Header.Set(HeaderState, d.State)
-		m.Header.Set(HeaderKind, string(d.Kind(e.Type)))
+	if d, err := events.ParseData(e.Data); err == nil {
+		setDataHeaders(m.Header, e.Type, d)
 	}
 	if seq, ok := e.Extensions["sequence"]; ok {
 		var s string
@@ -209,6 +210,22 @@ func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
 		}
 	}
 	return m, nil
+}
+
+// setDataHeaders copies what the transition guard reads from data: the
+// state and its kind, what an override stands for, and the order item
+// (only when it is a valid token: it comes from the seller).
+func setDataHeaders(h nats.Header, typ string, d events.Data) {
+	if d.State != "" {
+		h.Set(HeaderState, d.State)
+		h.Set(HeaderKind, string(d.Kind(typ)))
+	}
+	if typ == events.TypeOpsOverride && d.Applies != "" {
+		h.Set(HeaderApplies, d.Applies)
+	}
+	if d.OrderItem != "" && events.TokenProblem(d.OrderItem) == "" {
+		h.Set(HeaderOrderItem, d.OrderItem)
+	}
 }
 
 func awaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {

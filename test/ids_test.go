@@ -78,3 +78,51 @@ func TestTMFNotificationsWithoutEventID(t *testing.T) {
 		t.Fatalf("item view: %d %s, want state completed", status, b)
 	}
 }
+
+// TestOverrideAndLateGenuineEventAreOne is the on-call recipe for Odin KB
+// 131996: ops publishes the "Creation Completed" CloudBlue never sent
+// (billrelay publish), CloudBlue's own arrives later and is a duplicate,
+// so the reseller applies one activation. The resubmit that then fails
+// with "#2007 … already exists" is delivered flagged regressive with the
+// code already_exists and does not replace the item's state: stopping
+// the (still active) service afterwards is no regression.
+func TestOverrideAndLateGenuineEventAreOne(t *testing.T) {
+	w := startShared(t)
+	const params = "GateID=4;IssuedSuccessfully=1;Message=provisioned by hand;OrderItemID=5561;SubscrID=1000012"
+	out, errOut, code := w.r.CLI("publish", "--seller", "sell-1", "--account", "acc-77", "--item", "1000012",
+		"--event", "Creation Completed", "--params", params, "--actor", "oncall", "--reason", "INC-4711")
+	if code != 0 || !strings.Contains(out, "published") {
+		t.Fatalf("publish: %d %s %s", code, out, errOut)
+	}
+	genuine := `{"event":"Creation Completed","account":"acc-77","time":"2026-11-18T09:00:00Z",
+		"params":"GateID=2;IssuedSuccessfully=1;Message=Done;OrderItemID=5561;SubscrID=1000012"}`
+	if status, out := postAs(t, w.r, "/adapters/cloudblue/events", "application/json", genuine, w.seller); status != http.StatusAccepted || !strings.Contains(out, `"duplicate"`) {
+		t.Fatalf("late genuine Creation Completed: %d %s, want duplicate", status, out)
+	}
+	got := w.r.PullN("res-a", w.ta, 1, 30*time.Second)
+	if got[0].Event.Type != "ops.override" || got[0].Event.Item != "1000012" {
+		t.Fatalf("res-a got %s %s, want the override", got[0].Event.Type, got[0].Event.Item)
+	}
+	w.r.AckAll("res-a", w.ta, got)
+	if extra := w.r.Pull("res-a", w.ta, 10, 500*time.Millisecond); len(extra) != 0 {
+		t.Fatalf("a second activation reached res-a: %v", harness.IDs(extra))
+	}
+
+	resubmit := `{"event":"Creation Completed","account":"acc-77",
+		"params":"GateID=4;IssuedSuccessfully=0;Message=error #2007 module_id #ResourceManagement, Subscription #1000012 already exists;OrderItemID=5561;SubscrID=1000012"}`
+	stop := `{"event":"Stop Service","account":"acc-77","params":"SubscrID=1000012"}`
+	for _, body := range []string{resubmit, stop} {
+		if status, out := postAs(t, w.r, "/adapters/cloudblue/events", "application/json", body, w.seller); status != http.StatusAccepted || !strings.Contains(out, `"accepted"`) {
+			t.Fatalf("%s: %d %s", body, status, out)
+		}
+	}
+	got = w.r.PullN("res-a", w.ta, 2, 30*time.Second)
+	var failed struct{ Error struct{ Code string } }
+	_ = json.Unmarshal(got[0].Event.Data, &failed)
+	if got[0].Event.Type != "provisioning.failed" || strings.Join(got[0].Flags, ",") != "regressive" || failed.Error.Code != "already_exists" {
+		t.Fatalf("resubmit failure: %s flags %v data %s, want regressive with already_exists", got[0].Event.Type, got[0].Flags, got[0].Event.Data)
+	}
+	if got[1].Event.Type != "service.state_changed" || len(got[1].Flags) != 0 {
+		t.Fatalf("stop after the flagged failure: %s flags %v, want no flags (the item is still active)", got[1].Event.Type, got[1].Flags)
+	}
+}
