@@ -146,6 +146,14 @@ func (n Notification) base(seller, account, item string, received time.Time) (ev
 // twice maps to the same event ids.
 func (n Notification) upstreamID() string { return n.identity }
 
+// ownID is the id the sender gave the notification: eventId, else id.
+func (n Notification) ownID() string {
+	if n.EventID != "" {
+		return n.EventID
+	}
+	return n.ID
+}
+
 // identify is the notification's own eventId (else id). A notification
 // without either is identified by what it says: the listener, its time
 // and everything of the payload the adapter reads (order and item states,
@@ -153,11 +161,8 @@ func (n Notification) upstreamID() string { return n.identity }
 // completed is three events, while the same notification sent again
 // (whatever its JSON formatting) is one.
 func (n Notification) identify(eventName string, p payload) string {
-	switch {
-	case n.EventID != "":
-		return n.EventID
-	case n.ID != "":
-		return n.ID
+	if id := n.ownID(); id != "" {
+		return id
 	}
 	canon, _ := json.Marshal(struct {
 		Listener, Type, TimeOcurred, TimeOccurred, EventTime string
