@@ -82,3 +82,28 @@ func catalogEvent(seller, id, item, typ, data string) events.Event {
 	return events.Event{SpecVersion: "1.0", ID: id, Source: "/test/" + seller, Type: typ, Time: time.Now().UTC(),
 		Seller: seller, Account: "acc-77", Item: item, Data: []byte(data)}
 }
+
+// FuzzDedupeKey: a record stored before seller scoping and the same event
+// stored now have one dedupe key; events and orders never share one; no
+// input panics.
+func FuzzDedupeKey(f *testing.F) {
+	f.Add("sell-1", "res-a", "7")
+	f.Add("s", "r", "a:b")
+	f.Add("s.x", "", "")
+	f.Fuzz(func(t *testing.T, seller, reseller, id string) {
+		ev, ord := "events."+seller+".acc.i", "orders."+seller+"."+reseller+".acc.i"
+		oldEv, newEv := legacyRecord(ev, id, id), legacyRecord(ev, id, eventMsgID(seller, id))
+		oldOrd, newOrd := legacyRecord(ord, id, reseller+":"+id), legacyRecord(ord, id, orderMsgID(seller, reseller, id))
+		if events.NameProblem(seller) != "" || events.NameProblem(reseller) != "" || events.TokenProblem(id) != "" {
+			_ = dedupeKey(oldEv) // only: no panic
+			_ = dedupeKey(oldOrd)
+			return
+		}
+		if dedupeKey(oldEv) != dedupeKey(newEv) || dedupeKey(oldOrd) != dedupeKey(newOrd) {
+			t.Fatalf("legacy keys %q %q, scoped %q %q", dedupeKey(oldEv), dedupeKey(oldOrd), dedupeKey(newEv), dedupeKey(newOrd))
+		}
+		if dedupeKey(newEv) == dedupeKey(newOrd) {
+			t.Fatalf("event and order share key %q", dedupeKey(newEv))
+		}
+	})
+}
