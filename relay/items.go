@@ -56,18 +56,34 @@ func stateOf(h nats.Header, data []byte, seq uint64) itemState {
 		st.typ = a
 	}
 	st.at, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
-	if st.state == "" && h.Get(HeaderTime) == "" {
-		var e events.Event
-		if json.Unmarshal(data, &e) == nil {
-			d, _ := events.ParseData(e.Data)
-			st.state, st.kind, st.at, st.typ, st.orderItem = d.State, string(d.Kind(e.Type)), e.Time, e.Type, d.OrderItem
-			if e.Type == events.TypeOpsOverride && d.Applies != "" {
-				st.typ = d.Applies
-			}
-		}
+	if st.state == "" && h.Get(HeaderTime) == "" || st.typ == events.TypeOpsOverride {
+		st.fromBody(data) // stored before the relay set these headers
 	}
 	st.provisioned, st.provItem = st.typ == events.TypeProvisioningCompleted, st.orderItem
 	return st
+}
+
+// fromBody fills what the headers of an older message lack from the
+// event itself.
+func (st *itemState) fromBody(data []byte) {
+	var e events.Event
+	if json.Unmarshal(data, &e) != nil {
+		return
+	}
+	d, _ := events.ParseData(e.Data)
+	if st.state == "" {
+		st.state, st.kind = d.State, string(d.Kind(e.Type))
+	}
+	if st.at.IsZero() {
+		st.at = e.Time
+	}
+	st.typ = e.Type
+	if e.Type == events.TypeOpsOverride && d.Applies != "" {
+		st.typ = d.Applies
+	}
+	if st.orderItem == "" {
+		st.orderItem = d.OrderItem
+	}
 }
 
 // prefetchItems loads, for every item not in the cache, its last event:

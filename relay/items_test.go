@@ -48,3 +48,24 @@ func TestFailureAfterCompletionIsRegressive(t *testing.T) {
 		})
 	}
 }
+
+// TestOverrideStoredBeforeTheHeaders: an override stored before the relay
+// set Relay-Applies still counts as the completion it stood for.
+func TestOverrideStoredBeforeTheHeaders(t *testing.T) {
+	cache, k := newItemCache(), events.Key{Seller: "s", Account: "a", Item: "i"}
+	h := nats.Header{}
+	h.Set(HeaderType, events.TypeOpsOverride)
+	h.Set(HeaderState, "active")
+	h.Set(HeaderKind, "service")
+	h.Set(HeaderTime, time.Unix(1000, 0).UTC().Format(time.RFC3339Nano))
+	body := []byte(`{"specversion":"1.0","id":"o","source":"/billrelay/ops","type":"ops.override","seller":"s","account":"a","item":"i",` +
+		`"data":{"applies":"provisioning.completed","state":"active","order_item":"5","actor":"x","reason":"y"}}`)
+	cache.observe(k, stateOf(h, body, 1))
+	f := nats.Header{}
+	f.Set(HeaderType, events.TypeProvisioningFailed)
+	f.Set(HeaderTime, time.Unix(1001, 0).UTC().Format(time.RFC3339Nano))
+	setDataHeaders(f, events.TypeProvisioningFailed, events.Data{State: "failed", OrderItem: "5"})
+	if flags := cache.observe(k, stateOf(f, nil, 2)); fmt.Sprint(flags) != "[regressive]" {
+		t.Fatalf("flags %v, want [regressive]", flags)
+	}
+}
