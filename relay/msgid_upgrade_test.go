@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,9 +14,9 @@ import (
 
 // TestLegacyIDsStayInTheWindow: envelopes stored by a version before
 // seller scoping (events under their bare id, orders under
-// "<reseller>:<id>") keep deduplicating after the upgrade: a re-send of
-// either is a duplicate, while another seller's event under the same bare
-// id is its own.
+// "<reseller>:<id>") are routed, and keep deduplicating after the
+// upgrade: a re-send of either is a duplicate, while another seller's
+// event under the same bare id is its own.
 func TestLegacyIDsStayInTheWindow(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -38,6 +39,13 @@ func TestLegacyIDsStayInTheWindow(t *testing.T) {
 	if _, err := r.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}
+	got, err := r.Pull(ctx, "res-a", 10, 10*time.Second)
+	if err != nil || len(got) != 1 || !strings.Contains(string(got[0].Event), `"id":"7"`) {
+		t.Fatalf("the legacy event reached res-a as %d deliveries, %v", len(got), err)
+	}
+	if res, err := r.Ack(ctx, "res-a", AckRequest{Ack: []string{got[0].AckID}}); err != nil || res.Acked != 1 {
+		t.Fatalf("ack: %+v, %v", res, err)
+	}
 	r.Close()
 
 	r = openInternal(t, ctx, dir)
@@ -58,6 +66,9 @@ func TestLegacyIDsStayInTheWindow(t *testing.T) {
 			t.Fatalf("%s sends %s after the upgrade: %+v, %v; want %s", c.p.ID, c.e.ID, res, err, c.want)
 		}
 	}
+	if extra, _ := r.Pull(ctx, "res-a", 10, 200*time.Millisecond); len(extra) != 0 {
+		t.Fatalf("the legacy event came again after the upgrade: %s", extra[0].Event)
+	}
 }
 
 func openInternal(t *testing.T, ctx context.Context, dir string) *Relay {
@@ -75,7 +86,7 @@ func legacyRecord(subject, id, msgID string) record {
 	h.Set(jetstream.MsgIDHeader, msgID)
 	h.Set(HeaderEventID, id)
 	h.Set(HeaderType, events.TypeServiceStateChanged)
-	return record{subject: subject, msgID: msgID, header: h, body: []byte(`{}`)}
+	return record{subject: subject, msgID: msgID, header: h, body: []byte(`{"id":"` + id + `"}`)}
 }
 
 func catalogEvent(seller, id, item, typ, data string) events.Event {
