@@ -99,10 +99,40 @@ func mapCompletion(name string, params map[string]string) (CloudBlueMapping, err
 		if msg == "" {
 			msg = name + " reported IssuedSuccessfully=0"
 		}
+		code := "IssuedSuccessfully=0"
+		if AlreadyExists(msg) {
+			code = CodeAlreadyExists
+		}
 		return CloudBlueMapping{Type: TypeProvisioningFailed, State: ServiceFailed, Operation: op,
-			Error: &Failure{Code: "IssuedSuccessfully=0", Message: msg, Retryable: false}}, nil
+			Error: &Failure{Code: code, Message: msg, Retryable: false}}, nil
 	}
 	return CloudBlueMapping{}, fmt.Errorf("%s needs IssuedSuccessfully=0 or 1, got %q", name, clip(params["IssuedSuccessfully"]))
+}
+
+// CloudBlueID is the event id of a CloudBlue event: the upstream change's
+// identity, so that the same change sent twice is one event. A completion
+// is its provisioning item's outcome (OrderItemID, SubscrID,
+// IssuedSuccessfully; not GateID or Message, so that "Creation Completed"
+// run by both billing and OA, Odin KB 118444, is one event), and a manual
+// override of it (billrelay publish) gets the same id, so that the late
+// genuine event is a duplicate. A failure also carries its Message: a
+// resubmit that fails again ("#2007 … already exists") is a new failure.
+// Service events (Stop, Start, …) recur for one subscription: their time,
+// when the handler gives one, tells them apart. item counts only when it
+// is not the one the parameters name.
+func CloudBlueID(seller, account, name string, params map[string]string, item, when string) string {
+	if item == CloudBlueItem(params) {
+		item = ""
+	}
+	parts := []string{seller, account, name, params["OrderItemID"], params["SubscrID"], params["IssuedSuccessfully"], item}
+	completion := name == CBCreationCompleted || name == CBUpgradeCompleted || name == CBChangePlanCompleted
+	switch {
+	case completion && params["IssuedSuccessfully"] == "0" && params["Message"] != "":
+		parts = append(parts, params["Message"])
+	case !completion && when != "":
+		parts = append(parts, when)
+	}
+	return DeriveID("cb", parts...)
 }
 
 // CloudBlueItem is the item a CloudBlue event is about: the subscription

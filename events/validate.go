@@ -103,11 +103,15 @@ func checkType(ve *ValidationError, t string) {
 // Data holds the fields of an event's data that the relay understands and
 // checks. Other fields in data are carried along untouched.
 type Data struct {
-	State         string   `json:"state,omitempty"`
-	PreviousState string   `json:"previous_state,omitempty"`
-	Order         string   `json:"order,omitempty"`
-	Message       string   `json:"message,omitempty"`
-	Error         *Failure `json:"error,omitempty"`
+	State         string `json:"state,omitempty"`
+	PreviousState string `json:"previous_state,omitempty"`
+	Order         string `json:"order,omitempty"`
+	// OrderItem is the order (provisioning) item the event is about, when
+	// the platform has one apart from the item: a failure of an order item
+	// whose provisioning completed is regressive.
+	OrderItem string   `json:"order_item,omitempty"`
+	Message   string   `json:"message,omitempty"`
+	Error     *Failure `json:"error,omitempty"`
 	// StateKind says which state set State belongs to for types that do not
 	// imply one (reconciliation.snapshot, ops.override): "service" or "order".
 	StateKind Kind `json:"kind,omitempty"`
@@ -115,6 +119,18 @@ type Data struct {
 	Applies string `json:"applies,omitempty"`
 	Actor   string `json:"actor,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+}
+
+// CodeAlreadyExists is the error code of a provisioning failure that says
+// the subscription or service already exists: typically a resubmit of an
+// order whose provisioning did finish (CloudBlue "#2007 … already
+// exists", Odin KB 131996), which nobody should resubmit again.
+const CodeAlreadyExists = "already_exists"
+
+// AlreadyExists reports whether a platform's error message says that what
+// it was to create already exists.
+func AlreadyExists(msg string) bool {
+	return strings.Contains(strings.ToLower(msg), "already exist")
 }
 
 // Failure is the error a provisioning.failed event carries.

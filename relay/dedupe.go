@@ -199,7 +199,7 @@ func (r *Relay) tailIngest(ctx context.Context, oc jetstream.Consumer, last uint
 	}
 }
 
-// envelopeIDs lists the message ids of an envelope.
+// envelopeIDs lists the dedupe keys of an envelope's records.
 func envelopeIDs(b []byte) ([]string, error) {
 	recs, err := decodeEnvelope(b)
 	if err != nil {
@@ -207,7 +207,7 @@ func envelopeIDs(b []byte) ([]string, error) {
 	}
 	ids := make([]string, len(recs))
 	for i, rc := range recs {
-		ids[i] = rc.msgID
+		ids[i] = dedupeKey(rc)
 	}
 	return ids, nil
 }

@@ -29,6 +29,8 @@ const (
 	HeaderKind        = "Relay-Kind"
 	HeaderTime        = "Relay-Time"
 	HeaderSequence    = "Relay-Sequence"
+	HeaderApplies     = "Relay-Applies"
+	HeaderOrderItem   = "Relay-Order-Item"
 	ContentTypeCE     = "application/cloudevents+json"
 )
 
@@ -180,16 +182,16 @@ func (r *Relay) authorizeOrder(reseller, field string, e events.Event) error {
 	return nil
 }
 
-// eventMsg is the stored form of an event: its JSON, its message id, and
-// headers that spare the router and the receivers a JSON decode.
+// eventMsg is the stored form of an event: its JSON, its message id
+// (scoped by seller, see msgid.go), and headers that spare the router and the receivers a JSON decode.
 func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
 	body, err := e.AppendJSON(make([]byte, 0, 512))
 	if err != nil {
 		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
 	}
-	subject, msgID := events.EventSubject(e.Key()), e.ID
+	subject, msgID := events.EventSubject(e.Key()), eventMsgID(e.Seller, e.ID)
 	if p.Role == RoleReseller {
-		subject, msgID = events.OrderSubject(p.ID, e.Key()), p.ID+":"+e.ID
+		subject, msgID = events.OrderSubject(p.ID, e.Key()), orderMsgID(e.Seller, p.ID, e.ID)
 	}
 	m := nats.NewMsg(subject)
 	m.Data = body
@@ -198,9 +200,8 @@ func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
 	m.Header.Set(HeaderContentType, ContentTypeCE)
 	m.Header.Set(HeaderType, e.Type)
 	m.Header.Set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
-	if d, err := events.ParseData(e.Data); err == nil && d.State != "" {
-		m.Header.Set(HeaderState, d.State)
-		m.Header.Set(HeaderKind, string(d.Kind(e.Type)))
+	if d, err := events.ParseData(e.Data); err == nil {
+		setDataHeaders(m.Header, e.Type, d)
 	}
 	if seq, ok := e.Extensions["sequence"]; ok {
 		var s string
@@ -209,6 +210,22 @@ func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
 		}
 	}
 	return m, nil
+}
+
+// setDataHeaders copies what the transition guard reads from data: the
+// state and its kind, what an override stands for, and the order item
+// (only when it is a valid token: it comes from the seller).
+func setDataHeaders(h nats.Header, typ string, d events.Data) {
+	if d.State != "" {
+		h.Set(HeaderState, d.State)
+		h.Set(HeaderKind, string(d.Kind(typ)))
+	}
+	if typ == events.TypeOpsOverride && d.Applies != "" {
+		h.Set(HeaderApplies, d.Applies)
+	}
+	if d.OrderItem != "" && events.TokenProblem(d.OrderItem) == "" {
+		h.Set(HeaderOrderItem, d.OrderItem)
+	}
 }
 
 func awaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {

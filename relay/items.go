@@ -25,6 +25,13 @@ type itemState struct {
 	at       time.Time
 	sequence string // the CloudEvents sequence extension, when the seller sets one
 	known    bool   // false: the item had no earlier event
+	// typ is the event's type (for an override, the type it stands for)
+	// and orderItem its order item, when the platform names one.
+	typ, orderItem string
+	// provisioned says that the item's provisioning completed (or an
+	// override stood for that), of order item provItem ("" for any).
+	provisioned bool
+	provItem    string
 }
 
 // itemCache remembers each item's last reported state for the transition
@@ -43,16 +50,40 @@ func newItemCache() *itemCache { return &itemCache{m: map[events.Key]itemState{}
 // stateOf reads an event's state from its headers (or its body, for
 // messages stored before the relay set them).
 func stateOf(h nats.Header, data []byte, seq uint64) itemState {
-	st := itemState{seq: seq, state: h.Get(HeaderState), kind: h.Get(HeaderKind), sequence: h.Get(HeaderSequence), known: true}
-	st.at, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
-	if st.state == "" && h.Get(HeaderTime) == "" {
-		var e events.Event
-		if json.Unmarshal(data, &e) == nil {
-			d, _ := events.ParseData(e.Data)
-			st.state, st.kind, st.at = d.State, string(d.Kind(e.Type)), e.Time
-		}
+	st := itemState{seq: seq, state: h.Get(HeaderState), kind: h.Get(HeaderKind), sequence: h.Get(HeaderSequence), known: true,
+		typ: h.Get(HeaderType), orderItem: h.Get(HeaderOrderItem)}
+	if a := h.Get(HeaderApplies); a != "" {
+		st.typ = a
 	}
+	st.at, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
+	if st.state == "" && h.Get(HeaderTime) == "" || st.typ == events.TypeOpsOverride {
+		st.fromBody(data) // stored before the relay set these headers
+	}
+	st.provisioned, st.provItem = st.typ == events.TypeProvisioningCompleted, st.orderItem
 	return st
+}
+
+// fromBody fills what the headers of an older message lack from the
+// event itself.
+func (st *itemState) fromBody(data []byte) {
+	var e events.Event
+	if json.Unmarshal(data, &e) != nil {
+		return
+	}
+	d, _ := events.ParseData(e.Data)
+	if st.state == "" {
+		st.state, st.kind = d.State, string(d.Kind(e.Type))
+	}
+	if st.at.IsZero() {
+		st.at = e.Time
+	}
+	st.typ = e.Type
+	if e.Type == events.TypeOpsOverride && d.Applies != "" {
+		st.typ = d.Applies
+	}
+	if st.orderItem == "" {
+		st.orderItem = d.OrderItem
+	}
 }
 
 // prefetchItems loads, for every item not in the cache, its last event:
@@ -112,7 +143,9 @@ func (r *Relay) fetchLast(ctx context.Context, subjects []string) {
 // observe checks an event against its item's last state and returns its
 // flags: stale when it is older than what the seller reported before (by
 // its sequence extension, else by time), regressive when its state goes
-// against the lifecycle. A stale event does not replace the item's state.
+// against the lifecycle or it reports a failed provisioning of an order
+// item whose provisioning completed. Neither a stale event nor such a
+// failure replaces the item's state.
 func (c *itemCache) observe(k events.Key, cur itemState) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -126,16 +159,39 @@ func (c *itemCache) observe(k events.Key, cur itemState) []string {
 	if stale {
 		flags = append(flags, FlagStale)
 	}
-	if prev.known && cur.state != "" && cur.kind == prev.kind && events.Regressive(events.Kind(cur.kind), prev.state, cur.state) {
+	failedAfterSuccess := prev.known && failsCompleted(prev, cur)
+	if failedAfterSuccess || prev.known && cur.state != "" && cur.kind == prev.kind && events.Regressive(events.Kind(cur.kind), prev.state, cur.state) {
 		flags = append(flags, FlagRegressive)
 	}
-	if !stale {
-		if cur.state == "" {
-			cur.state, cur.kind = prev.state, prev.kind
-		}
-		c.put(k, cur)
+	if !stale && !failedAfterSuccess {
+		c.put(k, successor(prev, cur))
 	}
 	return flags
+}
+
+// failsCompleted reports whether cur is a provisioning failure of an order
+// item whose provisioning prev records as completed: the CloudBlue
+// resubmit that fails with "#2007 … already exists" (Odin KB 131996), the
+// second initiator of one "Creation Completed" (KB 118444), a stale retry
+// (KB 131380). Order items count as the same when either is unknown.
+func failsCompleted(prev, cur itemState) bool {
+	return cur.typ == events.TypeProvisioningFailed && prev.provisioned &&
+		(cur.orderItem == "" || prev.provItem == "" || cur.orderItem == prev.provItem)
+}
+
+// successor is the item's state after cur: cur's, keeping the last known
+// state when cur reports none, and what prev knew of a completed
+// provisioning until cur completes one or starts a new cycle
+// (provisioning, terminated).
+func successor(prev, cur itemState) itemState {
+	if cur.state == "" {
+		cur.state, cur.kind = prev.state, prev.kind
+	}
+	newCycle := cur.kind == string(events.KindService) && (cur.state == events.ServiceProvisioning || cur.state == events.ServiceTerminated)
+	if !cur.provisioned && !newCycle {
+		cur.provisioned, cur.provItem = prev.provisioned, prev.provItem
+	}
+	return cur
 }
 
 // olderSequence compares CloudEvents sequence values: the spec makes them

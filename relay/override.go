@@ -25,8 +25,9 @@ type Override struct {
 	Params string          `json:"params,omitempty"`
 	Actor  string          `json:"actor"`
 	Reason string          `json:"reason"`
-	// ID makes the override idempotent; by default it is derived from the
-	// request, so sending the same override twice stores it once.
+	// ID makes the override idempotent; by default it is the id of the
+	// event it stands for (see overrideID), so sending the same override
+	// twice, or the genuine event after it, stores it once.
 	ID string `json:"id,omitempty"`
 }
 
@@ -69,16 +70,37 @@ func (r *Relay) overrideEvent(o Override) (events.Event, error) {
 		return events.Event{}, err
 	}
 	raw, _ := json.Marshal(data)
-	id := o.ID
-	if id == "" {
-		id = events.DeriveID("ops", o.Seller, o.Account, o.Item, string(o.Event), o.Params, o.Actor, o.Reason)
-	}
-	e := events.Event{SpecVersion: events.SpecVersion, ID: id, Source: "/billrelay/ops", Type: events.TypeOpsOverride,
+	e := events.Event{SpecVersion: events.SpecVersion, ID: overrideID(o), Source: "/billrelay/ops", Type: events.TypeOpsOverride,
 		Time: time.Now().UTC(), Seller: o.Seller, Account: o.Account, Item: o.Item, DataContentType: events.ContentTypeJSON, Data: raw}
 	if err := e.Validate(); err != nil {
 		return events.Event{}, err
 	}
 	return e, nil
+}
+
+// overrideID is the override's event id: the one given; for a CloudBlue
+// event, the id the CloudBlue adapter gives the same event, and for a
+// catalog event its own id, so that the override and the genuine event
+// arriving late are one event (whichever comes second is a duplicate);
+// otherwise one derived from the request, so that sending it twice stores
+// it once.
+func overrideID(o Override) string {
+	if o.ID != "" {
+		return o.ID
+	}
+	var name string
+	if json.Unmarshal(o.Event, &name) == nil {
+		if p, err := events.ParseParams(o.Params); err == nil {
+			return events.CloudBlueID(o.Seller, o.Account, name, p, o.Item, "")
+		}
+	}
+	var ce struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(o.Event, &ce) == nil && ce.ID != "" {
+		return ce.ID
+	}
+	return events.DeriveID("ops", o.Seller, o.Account, o.Item, string(o.Event), o.Params, o.Actor, o.Reason)
 }
 
 // overrideData reads what the override stands for.
@@ -130,5 +152,8 @@ func overrideFromCloudBlue(ve *events.ValidationError, name, params string, data
 	}
 	if msg := p["Message"]; msg != "" {
 		data["message"] = msg
+	}
+	if oi := p["OrderItemID"]; oi != "" {
+		data["order_item"] = oi
 	}
 }

@@ -188,7 +188,7 @@ func (r *Relay) replayMatches(rs Reseller, q ReplayRequest, m jetstream.Msg) boo
 // replayCopy is the reseller's copy of a replayed event, marked as such.
 func replayCopy(reseller, run string, m jetstream.Msg, md *jetstream.MsgMetadata) *nats.Msg {
 	k, _ := events.ParseEventSubject(m.Subject())
-	c := copyFor(reseller, k, m.Headers(), m.Data(), md.Sequence.Stream, md.Timestamp, nil)
+	c := copyFor(reseller, k, record{header: m.Headers(), body: m.Data()}, md.Sequence.Stream, md.Timestamp, nil)
 	c.Header.Set(jetstream.MsgIDHeader, "replay:"+run+":"+reseller+":"+strconv.FormatUint(md.Sequence.Stream, 10))
 	c.Header.Set(HeaderReplay, "true")
 	return c

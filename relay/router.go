@@ -348,7 +348,7 @@ func (r *Relay) copiesOf(evs []stored, keys []events.Key) *copyGroups {
 		}
 		for _, id := range r.recipients(keys[i]) {
 			rs, _ := r.reg.reseller(id)
-			out.add(rs.DeliveryStream(), copyFor(id, keys[i], e.rec.header, e.rec.body, e.seq, e.at, flags))
+			out.add(rs.DeliveryStream(), copyFor(id, keys[i], e.rec, e.seq, e.at, flags))
 		}
 	}
 	r.metrics.copies.Add(float64(out.n))
@@ -358,12 +358,12 @@ func (r *Relay) copiesOf(evs []stored, keys []events.Key) *copyGroups {
 // copyFor is reseller's own copy of an event: the same bytes, its own
 // subject, the event's headers, and a message id that makes a repeated
 // copy a duplicate.
-func copyFor(reseller string, k events.Key, h nats.Header, body []byte, seq uint64, at time.Time, flags []string) *nats.Msg {
+func copyFor(reseller string, k events.Key, rec record, seq uint64, at time.Time, flags []string) *nats.Msg {
+	h := rec.header
 	c := nats.NewMsg(events.DeliverSubject(reseller, k))
-	c.Data = body
-	id := h.Get(HeaderEventID)
-	c.Header.Set(jetstream.MsgIDHeader, reseller+":"+id)
-	c.Header.Set(HeaderEventID, id)
+	c.Data = rec.body
+	c.Header.Set(jetstream.MsgIDHeader, copyMsgID(reseller, rec.msgID))
+	c.Header.Set(HeaderEventID, h.Get(HeaderEventID))
 	for _, name := range []string{HeaderContentType, HeaderType, HeaderState, HeaderKind, HeaderTime, HeaderSequence} {
 		if v := h.Get(name); v != "" {
 			c.Header.Set(name, v)

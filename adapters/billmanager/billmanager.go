@@ -84,8 +84,9 @@ func (mp Mapper) Map(seller string, n Notification, received time.Time) (events.
 }
 
 // id is BILLmanager's own event id when the handler passes it (a retried
-// call is then one event); otherwise the function, item and time: two
-// calls for the same item at different times are two changes.
+// call is then one event); otherwise the function, item, time and
+// parameters: two calls for the same item at different times, or at one
+// time with different parameters, are two changes.
 func (mp Mapper) id(seller string, n Notification, received time.Time) string {
 	if n.EventID != "" {
 		return events.DeriveID("bm", seller, n.EventID)
@@ -94,7 +95,12 @@ func (mp Mapper) id(seller string, n Notification, received time.Time) string {
 	if when == "" {
 		when = received.UTC().Format(time.RFC3339Nano)
 	}
-	return events.DeriveID("bm", seller, n.Func, n.ElID, n.Status, when)
+	parts := []string{seller, n.Func, n.ElID, n.Status, when}
+	if len(n.Params) > 0 {
+		p, _ := json.Marshal(n.Params) // keys sorted
+		parts = append(parts, string(p))
+	}
+	return events.DeriveID("bm", parts...)
 }
 
 func data(n Notification, state, op string) json.RawMessage {

@@ -73,3 +73,17 @@ func FuzzParseStatuses(f *testing.F) {
 		_, _ = ParseStatuses(s)
 	})
 }
+
+// TestSameTimeOtherParamsIsAnotherEvent: without eventid, two calls for
+// one item at one time with different parameters are two changes.
+func TestSameTimeOtherParamsIsAnotherEvent(t *testing.T) {
+	mp := Mapper{Statuses: DefaultStatuses}
+	n := Notification{Func: "service.postsetparam", ElID: "1", Account: "a", Time: "2026-11-20T10:00:00Z", Params: map[string]string{"ram": "4096"}}
+	a, _ := mp.Map("sell-1", n, received)
+	again, _ := mp.Map("sell-1", n, received.Add(time.Minute))
+	n.Params = map[string]string{"ram": "8192"}
+	b, _ := mp.Map("sell-1", n, received)
+	if a.ID == b.ID || a.ID != again.ID {
+		t.Fatalf("ids %q %q (re-sent %q)", a.ID, b.ID, again.ID)
+	}
+}

@@ -56,7 +56,7 @@ func Map(seller string, n Notification, received time.Time) (events.Event, error
 	}
 	e := events.Event{
 		SpecVersion: events.SpecVersion, Source: "/cloudblue/" + seller, Type: m.Type, Subject: item,
-		ID:     events.DeriveID("cb", seller, n.Account, n.Event, params["OrderItemID"], params["SubscrID"], params["IssuedSuccessfully"], n.Item),
+		ID:     events.CloudBlueID(seller, n.Account, n.Event, params, item, n.Time),
 		Seller: seller, Account: n.Account, Item: item, Data: data(n.Event, params, m),
 	}
 	return e.Complete(n.Time, received)
@@ -75,6 +75,9 @@ func data(name string, params map[string]string, m events.CloudBlueMapping) json
 	}
 	if msg := params["Message"]; msg != "" {
 		d["message"] = msg
+	}
+	if oi := params["OrderItemID"]; oi != "" {
+		d["order_item"] = oi
 	}
 	b, _ := json.Marshal(d)
 	return b

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/test/golden"
 )
 
@@ -54,4 +55,41 @@ func FuzzMap(f *testing.F) {
 			t.Fatalf("mapped to an invalid event: %+v", e)
 		}
 	})
+}
+
+// TestRecurringChangesAreDistinct: a subscription stopped, started and
+// stopped again (each with its time) is three events, and the same event
+// sent again is one; a resubmit that fails with another message is a new
+// failure, and one that says the subscription already exists carries
+// already_exists.
+func TestRecurringChangesAreDistinct(t *testing.T) {
+	mapped := func(n Notification) events.Event {
+		t.Helper()
+		n.Account = "acc-77"
+		e, err := Map("sell-1", n, received)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	stop1 := mapped(Notification{Event: "Stop Service", Params: "SubscrID=7", Time: "2026-11-19T10:00:00Z"})
+	start := mapped(Notification{Event: "Start Service", Params: "SubscrID=7", Time: "2026-11-19T11:00:00Z"})
+	stop2 := mapped(Notification{Event: "Stop Service", Params: "SubscrID=7", Time: "2026-11-20T10:00:00Z"})
+	again := mapped(Notification{Event: "Stop Service", Params: "SubscrID=7", Time: "2026-11-20T10:00:00Z"})
+	if stop1.ID == stop2.ID || stop1.ID == start.ID || again.ID != stop2.ID {
+		t.Fatalf("ids stop %s, start %s, stop %s, re-sent %s", stop1.ID, start.ID, stop2.ID, again.ID)
+	}
+	first := mapped(Notification{Event: "Creation Completed", Params: "IssuedSuccessfully=0;Message=timeout;OrderItemID=5;SubscrID=7"})
+	resubmit := mapped(Notification{Event: "Creation Completed",
+		Params: "IssuedSuccessfully=0;Message=error #2007 module_id #ResourceManagement, Subscription #7 already exists;OrderItemID=5;SubscrID=7"})
+	if first.ID == resubmit.ID {
+		t.Fatal("the failed resubmit has the first failure's id: it would never be delivered")
+	}
+	var d struct{ Error events.Failure }
+	if err := json.Unmarshal(resubmit.Data, &d); err != nil || d.Error.Code != events.CodeAlreadyExists {
+		t.Fatalf("resubmit failure %s: want code %s", resubmit.Data, events.CodeAlreadyExists)
+	}
+	if err := json.Unmarshal(first.Data, &d); err != nil || d.Error.Code == events.CodeAlreadyExists {
+		t.Fatalf("first failure %s", first.Data)
+	}
 }

@@ -49,9 +49,20 @@ func Map(seller string, n Notification, received time.Time) (events.Event, error
 	}
 	b, _ := json.Marshal(d)
 	e := events.Event{SpecVersion: events.SpecVersion, Source: "/emersion/" + seller, Type: typ, Subject: n.Item,
-		ID:     events.DeriveID("em", seller, n.Kind, n.Account, n.Item, n.AccountPresaleID, statusWord(n.Status), n.Error, n.OrderStatus, n.ServiceStatus),
+		ID:     id(seller, n),
 		Seller: seller, Account: n.Account, Item: n.Item, Data: b}
 	return e.Complete(n.Time, received)
+}
+
+// id is what the notification says and, when it has one, its time: a
+// service that goes Active, Cancelled and Active again is three events
+// (without a time, a repeat of the same status is taken for a re-send).
+func id(seller string, n Notification) string {
+	parts := []string{seller, n.Kind, n.Account, n.Item, n.AccountPresaleID, statusWord(n.Status), n.Error, n.OrderStatus, n.ServiceStatus}
+	if n.Time != "" {
+		parts = append(parts, n.Time)
+	}
+	return events.DeriveID("em", parts...)
 }
 
 func statusWord(b *bool) string {
@@ -93,11 +104,15 @@ func mapCompleteOrder(n Notification) (string, map[string]any, error) {
 	return events.TypeProvisioningFailed, d, nil
 }
 
-// failureCode names a conflict (the service identifier already exists on
-// another service) apart from other refusals, so that nobody resubmits it.
+// failureCode names, apart from other refusals, a service that already
+// exists (already_exists, the code every adapter gives that case) and an
+// identifier in use elsewhere (conflict), so that nobody resubmits them.
 func failureCode(msg string) string {
 	m := strings.ToLower(msg)
-	if strings.Contains(m, "identifier") && (strings.Contains(m, "exist") || strings.Contains(m, "in use")) {
+	switch {
+	case events.AlreadyExists(m):
+		return events.CodeAlreadyExists
+	case strings.Contains(m, "identifier") && strings.Contains(m, "in use"):
 		return "conflict"
 	}
 	return "complete_order_rejected"

@@ -49,3 +49,22 @@ func FuzzMap(f *testing.F) {
 		}
 	})
 }
+
+// TestRepeatedStatusAtAnotherTimeIsAnotherEvent: a service Active,
+// Cancelled, then Active again is three events when each has its time; the
+// same notification sent again is one.
+func TestRepeatedStatusAtAnotherTimeIsAnotherEvent(t *testing.T) {
+	var got []string
+	for _, c := range []struct{ status, at string }{
+		{"Active", "2026-11-18T09:00:00Z"}, {"Cancelled", "2026-11-19T09:00:00Z"}, {"Active", "2026-11-20T09:00:00Z"}, {"Active", "2026-11-20T09:00:00Z"},
+	} {
+		e, err := Map("sell-1", Notification{Kind: KindServiceStatus, Account: "a", Item: "svc-1", ServiceStatus: c.status, Time: c.at}, received)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.ID)
+	}
+	if got[0] == got[2] || got[0] == got[1] || got[2] != got[3] {
+		t.Fatalf("ids %v: want three distinct, the re-send equal to the third", got)
+	}
+}

@@ -121,13 +121,16 @@ func (nt *Notifier) Deliver(ctx context.Context, m relay.Message) error {
 	if !ok {
 		return nil
 	}
+	// Event ids are unique per seller only: the marks carry the seller, so
+	// that one seller's notice never marks another's as sent.
+	mark := e.Seller + "/" + n.ID
 	if s.Notify.WebhookURL != "" {
-		if err := nt.once(ctx, "webhook/"+n.ID, func() error { return nt.post(ctx, s.Notify, n) }); err != nil {
+		if err := nt.once(ctx, "webhook/"+mark, func() error { return nt.post(ctx, s.Notify, n) }); err != nil {
 			return err
 		}
 	}
 	if s.Notify.Email && nt.Mail != nil {
-		return nt.once(ctx, "mail/"+n.ID, func() error { return nt.Mail.Send(n) })
+		return nt.once(ctx, "mail/"+mark, func() error { return nt.Mail.Send(n) })
 	}
 	return nil
 }

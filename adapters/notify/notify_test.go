@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/billrelay/billrelay/events"
@@ -67,5 +68,32 @@ func TestOncePerFailure(t *testing.T) {
 	}
 	if posts != 2 {
 		t.Fatalf("%d posts, want the failed one and one success", posts)
+	}
+}
+
+// TestMarksAreScopedBySeller: two sellers' failures under one id are two
+// notices (ids are unique per seller only).
+func TestMarksAreScopedBySeller(t *testing.T) {
+	done := map[string]bool{}
+	var sent []string
+	nt := &Notifier{
+		Seller: func(id string) (relay.Seller, error) {
+			return relay.Seller{ID: id, Notify: &relay.Notify{WebhookURL: "http://x/" + id, Secret: "whsec_x"}}, nil
+		},
+		Done:     func(_ context.Context, k string) (bool, error) { return done[k], nil },
+		MarkDone: func(_ context.Context, k string) error { done[k] = true; return nil },
+		Webhook: func(url, _ string) (relay.Sink, error) {
+			return sinkFunc(func(context.Context, relay.Message) error { sent = append(sent, url); return nil }), nil
+		},
+	}
+	for _, seller := range []string{"sell-1", "sell-2", "sell-1"} {
+		body := []byte(`{"specversion":"1.0","id":"1","source":"/s","type":"provisioning.failed","seller":"` + seller +
+			`","account":"a","item":"i","data":{"error":{"message":"m"}}}`)
+		if err := nt.Deliver(context.Background(), relay.Message{ID: "1", Type: events.TypeProvisioningFailed, Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Join(sent, " ") != "http://x/sell-1 http://x/sell-2" {
+		t.Fatalf("sent to %v, want each seller once", sent)
 	}
 }

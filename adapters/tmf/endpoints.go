@@ -68,7 +68,7 @@ func (mp Mapper) listen(api string, pub relay.Publisher) func(context.Context, r
 		if v == "v5" {
 			return http.StatusNoContent, nil, nil
 		}
-		return http.StatusCreated, map[string]string{"id": n.upstreamID(), "callback": r.URL.Path}, nil
+		return http.StatusCreated, map[string]string{"id": n.ownID(), "callback": r.URL.Path}, nil
 	}
 }
 

@@ -21,6 +21,8 @@ type Notification struct {
 	Create        json.RawMessage `json:"createEvent"`
 	AttributeChng json.RawMessage `json:"attributeValueChangeEvent"`
 	Delete        json.RawMessage `json:"deleteEvent"`
+
+	identity string // set by Map: see identify
 }
 
 type payload struct {
@@ -96,6 +98,7 @@ func (mp Mapper) Map(seller, eventName, account string, n Notification, received
 	if err != nil {
 		return nil, err
 	}
+	n.identity = n.identify(eventName, p)
 	switch {
 	case p.ProductOrder != nil:
 		return mp.mapOrder(seller, eventName, account, n, p.ProductOrder, received)
@@ -139,13 +142,33 @@ func (n Notification) base(seller, account, item string, received time.Time) (ev
 	return e, nil
 }
 
-// upstreamID is the notification's own identity: the same notification
-// sent twice maps to the same event ids.
-func (n Notification) upstreamID() string {
+// upstreamID is the notification's identity: the same notification sent
+// twice maps to the same event ids.
+func (n Notification) upstreamID() string { return n.identity }
+
+// ownID is the id the sender gave the notification: eventId, else id.
+func (n Notification) ownID() string {
 	if n.EventID != "" {
 		return n.EventID
 	}
 	return n.ID
+}
+
+// identify is the notification's own eventId (else id). A notification
+// without either is identified by what it says: the listener, its time
+// and everything of the payload the adapter reads (order and item states,
+// ids, account), so that an order moving acknowledged → inProgress →
+// completed is three events, while the same notification sent again
+// (whatever its JSON formatting) is one.
+func (n Notification) identify(eventName string, p payload) string {
+	if id := n.ownID(); id != "" {
+		return id
+	}
+	canon, _ := json.Marshal(struct {
+		Listener, Type, TimeOcurred, TimeOccurred, EventTime string
+		Payload                                              payload
+	}{eventName, n.EventType, n.TimeOcurred, n.TimeOccurred, n.EventTime, p})
+	return events.DeriveID("content", string(canon))
 }
 
 func (mp Mapper) orderAccount(o *productOrder, account string) string {

@@ -191,3 +191,65 @@ func FuzzDecodeHub(f *testing.F) {
 		}
 	})
 }
+
+// TestNotificationsWithoutIDAreDistinct: notifications without eventId
+// (or id) are told apart by what they say: an order moving acknowledged →
+// inProgress → completed is three events, while the same notification
+// sent again, formatted differently, is the same event.
+func TestNotificationsWithoutIDAreDistinct(t *testing.T) {
+	note := func(state, item string) string {
+		return `{"eventType":"ProductOrderStateChangeEvent","event":{"productOrder":{"id":"PO-7","state":"` + state +
+			`","billingAccount":{"id":"acc-77"},"productOrderItem":[{"id":"1","action":"add","state":"` + item + `"}]}}}`
+	}
+	ids := map[string]string{}
+	for _, body := range []string{note("acknowledged", "acknowledged"), note("inProgress", "inProgress"), note("completed", "completed"),
+		note("inProgress", "completed")} {
+		evs := mapBody(t, body)
+		if prev, seen := ids[evs[0].ID]; seen {
+			t.Fatalf("%s and %s map to one id %s", prev, body, evs[0].ID)
+		}
+		ids[evs[0].ID] = body
+	}
+	again := strings.ReplaceAll(`{ "event" : {"productOrder":{"productOrderItem":[{"state":"completed","action":"add","id":"1"}],
+		"billingAccount":{"id":"acc-77"},"state":"completed","id":"PO-7"}}, "eventType":"ProductOrderStateChangeEvent"}`, "\n", " ")
+	first, second := mapBody(t, note("completed", "completed")), mapBody(t, again)
+	if first[0].ID != second[0].ID || first[1].ID != second[1].ID {
+		t.Fatalf("a re-send maps to %s/%s, first send %s/%s", second[0].ID, second[1].ID, first[0].ID, first[1].ID)
+	}
+	timed := strings.Replace(note("completed", "completed"), `{"eventType"`, `{"eventTime":"2024-05-08T14:12:31Z","eventType"`, 1)
+	if mapBody(t, timed)[0].ID == first[0].ID {
+		t.Fatal("a notification of another time maps to the same id")
+	}
+	svc := func(state string) string {
+		return `{"event":{"service":{"id":"svc-1","state":"` + state + `"}}}`
+	}
+	mp := Mapper{AccountRole: "Customer"}
+	var svcIDs []string
+	for _, body := range []string{svc("active"), svc("inactive"), svc("active")} {
+		var n Notification
+		if err := json.Unmarshal([]byte(body), &n); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := mp.Map("sell-1", "serviceStateChangeEvent", "acc-77", n, received)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svcIDs = append(svcIDs, evs[0].ID)
+	}
+	if svcIDs[0] == svcIDs[1] || svcIDs[0] != svcIDs[2] {
+		t.Fatalf("service ids %v: want active and inactive apart, the repeated active (no time) the same", svcIDs)
+	}
+}
+
+func mapBody(t *testing.T, body string) []events.Event {
+	t.Helper()
+	var n Notification
+	if err := json.Unmarshal([]byte(body), &n); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := Mapper{AccountRole: "Customer"}.Map("sell-1", "productOrderStateChangeEvent", "", n, received)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("%s: %v, %v", body, evs, err)
+	}
+	return evs
+}

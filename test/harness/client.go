@@ -32,10 +32,11 @@ func StateChange(id, seller, account, item, state string) map[string]any {
 // Delivery is one pulled event.
 type Delivery struct {
 	Event struct {
-		ID   string          `json:"id"`
-		Type string          `json:"type"`
-		Item string          `json:"item"`
-		Data json.RawMessage `json:"data"`
+		ID     string          `json:"id"`
+		Type   string          `json:"type"`
+		Seller string          `json:"seller"`
+		Item   string          `json:"item"`
+		Data   json.RawMessage `json:"data"`
 	} `json:"event"`
 	AckID    string   `json:"ack_id"`
 	Attempt  int      `json:"attempt"`
