@@ -22,6 +22,14 @@ type PushConfig struct {
 	BreakerCooldown  time.Duration
 }
 
+// DefaultPush is how the relay pushes when nothing is configured: the
+// dispatcher's own defaults.
+func DefaultPush() PushConfig {
+	var d DispatchConfig
+	d.setDefaults()
+	return PushConfig{Backoff: d.Backoff, Concurrency: d.Concurrency, BreakerThreshold: d.BreakerThreshold, BreakerCooldown: d.BreakerCooldown}
+}
+
 // pusher is one running webhook delivery.
 type pusher struct {
 	version string
