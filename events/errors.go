@@ -28,6 +28,9 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrStorageFull marks a store that refused a write for lack of space.
 	ErrStorageFull = errors.New("storage full")
+	// ErrTooMany marks a caller over a limit on what it may hold at once
+	// (long polls on one consumer): it may retry later.
+	ErrTooMany = errors.New("too many requests")
 )
 
 // FieldError names one bad field: its JSON path, and why it is bad in words

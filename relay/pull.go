@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/billrelay/billrelay/events"
@@ -71,12 +73,17 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 	if err != nil {
 		return nil, err
 	}
+	key, limit := stream+"/"+consumer, cons.CachedInfo().Config.MaxWaiting
+	if !r.polls.enter(key, limit) {
+		return nil, fmt.Errorf("%w: %d pulls already wait on the consumer of %s, its limit; retry when one has returned", events.ErrTooMany, limit, consumer)
+	}
+	defer r.polls.leave(key)
 	msgs, err := fetch(ctx, cons, max, wait, r.work)
 	if err != nil {
 		if ctx.Err() != nil {
 			nakAll(msgs) // the caller left: hand them to the next pull at once
 		}
-		return nil, fmt.Errorf("pull %s: %w", consumer, classify(err))
+		return nil, fmt.Errorf("pull %s: %w", consumer, classifyPull(err))
 	}
 	out := make([]Delivery, 0, len(msgs))
 	for _, m := range msgs {
@@ -147,6 +154,52 @@ func collect(ctx context.Context, start func() (jetstream.MessageBatch, error)) 
 			return out, ctx.Err()
 		}
 	}
+}
+
+// pollGate counts the pulls in flight on each consumer. JetStream holds at
+// most MaxWaiting pull requests per consumer; beyond that it drops a long
+// poll's request without an answer (it carries heartbeats), and the poll
+// would fail 10 s later as if the server had gone. So the relay refuses
+// the extra pulls itself, at once.
+type pollGate struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// enter takes a place on key if fewer than limit are taken (no limit
+// when limit is 0).
+func (g *pollGate) enter(key string, limit int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if limit > 0 && g.n[key] >= limit {
+		return false
+	}
+	if g.n == nil {
+		g.n = map[string]int{}
+	}
+	g.n[key]++
+	return true
+}
+
+func (g *pollGate) leave(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n[key]--; g.n[key] <= 0 {
+		delete(g.n, key)
+	}
+}
+
+// classifyPull is classify for the errors only a pull meets: the server's
+// "Exceeded MaxWaiting" (pulls of other relays fill the consumer's queue)
+// is too many, and a pull whose heartbeats stopped may be retried.
+func classifyPull(err error) error {
+	switch {
+	case strings.Contains(err.Error(), "Exceeded MaxWaiting"):
+		return fmt.Errorf("%w: %w", events.ErrTooMany, err)
+	case errors.Is(err, jetstream.ErrNoHeartbeat):
+		return fmt.Errorf("%w: %w", events.ErrUnavailable, err)
+	}
+	return classify(err)
 }
 
 func ignoreTimeout(err error) error {

@@ -34,6 +34,7 @@ type Relay struct {
 	reg      *registry
 	layoutMu sync.Mutex // one change of the delivery streams at a time
 	work     gate       // pulls and acks working on JetStream at once
+	polls    pollGate   // pulls waiting on each consumer
 	ackKey   []byte
 	receipts *receiptFilter
 	settled  *settledSet

@@ -184,7 +184,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		lvl := zerolog.DebugLevel
-		if sw.status >= 400 {
+		if sw.status >= 400 && sw.status != statusClientClosed {
 			lvl = zerolog.InfoLevel
 		}
 		ev := s.log.WithLevel(lvl).Str("http_method", r.Method).Str("http_path", r.URL.Path)
