@@ -34,9 +34,11 @@ type Delivery struct {
 	Flags []string `json:"flags,omitempty"`
 }
 
-// watchFinal notes a delivery that JetStream will not repeat.
-func (r *Relay) watchFinal(stream, consumer string, m jetstream.Msg, md *jetstream.MsgMetadata) {
-	if r.cfg.MaxDeliver < 1 || md.NumDelivered < uint64(r.cfg.MaxDeliver) {
+// watchFinal notes a delivery that JetStream will not repeat: the last that
+// the consumer's own MaxDeliver allows (a consumer made by an older version
+// may still have another limit than RELAY_MAX_DELIVER).
+func (r *Relay) watchFinal(stream, consumer string, maxDeliver int, m jetstream.Msg, md *jetstream.MsgMetadata) {
+	if maxDeliver < 1 || md.NumDelivered < uint64(maxDeliver) {
 		return
 	}
 	r.finals.add(finalDelivery{stream: stream, reseller: consumer, subject: m.Subject(), seq: md.Sequence.Stream,
@@ -95,7 +97,7 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 			_ = sb.settleAgain(m) // settled before a restart, its ack state lost with the process
 			continue
 		}
-		r.watchFinal(stream, consumer, m, md)
+		r.watchFinal(stream, consumer, cons.CachedInfo().Config.MaxDeliver, m, md)
 		r.out.put(receiptOf(stream, consumer, md.Sequence.Stream, m.Subject(), m.Headers()))
 		r.metrics.delivered.WithLabelValues(consumer, "pull").Inc()
 		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply()), Attempt: md.NumDelivered, Seq: md.Sequence.Stream,
