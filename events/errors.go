@@ -28,9 +28,9 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrStorageFull marks a store that refused a write for lack of space.
 	ErrStorageFull = errors.New("storage full")
-	// ErrTooMany marks a caller over a limit on what it may hold at once
-	// (long polls on one consumer): it may retry later.
-	ErrTooMany = errors.New("too many requests")
+	// ErrTooMany marks a tenant at one of its per-tenant bounds (hubs, …):
+	// the message names the limit.
+	ErrTooMany = errors.New("too many")
 )
 
 // FieldError names one bad field: its JSON path, and why it is bad in words

@@ -39,7 +39,7 @@ var kinds = []struct {
 	{events.ErrMalformed, http.StatusBadRequest, "malformed", ""},
 	{events.ErrInvalid, http.StatusUnprocessableEntity, "invalid", ""},
 	{events.ErrConflict, http.StatusConflict, "conflict", ""},
-	{events.ErrTooMany, http.StatusTooManyRequests, "too_many_requests", ""},
+	{events.ErrTooMany, http.StatusTooManyRequests, "too_many", ""},
 	{events.ErrStorageFull, http.StatusInsufficientStorage, "storage_full",
 		"the event store is out of space; nothing of this request was stored; retry later"},
 	{events.ErrUnavailable, http.StatusServiceUnavailable, "unavailable",

@@ -25,7 +25,7 @@ func TestWriteErrorNeverLeaksInternals(t *testing.T) {
 		{fmt.Errorf("publish: %w: %w", events.ErrStorageFull, errors.New("nats: insufficient resources")), 507, "storage_full"},
 		{fmt.Errorf("publish: %w: %w", events.ErrUnavailable, errors.New("nats: timeout")), 503, "unavailable"},
 		{events.Invalid("id", "required"), 422, "invalid"},
-		{fmt.Errorf("%w: 512 pulls already wait", events.ErrTooMany), 429, "too_many_requests"},
+		{fmt.Errorf("%w: 512 pulls already wait", events.ErrTooMany), 429, "too_many"},
 	}
 	for _, tc := range tests {
 		w := httptest.NewRecorder()

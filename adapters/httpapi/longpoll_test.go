@@ -49,8 +49,8 @@ func TestLongPollsOverTheWaitingLimitAnswer429(t *testing.T) {
 	var e struct {
 		Error struct{ Code, Message string } `json:"error"`
 	}
-	if err := json.Unmarshal(out, &e); err != nil || status != http.StatusTooManyRequests || e.Error.Code != "too_many_requests" {
-		t.Fatalf("poll over the limit: %d %s (after %s), want 429 too_many_requests", status, out, time.Since(start))
+	if err := json.Unmarshal(out, &e); err != nil || status != http.StatusTooManyRequests || e.Error.Code != "too_many" {
+		t.Fatalf("poll over the limit: %d %s (after %s), want 429 too_many", status, out, time.Since(start))
 	}
 	if !strings.Contains(e.Error.Message, "2 pulls") || h.Get("Retry-After") == "" {
 		t.Fatalf("429 %s, Retry-After %q: want the limit named and a Retry-After", out, h.Get("Retry-After"))
