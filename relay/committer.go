@@ -38,29 +38,29 @@ func (q commitReq) ids() []string {
 // no linger timer and one commit in flight: the commit being written is the
 // timer, and groups grow with the load by themselves
 // (research/perf-groupcommit.md).
-func (r *Relay) startCommitter() {
+func (r *Relay) startCommitter(ctx, bg context.Context) error {
 	r.commits = make(chan commitReq, 4096)
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			var first commitReq
-			select {
-			case first = <-r.commits:
-			case <-r.bg.Done():
-				r.failQueued()
-				return
-			}
-			group := r.gather(first)
-			err := r.storeEnvelope(group)
-			for _, q := range group {
-				// The outcome settles the claims here, not in the caller,
-				// who may have given up waiting.
-				r.dedupe.settle(q.ids(), err == nil)
-				q.done <- err
-			}
+	return r.sup.open(ctx, bg, part{name: "committer", run: r.runCommitter, vital: true})
+}
+
+func (r *Relay) runCommitter(ctx context.Context) error {
+	for {
+		var first commitReq
+		select {
+		case first = <-r.commits:
+		case <-ctx.Done():
+			r.failQueued()
+			return nil
 		}
-	}()
+		group := r.gather(first)
+		err := r.storeEnvelope(ctx, group)
+		for _, q := range group {
+			// The outcome settles the claims here, not in the caller,
+			// who may have given up waiting.
+			r.dedupe.settle(q.ids(), err == nil)
+			q.done <- err
+		}
+	}
 }
 
 // gather takes what else is queued now, up to the envelope's size.
@@ -91,12 +91,12 @@ func envelopeSize(recs []record) int {
 // (a NATS server died with the request, a stream leader is being elected)
 // is repeated after commitAttempt with the same message id, so that
 // INGEST keeps one copy if both attempts arrived, until commitTimeout.
-func (r *Relay) storeEnvelope(group []commitReq) error {
+func (r *Relay) storeEnvelope(ctx context.Context, group []commitReq) error {
 	var recs []record
 	for _, q := range group {
 		recs = append(recs, q.recs...)
 	}
-	ctx, cancel := context.WithTimeout(r.bg, commitTimeout)
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	m := nats.NewMsg(subjectIngest)
 	m.Data = encodeEnvelope(recs)

@@ -80,6 +80,14 @@ type Config struct {
 	MaxHubs int
 }
 
+// DefaultConfig is the configuration Open completes an empty one to: the
+// one place the relay's defaults are written (cmd/billrelay starts from it).
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
 func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "./data"

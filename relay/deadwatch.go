@@ -37,21 +37,51 @@ type advisory struct {
 }
 
 func (r *Relay) startDeadWatch(ctx, bg context.Context) error {
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, StreamAdvisories, jetstream.ConsumerConfig{
+	dw := &deadWatch{r: r}
+	if err := r.sup.open(ctx, bg, part{name: "dead-letters", open: dw.open, run: dw.run, vital: true}); err != nil {
+		return err
+	}
+	return r.sup.open(ctx, bg, part{name: "final-deliveries", run: r.finals.runner(r), vital: true})
+}
+
+// deadWatch is the part that turns advisories into dead letters.
+type deadWatch struct {
+	r    *Relay
+	cons jetstream.Consumer
+}
+
+func (dw *deadWatch) open(ctx context.Context) error {
+	cons, err := dw.r.js.CreateOrUpdateConsumer(ctx, StreamAdvisories, jetstream.ConsumerConfig{
 		Durable: deadWatchName, Description: "copies exhausted and terminated deliveries to the DLQ",
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxDeliver: -1, Replicas: r.cfg.Replicas,
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxDeliver: -1, Replicas: dw.r.cfg.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("create dead-letter watcher: %w", classify(err))
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { r.onAdvisory(bg, m) })
+	dw.cons = cons
+	return nil
+}
+
+func (dw *deadWatch) run(ctx context.Context) error {
+	errs := make(chan error, 1)
+	cc, err := dw.cons.Consume(func(m jetstream.Msg) { dw.r.onAdvisory(ctx, m) }, consumeErrs(dw.r.log, deadWatchName, errs))
 	if err != nil {
 		return fmt.Errorf("start dead-letter watcher: %w", classify(err))
 	}
-	r.wg.Add(2)
-	go func() { defer r.wg.Done(); <-bg.Done(); cc.Stop() }()
-	go func() { defer r.wg.Done(); r.finals.run(bg, r) }()
-	return nil
+	defer cc.Stop()
+	w := consumeWatch{cons: dw.cons, errs: errs, closed: cc.Closed()}
+	for {
+		select {
+		case err := <-errs:
+			if err := w.lost(ctx, err); err != nil {
+				return err
+			}
+		case <-w.closed:
+			return w.stopped()
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 func (r *Relay) onAdvisory(ctx context.Context, m jetstream.Msg) {
@@ -111,33 +141,41 @@ func (f *finalDeliveries) add(fd finalDelivery) {
 	f.mu.Unlock()
 }
 
-func (f *finalDeliveries) run(ctx context.Context, r *Relay) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return
-		}
-		for key, fd := range f.ripe() {
-			// Progress restarted its ack timer: watch it again from there.
-			if due := r.settled.progressed(fd.stream, fd.reseller, fd.seq, fd.attempt).Add(finalGrace(r.cfg.AckWait)); due.After(fd.at) {
-				fd.at = due
-				f.add(fd)
-				continue
+// runner is the part that dead-letters final deliveries whose ack wait
+// passed.
+func (f *finalDeliveries) runner(r *Relay) func(context.Context) error {
+	return func(ctx context.Context) error {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return nil
 			}
-			if !r.settled.has(fd.stream, fd.reseller, fd.seq, fd.attempt) {
-				reason := fmt.Sprintf("max deliveries reached: not acked within %s of delivery %d", r.cfg.AckWait, fd.attempt)
-				o := deadLetterOrigin{fd.stream, fd.reseller, fd.seq, fd.subject}
-				if err := r.deadLetter(ctx, o, fd.body, int(fd.attempt), reason); err != nil {
-					continue // try again next tick
-				}
-			}
-			f.mu.Lock()
-			delete(f.due, key)
-			f.mu.Unlock()
+			f.deadLetterRipe(ctx, r)
 		}
+	}
+}
+
+func (f *finalDeliveries) deadLetterRipe(ctx context.Context, r *Relay) {
+	for key, fd := range f.ripe() {
+		// Progress restarted its ack timer: watch it again from there.
+		if due := r.settled.progressed(fd.stream, fd.reseller, fd.seq, fd.attempt).Add(finalGrace(r.cfg.AckWait)); due.After(fd.at) {
+			fd.at = due
+			f.add(fd)
+			continue
+		}
+		if !r.settled.has(fd.stream, fd.reseller, fd.seq, fd.attempt) {
+			reason := fmt.Sprintf("max deliveries reached: not acked within %s of delivery %d", r.cfg.AckWait, fd.attempt)
+			o := deadLetterOrigin{fd.stream, fd.reseller, fd.seq, fd.subject}
+			if err := r.deadLetter(ctx, o, fd.body, int(fd.attempt), reason); err != nil {
+				continue // try again next tick
+			}
+		}
+		f.mu.Lock()
+		delete(f.due, key)
+		f.mu.Unlock()
 	}
 }
 

@@ -154,11 +154,10 @@ func (r *Relay) loadDedupe(ctx, bg context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", StreamIngest, classify(err))
 	}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		r.tailIngest(bg, oc, last)
-	}()
+	tail := &ingestTail{r: r, oc: oc, last: last, caughtUp: last == 0}
+	if err := r.sup.open(ctx, bg, part{name: "dedupe", run: tail.run, vital: true}); err != nil {
+		return err
+	}
 	if last == 0 {
 		return nil
 	}
@@ -171,29 +170,39 @@ func (r *Relay) loadDedupe(ctx, bg context.Context) error {
 	}
 }
 
-func (r *Relay) tailIngest(ctx context.Context, oc jetstream.Consumer, last uint64) {
-	it, err := oc.Messages()
+// ingestTail reads INGEST into the dedupe index: up to the last envelope
+// stored at start, and on, when other relays write to INGEST too.
+type ingestTail struct {
+	r        *Relay
+	oc       jetstream.Consumer
+	last     uint64
+	caughtUp bool
+}
+
+func (t *ingestTail) run(ctx context.Context) error {
+	it, err := t.oc.Messages()
 	if err != nil {
-		r.log.Error().Err(err).Msg("dedupe tail not started")
-		return
+		return fmt.Errorf("tail %s: %w", StreamIngest, classify(err))
 	}
 	defer it.Stop()
-	go func() { <-ctx.Done(); it.Stop() }()
-	caughtUp := last == 0
+	defer context.AfterFunc(ctx, it.Stop)()
 	for {
 		m, err := it.Next()
 		if err != nil {
-			return
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("tail %s: %w", StreamIngest, err)
 		}
 		md, _ := m.Metadata()
 		if ids, err := envelopeIDs(m.Data()); err == nil {
-			r.dedupe.remember(ids, md.Timestamp)
+			t.r.dedupe.remember(ids, md.Timestamp)
 		}
-		if !caughtUp && md.Sequence.Stream >= last {
-			caughtUp = true
-			close(r.dedupe.ready)
-			if r.cfg.localJetStream() {
-				return // only this relay writes to an embedded store
+		if !t.caughtUp && md.Sequence.Stream >= t.last {
+			t.caughtUp = true
+			close(t.r.dedupe.ready)
+			if t.r.cfg.localJetStream() {
+				return nil // only this relay writes to an embedded store
 			}
 		}
 	}

@@ -18,40 +18,40 @@ type journalReq struct {
 // batch: one fsync for many ack requests, and one batch in flight, far
 // below the server's 50 in-flight batches per stream, beyond which it
 // abandons batches as incomplete.
-func (r *Relay) startJournaler() {
+func (r *Relay) startJournaler(ctx, bg context.Context) error {
 	r.journals = make(chan journalReq, 1024)
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		var carry *journalReq
-		for {
-			first, ok := r.nextJournal(carry)
-			if !ok {
-				r.failJournals()
-				return
-			}
-			var group []journalReq
-			group, carry = r.gatherJournals(first)
-			var msgs []*nats.Msg
-			for _, q := range group {
-				msgs = append(msgs, q.msgs...)
-			}
-			_, err := r.storeOrdered(r.bg, msgs)
-			for _, q := range group {
-				q.done <- err
-			}
-		}
-	}()
+	return r.sup.open(ctx, bg, part{name: "journal", run: r.runJournaler, vital: true})
 }
 
-func (r *Relay) nextJournal(carry *journalReq) (journalReq, bool) {
+func (r *Relay) runJournaler(ctx context.Context) error {
+	var carry *journalReq
+	for {
+		first, ok := r.nextJournal(ctx, carry)
+		if !ok {
+			r.failJournals()
+			return nil
+		}
+		var group []journalReq
+		group, carry = r.gatherJournals(first)
+		var msgs []*nats.Msg
+		for _, q := range group {
+			msgs = append(msgs, q.msgs...)
+		}
+		_, err := r.storeOrdered(ctx, msgs)
+		for _, q := range group {
+			q.done <- err
+		}
+	}
+}
+
+func (r *Relay) nextJournal(ctx context.Context, carry *journalReq) (journalReq, bool) {
 	if carry != nil {
 		return *carry, true
 	}
 	select {
 	case q := <-r.journals:
 		return q, true
-	case <-r.bg.Done():
+	case <-ctx.Done():
 		return journalReq{}, false
 	}
 }

@@ -54,29 +54,8 @@ func (r *Relay) watchOwners(ctx, bg context.Context) error {
 		return fmt.Errorf("provision bucket %s: %w", BucketOwners, classify(err))
 	}
 	r.ownersKV = kv
-	w, err := kv.WatchAll(bg)
-	if err != nil {
-		return fmt.Errorf("watch owners: %w", classify(err))
-	}
-	loaded := make(chan struct{})
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		defer w.Stop()
-		for e := range w.Updates() {
-			if e == nil {
-				close(loaded)
-				continue
-			}
-			r.applyOwner(e)
-		}
-	}()
-	select {
-	case <-loaded:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("load owners: %w", ctx.Err())
-	}
+	k := &kvWatch{kv: kv, apply: r.applyOwner}
+	return r.sup.open(ctx, bg, part{name: "owners", open: k.open, run: k.run, vital: true})
 }
 
 func (r *Relay) applyOwner(e jetstream.KeyValueEntry) {

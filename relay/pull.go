@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/billrelay/billrelay/events"
@@ -32,9 +34,11 @@ type Delivery struct {
 	Flags []string `json:"flags,omitempty"`
 }
 
-// watchFinal notes a delivery that JetStream will not repeat.
-func (r *Relay) watchFinal(stream, consumer string, m jetstream.Msg, md *jetstream.MsgMetadata) {
-	if r.cfg.MaxDeliver < 1 || md.NumDelivered < uint64(r.cfg.MaxDeliver) {
+// watchFinal notes a delivery that JetStream will not repeat: the last that
+// the consumer's own MaxDeliver allows (a consumer made by an older version
+// may still have another limit than RELAY_MAX_DELIVER).
+func (r *Relay) watchFinal(stream, consumer string, maxDeliver int, m jetstream.Msg, md *jetstream.MsgMetadata) {
+	if maxDeliver < 1 || md.NumDelivered < uint64(maxDeliver) {
 		return
 	}
 	r.finals.add(finalDelivery{stream: stream, reseller: consumer, subject: m.Subject(), seq: md.Sequence.Stream,
@@ -71,12 +75,17 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 	if err != nil {
 		return nil, err
 	}
+	key, limit := stream+"/"+consumer, cons.CachedInfo().Config.MaxWaiting
+	if !r.polls.enter(key, limit) {
+		return nil, fmt.Errorf("%w: %d pulls already wait on the consumer of %s, its limit; retry when one has returned", events.ErrTooMany, limit, consumer)
+	}
+	defer r.polls.leave(key)
 	msgs, err := fetch(ctx, cons, max, wait, r.work)
 	if err != nil {
 		if ctx.Err() != nil {
 			nakAll(msgs) // the caller left: hand them to the next pull at once
 		}
-		return nil, fmt.Errorf("pull %s: %w", consumer, classify(err))
+		return nil, fmt.Errorf("pull %s: %w", consumer, classifyPull(err))
 	}
 	// The ack wait of these deliveries runs from now, however long ago
 	// their events were stored: their ack ids say so.
@@ -91,7 +100,7 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 			_ = sb.settleAgain(m) // settled before a restart, its ack state lost with the process
 			continue
 		}
-		r.watchFinal(stream, consumer, m, md)
+		r.watchFinal(stream, consumer, cons.CachedInfo().Config.MaxDeliver, m, md)
 		r.out.put(receiptOf(stream, consumer, md.Sequence.Stream, m.Subject(), m.Headers()))
 		r.metrics.delivered.WithLabelValues(consumer, "pull").Inc()
 		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply(), handedOut), Attempt: md.NumDelivered, Seq: md.Sequence.Stream,
@@ -150,6 +159,52 @@ func collect(ctx context.Context, start func() (jetstream.MessageBatch, error)) 
 			return out, ctx.Err()
 		}
 	}
+}
+
+// pollGate counts the pulls in flight on each consumer. JetStream holds at
+// most MaxWaiting pull requests per consumer; beyond that it drops a long
+// poll's request without an answer (it carries heartbeats), and the poll
+// would fail 10 s later as if the server had gone. So the relay refuses
+// the extra pulls itself, at once.
+type pollGate struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// enter takes a place on key if fewer than limit are taken (no limit
+// when limit is 0).
+func (g *pollGate) enter(key string, limit int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if limit > 0 && g.n[key] >= limit {
+		return false
+	}
+	if g.n == nil {
+		g.n = map[string]int{}
+	}
+	g.n[key]++
+	return true
+}
+
+func (g *pollGate) leave(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n[key]--; g.n[key] <= 0 {
+		delete(g.n, key)
+	}
+}
+
+// classifyPull is classify for the errors only a pull meets: the server's
+// "Exceeded MaxWaiting" (pulls of other relays fill the consumer's queue)
+// is too many, and a pull whose heartbeats stopped may be retried.
+func classifyPull(err error) error {
+	switch {
+	case strings.Contains(err.Error(), "Exceeded MaxWaiting"):
+		return fmt.Errorf("%w: %w", events.ErrTooMany, err)
+	case errors.Is(err, jetstream.ErrNoHeartbeat):
+		return fmt.Errorf("%w: %w", events.ErrUnavailable, err)
+	}
+	return classify(err)
 }
 
 func ignoreTimeout(err error) error {

@@ -23,11 +23,19 @@ type PushConfig struct {
 	BreakerCooldown  time.Duration
 }
 
+// DefaultPush is how the relay pushes when nothing is configured: the
+// dispatcher's own defaults.
+func DefaultPush() PushConfig {
+	var d DispatchConfig
+	d.setDefaults()
+	return PushConfig{Backoff: d.Backoff, Concurrency: d.Concurrency, BreakerThreshold: d.BreakerThreshold, BreakerCooldown: d.BreakerCooldown}
+}
+
 // pusher is one running webhook delivery.
 type pusher struct {
 	version string
 	cancel  context.CancelFunc
-	done    chan struct{}
+	done    <-chan struct{}
 }
 
 // StartPush delivers to every reseller (and every seller, for orders) that
@@ -35,28 +43,28 @@ type pusher struct {
 // webhook, a rotated secret, a pause) as they happen. It stops when the
 // relay closes.
 func (r *Relay) StartPush(cfg PushConfig) {
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
+	r.sup.start(r.bg, part{name: "push", run: func(ctx context.Context) error {
 		running := map[string]*pusher{}
+		defer func() {
+			for id := range running {
+				stopPusher(running, id)
+			}
+		}()
 		for {
 			r.reg.mu.RLock()
 			changed := r.reg.changed
 			r.reg.mu.RUnlock()
-			r.reconcilePushers(cfg, running)
+			r.reconcilePushers(ctx, cfg, running)
 			select {
 			case <-changed:
-			case <-r.bg.Done():
-				for id := range running {
-					stopPusher(running, id)
-				}
-				return
+			case <-ctx.Done():
+				return nil
 			}
 		}
-	}()
+	}, vital: true})
 }
 
-func (r *Relay) reconcilePushers(cfg PushConfig, running map[string]*pusher) {
+func (r *Relay) reconcilePushers(ctx context.Context, cfg PushConfig, running map[string]*pusher) {
 	want := map[string]endpoint{}
 	for _, ep := range r.endpoints() {
 		if ep.webhook != nil && !ep.paused {
@@ -73,7 +81,7 @@ func (r *Relay) reconcilePushers(cfg PushConfig, running map[string]*pusher) {
 	}
 	for id, ep := range want {
 		if running[id] == nil {
-			r.startPusher(cfg, running, ep)
+			r.startPusher(ctx, cfg, running, ep)
 		}
 	}
 }
@@ -112,27 +120,20 @@ func (r *Relay) unpin(ep endpoint) {
 	}
 }
 
-func (r *Relay) startPusher(cfg PushConfig, running map[string]*pusher, ep endpoint) {
-	log := r.log.With().Str("consumer", ep.id).Logger()
+// startPusher runs one endpoint's delivery as a part of its own: a pusher
+// that fails is restarted with backoff and named by Ready meanwhile, and
+// never stops the relay (the other endpoints keep their deliveries).
+func (r *Relay) startPusher(ctx context.Context, cfg PushConfig, running map[string]*pusher, ep endpoint) {
 	sink, err := cfg.NewSink(*ep.webhook, r.pushPolicy(ep))
 	if err != nil {
-		log.Error().Err(err).Msg("webhook not started")
+		r.log.Error().Err(err).Str("consumer", ep.id).Msg("webhook not started")
 		return
 	}
-	ctx, cancel := context.WithCancel(r.bg)
-	p := &pusher{version: r.pushVersion(ep), cancel: cancel, done: make(chan struct{})}
-	running[ep.id] = p
-	go func() {
-		defer close(p.done)
-		for ctx.Err() == nil {
-			err := r.push(ctx, cfg, ep, sink)
-			if err == nil || ctx.Err() != nil {
-				return
-			}
-			log.Warn().Err(err).Msg("webhook delivery stopped; restarting")
-			sleepCtx(ctx, time.Second)
-		}
-	}()
+	ctx, cancel := context.WithCancel(ctx)
+	done := r.sup.start(ctx, part{name: "push " + ep.id, run: func(ctx context.Context) error {
+		return r.push(ctx, cfg, ep, sink)
+	}})
+	running[ep.id] = &pusher{version: r.pushVersion(ep), cancel: cancel, done: done}
 }
 
 // push runs one endpoint's dispatcher until ctx ends or the endpoint is

@@ -99,29 +99,29 @@ type receiptWriter struct {
 	in chan Receipt
 }
 
-func (r *Relay) startReceiptWriter() {
+func (r *Relay) startReceiptWriter(ctx, bg context.Context) error {
 	r.rw = &receiptWriter{in: make(chan Receipt, 10_000)}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			var first Receipt
-			select {
-			case first = <-r.rw.in:
-			case <-r.bg.Done():
-				return
-			}
-			batch := []Receipt{first}
-			for len(batch) < maxAtomicBatch && len(r.rw.in) > 0 {
-				batch = append(batch, <-r.rw.in)
-			}
-			ctx, cancel := context.WithTimeout(r.bg, 30*time.Second)
-			if err := r.journal(ctx, batch); err != nil {
-				r.log.Warn().Err(err).Int("receipts", len(batch)).Msg("receipts of push deliveries not stored")
-			}
-			cancel()
+	return r.sup.open(ctx, bg, part{name: "receipts", run: r.runReceiptWriter, vital: true})
+}
+
+func (r *Relay) runReceiptWriter(ctx context.Context) error {
+	for {
+		var first Receipt
+		select {
+		case first = <-r.rw.in:
+		case <-ctx.Done():
+			return nil
 		}
-	}()
+		batch := []Receipt{first}
+		for len(batch) < maxAtomicBatch && len(r.rw.in) > 0 {
+			batch = append(batch, <-r.rw.in)
+		}
+		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := r.journal(jctx, batch); err != nil {
+			r.log.Warn().Err(err).Int("receipts", len(batch)).Msg("receipts of push deliveries not stored")
+		}
+		cancel()
+	}
 }
 
 // note queues a receipt of a push delivery; it never blocks delivery.

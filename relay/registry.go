@@ -273,32 +273,12 @@ func (g *registry) route(seller, account string) []string {
 	return g.routes[accountKey{seller, account}]
 }
 
-// watchRegistry keeps g current until ctx ends. It returns once the initial
-// values are loaded, so that the relay never serves with an empty view.
-func (r *Relay) watchRegistry(ctx context.Context) error {
-	w, err := r.kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch registry: %w", err)
-	}
-	loaded := make(chan struct{})
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		defer w.Stop()
-		for e := range w.Updates() {
-			if e == nil {
-				close(loaded)
-				continue
-			}
-			r.reg.apply(e, r.log)
-		}
-	}()
-	select {
-	case <-loaded:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("load registry: %w", ctx.Err())
-	}
+// watchRegistry keeps the registry view current until bg ends. It returns
+// once the initial values are loaded, so that the relay never serves with
+// an empty view.
+func (r *Relay) watchRegistry(ctx, bg context.Context) error {
+	k := &kvWatch{kv: r.kv, apply: func(e jetstream.KeyValueEntry) { r.reg.apply(e, r.log) }}
+	return r.sup.open(ctx, bg, part{name: "registry", open: k.open, run: k.run, vital: true})
 }
 
 // RegisterSeller adds a seller and returns its record and its token, which

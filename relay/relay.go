@@ -34,6 +34,7 @@ type Relay struct {
 	reg      *registry
 	layoutMu sync.Mutex // one change of the delivery streams at a time
 	work     gate       // pulls and acks working on JetStream at once
+	polls    pollGate   // pulls waiting on each consumer
 	ackKey   []byte
 	receipts *receiptFilter
 	settled  *settledSet
@@ -49,7 +50,7 @@ type Relay struct {
 
 	bg     context.Context // lives until Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	sup    *supervisor   // every background part
 	closed chan struct{} // closed when the NATS connection is closed
 	marked bool          // the data directory carries the running marker
 }
@@ -67,7 +68,7 @@ func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
 		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
 		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]Receipt{}},
 		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(), dedupe: newDedupe(cfg.DedupeWindow),
-		work: newWorkGate(),
+		work: newWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
 	}
 	r.metrics = newMetrics(r)
 	if err := r.connect(); err != nil {
@@ -92,7 +93,7 @@ func (r *Relay) start(ctx, bg context.Context) error {
 			return err
 		}
 	}
-	if err := r.watchRegistry(bg); err != nil {
+	if err := r.watchRegistry(ctx, bg); err != nil {
 		return err
 	}
 	if err := r.provisionDelivery(ctx); err != nil {
@@ -101,19 +102,15 @@ func (r *Relay) start(ctx, bg context.Context) error {
 	if err := r.watchOwners(ctx, bg); err != nil {
 		return err
 	}
-	r.startJournaler()
-	r.startReceiptWriter()
-	if err := r.startReceiptIntake(); err != nil { // agents on the embedded listener or a cluster's accounts
-		return err
+	intake := func(context.Context, context.Context) error { return r.startReceiptIntake() } // agents on the embedded listener or a cluster's accounts
+	for _, start := range []func(ctx, bg context.Context) error{
+		r.startJournaler, r.startReceiptWriter, intake, r.loadDedupe, r.startCommitter, r.startDeadWatch, r.startRouter,
+	} {
+		if err := start(ctx, bg); err != nil {
+			return err
+		}
 	}
-	if err := r.loadDedupe(ctx, bg); err != nil {
-		return err
-	}
-	r.startCommitter()
-	if err := r.startDeadWatch(ctx, bg); err != nil {
-		return err
-	}
-	return r.startRouter(ctx, bg)
+	return nil
 }
 
 func (r *Relay) connect() error {
@@ -171,7 +168,7 @@ func (r *Relay) Close() error {
 	if r.cancel != nil {
 		r.cancel()
 	}
-	r.wg.Wait()
+	r.sup.wait()
 	if r.nc != nil {
 		if err := r.nc.Drain(); err != nil {
 			r.nc.Close()
@@ -198,8 +195,13 @@ func (r *Relay) shutdownServer() {
 	}
 }
 
-// Ready reports whether JetStream answers: the relay can store and deliver.
+// Ready reports whether the relay can store and deliver: every background
+// part runs (else a [DownError] names those that do not) and JetStream
+// answers.
 func (r *Relay) Ready(ctx context.Context) error {
+	if err := r.sup.unhealthy(); err != nil {
+		return err
+	}
 	select {
 	case <-r.dedupe.ready:
 	default:
@@ -210,6 +212,11 @@ func (r *Relay) Ready(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Failed receives an error once a vital background part could not be
+// restarted: the relay no longer routes, and the process should exit
+// non-zero so that it is started afresh.
+func (r *Relay) Failed() <-chan error { return r.sup.failed }
 
 // Server returns the embedded server (also in leaf mode), or nil on an
 // external NATS.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,40 +32,96 @@ const relayGroup = "relay"
 // make them harmless, and loses nothing.
 func (r *Relay) startRouter(ctx, bg context.Context) error {
 	_ = r.js.DeleteConsumer(ctx, StreamEvents, routerConsumer) // the router of earlier versions read EVENTS
-	unclean := false
+	rt := &router{r: r, floor: newAckFloor()}
 	if r.derivedLazy() {
 		var err error
-		if unclean, err = r.markRunning(); err != nil {
+		if rt.unclean, err = r.markRunning(); err != nil {
 			return err
 		}
 		r.marked = true
 	}
-	cons, err := r.routerConsumer(ctx)
+	return r.sup.open(ctx, bg, part{name: "router", open: rt.open, run: rt.run, vital: true})
+}
+
+// router is the routing part: its consumer on INGEST, and the floor below
+// which every envelope is acked, where a consumer lost at run time is
+// re-created.
+type router struct {
+	r       *Relay
+	cons    jetstream.Consumer
+	floor   *ackFloor
+	unclean bool // the previous run did not stop cleanly: rewind first
+}
+
+func (rt *router) open(ctx context.Context) error {
+	cons, err := rt.r.routerConsumer(ctx, rt.floor.seq)
 	if err != nil {
 		return err
 	}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		if unclean {
-			if err := r.rewind(bg); err != nil && bg.Err() == nil {
-				r.log.Error().Err(err).Msg("re-routing after an unclean stop failed; continuing from the acknowledged floor")
-			}
-		}
-		r.consumeIngest(bg, cons)
-	}()
+	rt.cons = cons
+	rt.floor.reset(cons.CachedInfo().AckFloor.Stream)
 	return nil
+}
+
+func (rt *router) run(ctx context.Context) error {
+	if rt.unclean {
+		if err := rt.r.rewind(ctx); err != nil && ctx.Err() == nil {
+			rt.r.log.Error().Err(err).Msg("re-routing after an unclean stop failed; continuing from the acknowledged floor")
+		}
+		rt.unclean = false
+	}
+	return rt.r.consumeIngest(ctx, rt.cons, rt.floor)
+}
+
+// ackFloor follows the router's acknowledged floor: every envelope up to
+// seq is acked. Acks come out of order (redeliveries), so those above the
+// floor wait in above until the gap below them closes.
+type ackFloor struct {
+	seq   uint64
+	above map[uint64]bool
+}
+
+// maxFloorGap bounds the acks held above the floor: twice the consumer's
+// MaxAckPending, beyond which the gap is not one of pending redeliveries.
+const maxFloorGap = 2 * 20_000
+
+func newAckFloor() *ackFloor { return &ackFloor{above: map[uint64]bool{}} }
+
+func (f *ackFloor) reset(seq uint64) {
+	f.seq = seq
+	clear(f.above)
+}
+
+func (f *ackFloor) acked(seq uint64) {
+	if seq <= f.seq {
+		return
+	}
+	f.above[seq] = true
+	if len(f.above) > maxFloorGap {
+		// a gap that never closes (envelopes aged out unrouted, or
+		// acked by another relay): the floor moves past it
+		f.seq = slices.Min(slices.Collect(maps.Keys(f.above))) - 1
+	}
+	for f.above[f.seq+1] {
+		delete(f.above, f.seq+1)
+		f.seq++
+	}
 }
 
 // routerConsumer creates or updates the router's consumer. One made by an
 // earlier version with AckAll (which cannot be updated to explicit acks)
-// is replaced by one that starts after its acknowledged floor.
-func (r *Relay) routerConsumer(ctx context.Context) (jetstream.Consumer, error) {
+// is replaced by one that starts after its acknowledged floor; one lost
+// while the relay runs is re-created after floor, the last this run knew.
+func (r *Relay) routerConsumer(ctx context.Context, floor uint64) (jetstream.Consumer, error) {
 	cfg := r.routerConsumerConfig()
 	old, err := r.js.Consumer(ctx, StreamIngest, routerConsumer)
-	if err == nil {
+	switch {
+	case err == nil:
 		// where it starts cannot change once made
 		cfg.DeliverPolicy, cfg.OptStartSeq = old.CachedInfo().Config.DeliverPolicy, old.CachedInfo().Config.OptStartSeq
+	case errors.Is(err, jetstream.ErrConsumerNotFound) && floor > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+		r.log.Warn().Uint64("from_seq", floor+1).Msg("router consumer was gone; re-created after the acknowledged floor")
 	}
 	if err == nil && old.CachedInfo().Config.AckPolicy != cfg.AckPolicy {
 		floor := old.CachedInfo().AckFloor.Stream
@@ -85,25 +143,21 @@ func (r *Relay) routerConsumer(ctx context.Context) (jetstream.Consumer, error) 
 // drops messages (a slow consumer), which then wait out routerAckWait.
 const routerPullBytes = 16 << 20
 
-func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer) {
+// consumeIngest routes until ctx ends (nil) or the consumer is lost.
+func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer, floor *ackFloor) error {
 	in := make(chan jetstream.Msg, 16)
+	errs := make(chan error, 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case in <- m:
 		case <-ctx.Done():
 		}
-	}, jetstream.PullMaxBytes(routerPullBytes), jetstream.PullPriorityGroup(relayGroup),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrPinIDMismatch) {
-				r.log.Debug().Err(err).Msg("router consume")
-			}
-		}))
+	}, jetstream.PullMaxBytes(routerPullBytes), jetstream.PullPriorityGroup(relayGroup), consumeErrs(r.log, "router", errs))
 	if err != nil {
-		r.log.Error().Err(err).Msg("router cannot consume INGEST")
-		return
+		return fmt.Errorf("consume %s: %w", StreamIngest, classify(err))
 	}
 	defer cc.Stop()
-	r.routeLoop(ctx, in)
+	return r.routeLoop(ctx, in, consumeWatch{cons: cons, errs: errs, closed: cc.Closed()}, floor)
 }
 
 // routeLoop takes whatever envelopes are waiting (at least one, no linger
@@ -112,7 +166,7 @@ func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer) {
 // JetStream hands out new envelopes at once and redelivers the pending
 // ones only when their ack wait ends, so acking "all up to" a new one
 // would settle envelopes this run never routed.
-func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg) {
+func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg, w consumeWatch, floor *ackFloor) error {
 	fence := &ackFence{}
 	if r.derivedLazy() {
 		fence.delay = fenceDelay
@@ -124,18 +178,28 @@ func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg) {
 		case first := <-in:
 			batch := drain(in, first, 64, routeBatchBytes)
 			if !r.routeEnvelopes(ctx, batch) {
-				return
+				return nil
 			}
 			for _, m := range batch {
 				fence.add(m, time.Now())
 			}
 		case <-tick.C:
+		case err := <-w.errs:
+			if err := w.lost(ctx, err); err != nil {
+				return err
+			}
+		case <-w.closed:
+			return w.stopped()
 		case <-ctx.Done():
-			return
+			return nil
 		}
 		for _, m := range fence.ripe(time.Now()) {
 			if err := m.Ack(); err != nil {
 				r.log.Warn().Err(err).Msg("router ack failed; the envelope will be routed again")
+				continue
+			}
+			if md, err := m.Metadata(); err == nil {
+				floor.acked(md.Sequence.Stream)
 			}
 		}
 	}

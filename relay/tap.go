@@ -29,16 +29,7 @@ func (r *Relay) Tap(ctx context.Context, name string, sink Sink, cfg DispatchCon
 		return r.deadLetter(ctx, deadLetterOrigin{StreamEvents, durable, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
 	}
 	d := NewDispatcher(cfg, sink, &groupSource{cons: cons, group: relayGroup})
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for r.bg.Err() == nil {
-			if err := d.Run(r.bg); err != nil && !errors.Is(err, context.Canceled) {
-				r.log.Warn().Err(err).Str("consumer", durable).Msg("tap stopped; restarting")
-				sleepCtx(r.bg, time.Second)
-			}
-		}
-	}()
+	r.sup.start(r.bg, part{name: "tap " + name, run: d.Run})
 	return nil
 }
 

@@ -119,3 +119,37 @@ func TestBadInputIsRefusedWhole(t *testing.T) {
 		t.Fatalf("healthz %d", status)
 	}
 }
+
+// TestAdaptersAnswer413 sends every adapter endpoint a body over the 1 MiB
+// limit, as JSON and, where the adapter takes one, as a form: each answers
+// 413 in the error format, naming the limit, not 400 for the broken JSON
+// its decoder saw.
+func TestAdaptersAnswer413(t *testing.T) {
+	w := startShared(t)
+	big := strings.Repeat("a", 1<<20+1)
+	const form, js = "application/x-www-form-urlencoded", "application/json"
+	tests := []struct {
+		name, path, contentType, body, token string
+	}{
+		{"cloudblue json", "/adapters/cloudblue/events", js, `{"event":"` + big + `"}`, w.seller},
+		{"cloudblue form", "/adapters/cloudblue/events", form, "event=" + big, w.seller},
+		{"billmanager json", "/adapters/billmanager/events", js, `{"func":"` + big + `"}`, w.seller},
+		{"billmanager form", "/adapters/billmanager/events", form, "func=" + big, w.seller},
+		{"emersion json", "/adapters/emersion/events", js, `{"event":"` + big + `"}`, w.seller},
+		{"tmf listener v4", "/tmf-api/productOrderingManagement/v4/listener/productOrderStateChangeEvent", js, `{"eventId":"` + big + `"}`, w.seller},
+		{"tmf listener v5", "/tmf-api/serviceInventory/v5/listener/serviceStateChangeEvent", js, `{"eventId":"` + big + `"}`, w.seller},
+		{"tmf hub", "/tmf-api/productOrderingManagement/v4/hub", js, `{"callback":"` + big + `"}`, w.ta},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, out := postAs(t, w.r, tc.path, tc.contentType, tc.body, tc.token)
+			var e apiError
+			if err := json.Unmarshal([]byte(out), &e); err != nil {
+				t.Fatalf("not the error format: %d %.200s", status, out)
+			}
+			if status != http.StatusRequestEntityTooLarge || e.Error.Code != "too_large" || !strings.Contains(e.Error.Message, "1048576 bytes") {
+				t.Fatalf("%d %s, want 413 too_large naming the 1048576-byte limit", status, out)
+			}
+		})
+	}
+}

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/billrelay/billrelay/events"
@@ -17,8 +19,12 @@ func (s *Server) mount(mux *http.ServeMux, ep relay.Endpoint) {
 			writeError(w, r, s.log, err)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		limited := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxBody)}
+		r.Body = limited
 		status, body, err := ep.Handle(r.Context(), p, r)
+		if err != nil && limited.over {
+			err = errTooLarge() // whatever the adapter's decoder made of it
+		}
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
@@ -50,4 +56,21 @@ func (s *Server) adapterCaller(r *http.Request, role relay.Role) (relay.Principa
 		return relay.Principal{}, fmt.Errorf("%w: this endpoint takes a %s token", events.ErrForbidden, role)
 	}
 	return p, nil
+}
+
+// limitedBody is a request body behind MaxBody that remembers hitting the
+// limit: an adapter's decoder reports it as malformed JSON or a bad form,
+// and the caller must learn that the body was too large instead.
+type limitedBody struct {
+	io.ReadCloser
+	over bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		b.over = true
+	}
+	return n, err
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -45,9 +46,20 @@ var kinds = []struct {
 		"the event store is not answering; nothing of this request was acknowledged; retry later"},
 }
 
+// statusClientClosed is what the access log records for a request whose
+// client left before the answer (nginx's 499); nothing is sent.
+const statusClientClosed = 499
+
 // writeError answers err in the error format. Errors of no known kind are
-// internal: the caller gets only an error_id, the log gets the error.
+// internal: the caller gets only an error_id, the log gets the error. A
+// request that failed because its client left (a dropped long poll) is
+// not the server's error and gets no answer.
 func writeError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		log.Debug().Err(err).Str("http_path", r.URL.Path).Msg("client left before the answer")
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	for _, k := range kinds {
 		if !errors.Is(err, k.kind) {
 			continue
@@ -57,7 +69,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err 
 			d.Message, d.ErrorID = k.fixed, newErrorID()
 			log.Warn().Err(err).Str("error_id", d.ErrorID).Str("http_path", r.URL.Path).Msg("request failed")
 		}
-		if k.status == http.StatusServiceUnavailable {
+		if k.status == http.StatusServiceUnavailable || k.status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 		}
 		writeJSON(w, k.status, errorBody{d})

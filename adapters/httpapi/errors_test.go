@@ -25,6 +25,7 @@ func TestWriteErrorNeverLeaksInternals(t *testing.T) {
 		{fmt.Errorf("publish: %w: %w", events.ErrStorageFull, errors.New("nats: insufficient resources")), 507, "storage_full"},
 		{fmt.Errorf("publish: %w: %w", events.ErrUnavailable, errors.New("nats: timeout")), 503, "unavailable"},
 		{events.Invalid("id", "required"), 422, "invalid"},
+		{fmt.Errorf("%w: 512 pulls already wait", events.ErrTooMany), 429, "too_many"},
 	}
 	for _, tc := range tests {
 		w := httptest.NewRecorder()
@@ -39,8 +40,8 @@ func TestWriteErrorNeverLeaksInternals(t *testing.T) {
 		if tc.status >= 500 && (body.Error.ErrorID == "" || !strings.Contains(logs.String(), body.Error.ErrorID)) {
 			t.Fatalf("error_id %q not in the log", body.Error.ErrorID)
 		}
-		if tc.status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
-			t.Fatalf("503 without Retry-After")
+		if (tc.status == http.StatusServiceUnavailable || tc.status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
+			t.Fatalf("%d without Retry-After", tc.status)
 		}
 	}
 }

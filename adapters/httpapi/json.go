@@ -21,11 +21,16 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, fmt.Errorf("%w: body over %d bytes", events.ErrTooLarge, MaxBody)
+		return nil, errTooLarge()
 	case err != nil:
 		return nil, fmt.Errorf("%w: read body: %v", events.ErrMalformed, err)
 	}
 	return b, nil
+}
+
+// errTooLarge names the limit a body went over (413).
+func errTooLarge() error {
+	return fmt.Errorf("%w: body over %d bytes (1 MiB)", events.ErrTooLarge, MaxBody)
 }
 
 // decodeBody reads a JSON object into v, refusing unknown fields so that a

@@ -121,12 +121,20 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 only when JetStream answers: a load balancer must not
-// send events to a relay that cannot store them.
+// readyz answers 200 only when JetStream answers and every background part
+// runs: a load balancer must not send events to a relay that cannot store
+// or route them. The parts that are down are named, for the operator.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.relay.Ready(ctx); err != nil {
+	err := s.relay.Ready(ctx)
+	var down *relay.DownError
+	if errors.As(err, &down) {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{errorDetail{Code: "unavailable", Message: down.Error()}})
+		return
+	}
+	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -178,7 +186,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		lvl := zerolog.DebugLevel
-		if sw.status >= 400 {
+		if sw.status >= 400 && sw.status != statusClientClosed {
 			lvl = zerolog.InfoLevel
 		}
 		ev := s.log.WithLevel(lvl).Str("http_method", r.Method).Str("http_path", r.URL.Path)

@@ -54,13 +54,17 @@ type Sink struct {
 
 var _ relay.Sink = (*Sink)(nil)
 
+// DefaultTimeout bounds one attempt when Config.Timeout is not set
+// (RELAY_WEBHOOK_TIMEOUT).
+const DefaultTimeout = 15 * time.Second
+
 // New builds the sink of one endpoint.
 func New(cfg Config) (*Sink, error) {
 	if cfg.URL == "" || cfg.Secrets == nil {
 		return nil, errors.New("webhook: url and secrets required")
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 15 * time.Second
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Client == nil {
 		cfg.Client = NewClient(relay.CallbackPolicy{Private: true})

@@ -14,6 +14,8 @@ import (
 )
 
 // agentConfig is "billrelay agent"'s configuration, from AGENT_* variables.
+// The README's agent table documents every field (a test holds it to this
+// struct).
 type agentConfig struct {
 	Reseller     string          `envconfig:"RESELLER"`
 	Token        string          `envconfig:"TOKEN"`
@@ -31,14 +33,21 @@ type agentConfig struct {
 	LogLevel     string          `envconfig:"LOG_LEVEL" default:"info"`
 }
 
+// loadAgentConfig reads AGENT_*.
+func loadAgentConfig() (agentConfig, error) {
+	var c agentConfig
+	err := envconfig.Process("agent", &c)
+	return c, err
+}
+
 // agentCommand runs beside a reselling billing node until SIGINT/SIGTERM.
 func agentCommand(ctx context.Context, args []string, stderr io.Writer) int {
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "billrelay agent: takes no arguments (configure with AGENT_* variables), got %q\n", args)
 		return 2
 	}
-	var c agentConfig
-	if err := envconfig.Process("agent", &c); err != nil {
+	c, err := loadAgentConfig()
+	if err != nil {
 		fmt.Fprintf(stderr, "billrelay agent: configuration: %v\n", err)
 		return 2
 	}

@@ -18,37 +18,40 @@ import (
 )
 
 // config is the relay's whole configuration, read from RELAY_* variables.
-// The README's configuration table documents every field.
+// The README's configuration table documents every field (a test holds it
+// to this struct). A setting the relay or an adapter defaults itself has no
+// default tag: loadConfig starts from defaultConfig, whose values envconfig
+// keeps when the variable is unset, so that each default is written once.
 type config struct {
-	DataDir         string        `envconfig:"DATA_DIR" default:"./data"`
-	HTTPAddr        string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8080"`
+	DataDir         string        `envconfig:"DATA_DIR"`
+	HTTPAddr        string        `envconfig:"HTTP_ADDR"`
 	AdminToken      string        `envconfig:"ADMIN_TOKEN"`
 	NATSURL         string        `envconfig:"NATS_URL"`
 	NATSCreds       string        `envconfig:"NATS_CREDS"`
 	NATSListen      string        `envconfig:"NATS_LISTEN"`
 	NATSLeaf        string        `envconfig:"NATS_LEAF"`
 	NATSDomain      string        `envconfig:"NATS_DOMAIN"`
-	Replicas        int           `envconfig:"REPLICAS" default:"1"`
+	Replicas        int           `envconfig:"REPLICAS"`
 	SyncInterval    syncInterval  `envconfig:"SYNC_INTERVAL" default:"always"`
-	MaxFileStore    byteSize      `envconfig:"MAX_FILE_STORE" default:"16GiB"`
-	MaxMemStore     byteSize      `envconfig:"MAX_MEM_STORE" default:"256MiB"`
-	MaxConsumers    int           `envconfig:"MAX_CONSUMERS" default:"4096"`
-	DeliveryShards  int           `envconfig:"DELIVERY_SHARDS" default:"1"`
-	AckWait         time.Duration `envconfig:"ACK_WAIT" default:"30s"`
-	MaxDeliver      int           `envconfig:"MAX_DELIVER" default:"-1"`
-	DedupeWindow    time.Duration `envconfig:"DEDUPE_WINDOW" default:"1h"`
-	Retention       time.Duration `envconfig:"RETENTION" default:"720h"`
+	MaxFileStore    byteSize      `envconfig:"MAX_FILE_STORE"`
+	MaxMemStore     byteSize      `envconfig:"MAX_MEM_STORE"`
+	MaxConsumers    int           `envconfig:"MAX_CONSUMERS"`
+	DeliveryShards  int           `envconfig:"DELIVERY_SHARDS"`
+	AckWait         time.Duration `envconfig:"ACK_WAIT"`
+	MaxDeliver      int           `envconfig:"MAX_DELIVER"`
+	DedupeWindow    time.Duration `envconfig:"DEDUPE_WINDOW"`
+	Retention       time.Duration `envconfig:"RETENTION"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
-	FailoverAfter   time.Duration `envconfig:"FAILOVER_AFTER" default:"15s"`
+	FailoverAfter   time.Duration `envconfig:"FAILOVER_AFTER"`
 
-	WebhookBackoff     []time.Duration `envconfig:"WEBHOOK_BACKOFF" default:"5s,30s,2m,10m,30m,1h,3h,6h,12h,24h"`
-	WebhookTimeout     time.Duration   `envconfig:"WEBHOOK_TIMEOUT" default:"15s"`
-	WebhookConcurrency int             `envconfig:"WEBHOOK_CONCURRENCY" default:"16"`
-	WebhookRotation    time.Duration   `envconfig:"WEBHOOK_ROTATION" default:"24h"`
-	CircuitThreshold   int             `envconfig:"CIRCUIT_THRESHOLD" default:"10"`
-	CircuitCooldown    time.Duration   `envconfig:"CIRCUIT_COOLDOWN" default:"5s"`
+	WebhookBackoff     []time.Duration `envconfig:"WEBHOOK_BACKOFF"`
+	WebhookTimeout     time.Duration   `envconfig:"WEBHOOK_TIMEOUT"`
+	WebhookConcurrency int             `envconfig:"WEBHOOK_CONCURRENCY"`
+	WebhookRotation    time.Duration   `envconfig:"WEBHOOK_ROTATION"`
+	CircuitThreshold   int             `envconfig:"CIRCUIT_THRESHOLD"`
+	CircuitCooldown    time.Duration   `envconfig:"CIRCUIT_COOLDOWN"`
 	CallbackAllow      cidrList        `envconfig:"CALLBACK_ALLOW"`
-	MaxHubs            int             `envconfig:"MAX_HUBS" default:"10"`
+	MaxHubs            int             `envconfig:"MAX_HUBS"`
 	BillmanagerStatus  string          `envconfig:"BILLMANAGER_STATUS"`
 	TMFAccountRole     string          `envconfig:"TMF_ACCOUNT_ROLE" default:"Customer"`
 	SMTPAddr           string          `envconfig:"SMTP_ADDR"`
@@ -59,9 +62,28 @@ type config struct {
 	LogFormat          string          `envconfig:"LOG_FORMAT" default:"json"`
 }
 
+// defaultHTTPAddr is where the API listens unless RELAY_HTTP_ADDR says
+// otherwise (healthcheck probes the same default).
+const defaultHTTPAddr = "127.0.0.1:8080"
+
+// defaultConfig holds the defaults the relay (relay.DefaultConfig,
+// relay.DefaultPush) and the webhook sink own, so that the binary never
+// repeats them.
+func defaultConfig() config {
+	rc, pc := relay.DefaultConfig(), relay.DefaultPush()
+	return config{
+		DataDir: rc.DataDir, HTTPAddr: defaultHTTPAddr, Replicas: rc.Replicas,
+		MaxFileStore: byteSize(rc.MaxFileStore), MaxMemStore: byteSize(rc.MaxMemStore),
+		MaxConsumers: rc.MaxConsumers, DeliveryShards: rc.DeliveryShards, AckWait: rc.AckWait, MaxDeliver: rc.MaxDeliver,
+		DedupeWindow: rc.DedupeWindow, Retention: rc.Retention, FailoverAfter: rc.FailoverAfter, WebhookRotation: rc.WebhookRotation,
+		WebhookBackoff: pc.Backoff, WebhookTimeout: webhook.DefaultTimeout, WebhookConcurrency: pc.Concurrency,
+		CircuitThreshold: pc.BreakerThreshold, CircuitCooldown: pc.BreakerCooldown, MaxHubs: rc.MaxHubs,
+	}
+}
+
 // loadConfig reads RELAY_* and reports every bad variable by name at once.
 func loadConfig() (config, error) {
-	var c config
+	c := defaultConfig()
 	if err := envconfig.Process("relay", &c); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 func healthcheckCommand(ctx context.Context, stderr io.Writer) int {
 	url := envOr("RELAY_HEALTH_URL", "")
 	if url == "" {
-		url = "http://" + localAddr(envOr("RELAY_HTTP_ADDR", "127.0.0.1:8080")) + "/readyz"
+		url = "http://" + localAddr(envOr("RELAY_HTTP_ADDR", defaultHTTPAddr)) + "/readyz"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

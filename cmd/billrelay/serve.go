@@ -70,15 +70,18 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stderr io.Writer
 		Bool("embedded_nats", cfg.NATSURL == "").Bool("nats_leaf", cfg.NATSLeaf != "").Bool("sync_always", cfg.SyncInterval.always).Msg("relay serving")
 	errc := make(chan error, 1)
 	go func() { errc <- api.Serve() }()
+	var failed error // a vital part could not be restarted: exit non-zero
 	select {
 	case err := <-errc:
 		return err
+	case err := <-r.Failed():
+		failed = fmt.Errorf("relay cannot route: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info().Msg("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	return api.Shutdown(sctx)
+	return errors.Join(failed, api.Shutdown(sctx))
 }
 
 // adminToken returns RELAY_ADMIN_TOKEN, or the token kept in the data
