@@ -89,11 +89,14 @@ var (
 	descStreamMsgs      = prometheus.NewDesc("billrelay_stream_messages", "Messages held by a stream.", []string{"stream"}, nil)
 	descStreamBytes     = prometheus.NewDesc("billrelay_stream_bytes", "Bytes held by a stream.", []string{"stream"}, nil)
 	descStreamConsumers = prometheus.NewDesc("billrelay_stream_consumers", "Consumers of a stream.", []string{"stream"}, nil)
+	// The figures above are read at most once a second; this says when.
+	descFiguresRead = prometheus.NewDesc("billrelay_figures_read_timestamp_seconds",
+		"When the consumer and stream figures of this scrape were read from JetStream (Unix time).", nil, nil)
 )
 
 func (c *consumerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPending, descAckPending, descRedelivered, descDLQ, descPaused, descOldest,
-		descStreamMsgs, descStreamBytes, descStreamConsumers} {
+		descStreamMsgs, descStreamBytes, descStreamConsumers, descFiguresRead} {
 		ch <- d
 	}
 }
@@ -105,9 +108,9 @@ func (c *consumerCollector) Collect(ch chan<- prometheus.Metric) {
 		c.cached, c.at = c.collect(), time.Now()
 	}
 	for _, m := range c.cached {
-		// A figure from the cache says when it was read.
-		ch <- prometheus.NewMetricWithTimestamp(c.at, m)
+		ch <- m
 	}
+	ch <- prometheus.MustNewConstMetric(descFiguresRead, prometheus.GaugeValue, float64(c.at.UnixNano())/1e9)
 }
 
 func (c *consumerCollector) collect() []prometheus.Metric {

@@ -272,12 +272,14 @@ func observe(t *testing.T, r *harness.Relay, victim string, since time.Time) map
 		sc := bufio.NewScanner(strings.NewReader(string(body)))
 		for sc.Scan() {
 			f := strings.Fields(sc.Text())
-			if len(f) != 3 || !(strings.HasPrefix(f[0], "billrelay_stream_messages") || strings.HasPrefix(f[0], "billrelay_stream_consumers")) {
-				continue
+			switch {
+			case len(f) != 2:
+			case f[0] == "billrelay_figures_read_timestamp_seconds":
+				sec, _ := strconv.ParseFloat(f[1], 64)
+				fresh = time.Unix(0, int64(sec*1e9)).After(since)
+			case strings.HasPrefix(f[0], "billrelay_stream_messages"), strings.HasPrefix(f[0], "billrelay_stream_consumers"):
+				out[f[0]] = f[1]
 			}
-			out[f[0]] = f[1]
-			ms, _ := strconv.ParseInt(f[2], 10, 64)
-			fresh = time.UnixMilli(ms).After(since)
 		}
 		return fresh && len(out) > 0
 	})
