@@ -27,6 +27,8 @@ type Metrics struct {
 	webhookAttempts *prometheus.CounterVec   // consumer, outcome
 	commits         prometheus.Counter
 	commitSize      prometheus.Histogram
+	receiptsSkipped prometheus.Counter
+	throttled       *prometheus.CounterVec // consumer
 }
 
 func newMetrics(r *Relay) *Metrics {
@@ -56,9 +58,13 @@ func newMetrics(r *Relay) *Metrics {
 			Help: "Envelopes stored: each is one fsync covering a group of requests."}),
 		commitSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "billrelay_ingest_commit_events",
 			Help: "Events per envelope (group commit size).", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
+		receiptsSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "billrelay_receipts_skipped_total",
+			Help: "Acks and terms settled without a receipt because the store had no room for it."}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_throttled_total",
+			Help: "Requests answered 429 because a tenant reached its bound."}, []string{"consumer"}),
 	}
 	reg.MustRegister(m.IngestAccepted, m.IngestDuplicate, m.IngestRejected, m.delivered, m.acked, m.deadLettered,
-		m.flagged, m.copies, m.deliveryLatency, m.webhookAttempts, m.commits, m.commitSize, &consumerCollector{r: r},
+		m.flagged, m.copies, m.deliveryLatency, m.webhookAttempts, m.commits, m.commitSize, m.receiptsSkipped, m.throttled, &consumerCollector{r: r},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

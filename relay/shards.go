@@ -154,8 +154,8 @@ func (r *Relay) applyLayout(ctx context.Context, layout map[string][]string, nam
 		if !always && cur != nil && sameSet(cur, want) {
 			continue
 		}
-		if _, err := r.js.CreateOrUpdateStream(ctx, r.deliveryConfig(name, want)); err != nil {
-			return fmt.Errorf("provision stream %s: %w", name, classify(err))
+		if err := r.ensureStream(ctx, r.deliveryConfig(name, want)); err != nil {
+			return fmt.Errorf("provision stream %s: %w", name, err)
 		}
 	}
 	return nil

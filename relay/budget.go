@@ -1,0 +1,140 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The store budget. nats-server weighs a stream's MaxBytes against the
+// store limit only when the stream is created or updated (jetstream.go
+// reserveStreamResources and checkBytesLimits: the MaxBytes of all streams
+// must add up to no more than the store). A publish is refused when the
+// whole store is used up (jetStream.limitsExceeded), whatever stream it
+// goes to: a reservation alone keeps no room at publish time. Room kept
+// for settling is therefore room that nobody else can take only if every
+// stream and bucket has a MaxBytes and they add up to at most the store.
+// So the relay splits MaxFileStore among all of them: SettleReservePercent
+// for the streams that settling writes (RECEIPTS, ADVISORIES, DLQ), the
+// rest for the others, and the server refuses any layout that overcommits.
+//
+// A stream that reaches its MaxBytes refuses new messages (DiscardNew)
+// where dropping old ones would lose something accepted; the writer then
+// answers 507 (ingest) or retries (the router, the dead-letter copy).
+
+// settleShares split the settle reserve, in parts of 10,000.
+var settleShares = map[string]int64{
+	StreamReceipts:   4500,
+	StreamDLQ:        4500,
+	StreamAdvisories: 1000,
+}
+
+// bulkShares split what is left, in parts of 10,000. StreamDelivery's share
+// is that of all delivery shards together. EVENTS and DELIVERY keep
+// Retention, INGEST about a day: they get most.
+var bulkShares = map[string]int64{
+	StreamIngest:   1500,
+	StreamEvents:   2500,
+	StreamOrders:   700,
+	StreamDelivery: 4500,
+	StreamAudit:    200,
+	StreamOps:      100,
+	BucketRegistry: 100,
+	BucketOwners:   200,
+	BucketGates:    100,
+	BucketDone:     100,
+}
+
+// minFileStore is the smallest store the budget can split.
+const minFileStore = 1 << 20
+
+// settleReserve is the room kept for settling.
+func (c *Config) settleReserve() int64 {
+	return c.MaxFileStore / 100 * int64(c.SettleReservePercent)
+}
+
+// maxBytes is the MaxBytes of a stream or bucket. Delivery shards share
+// StreamDelivery's part: shards of them each get 1/shards of it.
+func (c *Config) maxBytes(name string, shards int) int64 {
+	if s, ok := settleShares[name]; ok {
+		return c.settleReserve() / 10_000 * s
+	}
+	bulk := c.MaxFileStore - c.settleReserve()
+	if IsDeliveryStream(name) {
+		return bulk / 10_000 * bulkShares[StreamDelivery] / int64(max(shards, 1))
+	}
+	s, ok := bulkShares[name]
+	if !ok {
+		panic("relay: no store budget for " + name) // a new stream must be given a share above
+	}
+	return bulk / 10_000 * s
+}
+
+// deliveryShards is how many delivery streams share DELIVERY's part: the
+// configured count, or more when resellers still live on shards beyond it
+// (a count lowered later), so that the parts never add up to more.
+func (r *Relay) deliveryShards() int {
+	n := r.cfg.DeliveryShards
+	if r.reg == nil {
+		return n
+	}
+	for _, rs := range r.reg.allResellers() {
+		var k int
+		if _, err := fmt.Sscanf(rs.DeliveryStream(), StreamDelivery+"_%d", &k); err == nil {
+			n = max(n, k+1)
+		}
+	}
+	return n
+}
+
+// refused reports a create or update JetStream turned down for lack of
+// room: the store (or the account) cannot reserve the MaxBytes asked for.
+func refused(err error) bool {
+	return errors.Is(classify(err), events.ErrStorageFull)
+}
+
+// ensureStream creates or updates a stream. An update the server refuses
+// for lack of room keeps the stream as it is, with a warning: a store
+// laid out by an older version (or under a larger RELAY_MAX_FILE_STORE)
+// may have reserved or used more than the new layout allows, and the
+// relay must still start on it. A stream that does not exist yet cannot be
+// kept: that refusal is an error.
+func (r *Relay) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	_, err := r.js.CreateOrUpdateStream(ctx, sc)
+	if err == nil || !refused(err) {
+		return classify(err)
+	}
+	st, serr := r.js.Stream(ctx, sc.Name)
+	if serr != nil {
+		return classify(err)
+	}
+	old := st.CachedInfo().Config
+	r.log.Warn().Err(err).Str("stream", sc.Name).Int64("max_bytes", sc.MaxBytes).Int64("kept_max_bytes", old.MaxBytes).
+		Msg("the store has no room for this stream's new limits; it keeps its old configuration (lower what the store holds or raise RELAY_MAX_FILE_STORE)")
+	if sameSet(old.Subjects, sc.Subjects) {
+		return nil
+	}
+	sc.MaxBytes, sc.Discard = old.MaxBytes, old.Discard // subjects must still change (a new reseller's copies)
+	if _, err := r.js.UpdateStream(ctx, sc); err != nil {
+		return fmt.Errorf("update subjects of %s: %w", sc.Name, classify(err))
+	}
+	return nil
+}
+
+// ensureBucket is ensureStream for a key-value bucket.
+func (r *Relay) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := r.js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err == nil || !refused(err) {
+		return kv, classify(err)
+	}
+	kv, kerr := r.js.KeyValue(ctx, cfg.Bucket)
+	if kerr != nil {
+		return nil, classify(err)
+	}
+	r.log.Warn().Err(err).Str("stream", "KV_"+cfg.Bucket).Int64("max_bytes", cfg.MaxBytes).
+		Msg("the store has no room for this bucket's new limits; it keeps its old configuration (lower what the store holds or raise RELAY_MAX_FILE_STORE)")
+	return kv, nil
+}
