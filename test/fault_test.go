@@ -220,7 +220,9 @@ func TestFullStoreStillSettles(t *testing.T) {
 	}
 	settleAll(t, r, tok, nil, terms)
 
-	var list struct{ Entries []struct{ Event struct{ ID string } } }
+	var list struct {
+		Entries []struct{ Event struct{ ID string } }
+	}
 	harness.WaitFor(t, 60*time.Second, "the termed events in the dead letters", func() bool {
 		_, out := r.Do(http.MethodGet, "/v1/dlq?reseller=res-a", harness.AdminToken, nil)
 		return json.Unmarshal(out, &list) == nil && len(list.Entries) == termed
