@@ -53,24 +53,29 @@ const minFileStore = 1 << 20
 
 // settleReserve is the room kept for settling.
 func (c *Config) settleReserve() int64 {
-	return c.MaxFileStore / 100 * int64(c.SettleReservePercent)
+	return part(c.MaxFileStore, int64(c.SettleReservePercent)*100)
+}
+
+// part is share parts of 10,000 of x, without overflow for any store.
+func part(x, share int64) int64 {
+	return x/10_000*share + x%10_000*share/10_000
 }
 
 // maxBytes is the MaxBytes of a stream or bucket. Delivery shards share
 // StreamDelivery's part: shards of them each get 1/shards of it.
 func (c *Config) maxBytes(name string, shards int) int64 {
 	if s, ok := settleShares[name]; ok {
-		return c.settleReserve() / 10_000 * s
+		return part(c.settleReserve(), s)
 	}
 	bulk := c.MaxFileStore - c.settleReserve()
 	if IsDeliveryStream(name) {
-		return bulk / 10_000 * bulkShares[StreamDelivery] / int64(max(shards, 1))
+		return part(bulk, bulkShares[StreamDelivery]) / int64(max(shards, 1))
 	}
 	s, ok := bulkShares[name]
 	if !ok {
 		panic("relay: no store budget for " + name) // a new stream must be given a share above
 	}
-	return bulk / 10_000 * s
+	return part(bulk, s)
 }
 
 // deliveryShards is how many delivery streams share DELIVERY's part: the
