@@ -185,8 +185,11 @@ func (c *Config) Validate() error {
 	if c.MaxFileStore < minFileStore {
 		bad("max file store: must be at least %d bytes (1 MiB), got %d", minFileStore, c.MaxFileStore)
 	}
-	if c.OrderRate < 0 || c.OrderBurst < 1 {
-		bad("order rate and burst: expected a rate of at least 0 per second and a burst of at least 1, got %g and %d", c.OrderRate, c.OrderBurst)
+	if c.OrderRate <= 0 {
+		bad("order rate: must be a positive number of orders per second, got %g", c.OrderRate)
+	}
+	if c.OrderBurst < 1 {
+		bad("order burst: must be at least 1, got %d", c.OrderBurst)
 	}
 	if !c.SyncAlways && c.SyncInterval <= 0 && c.localJetStream() {
 		bad("sync interval: set SyncAlways or a positive interval")

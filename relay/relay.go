@@ -47,6 +47,8 @@ type Relay struct {
 	metrics  *Metrics
 	cons     sync.Map // consumer name → jetstream.Consumer
 
+	orderRate *tokenBuckets // per reseller (limits.go)
+
 	bg     context.Context // lives until Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -67,7 +69,7 @@ func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
 		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
 		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]Receipt{}},
 		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(), dedupe: newDedupe(cfg.DedupeWindow),
-		work: newWorkGate(),
+		work: newWorkGate(), orderRate: newTokenBuckets(cfg.OrderRate, cfg.OrderBurst),
 	}
 	r.metrics = newMetrics(r)
 	if err := r.connect(); err != nil {

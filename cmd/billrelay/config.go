@@ -40,6 +40,11 @@ type config struct {
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s"`
 	FailoverAfter   time.Duration `envconfig:"FAILOVER_AFTER" default:"15s"`
 
+	// Tenant bounds; the defaults are relay.Default*.
+	SettleReservePercent int     `envconfig:"SETTLE_RESERVE_PERCENT" default:"10"`
+	OrderRate            float64 `envconfig:"ORDER_RATE" default:"20"`
+	OrderBurst           int     `envconfig:"ORDER_BURST" default:"200"`
+
 	WebhookBackoff     []time.Duration `envconfig:"WEBHOOK_BACKOFF" default:"5s,30s,2m,10m,30m,1h,3h,6h,12h,24h"`
 	WebhookTimeout     time.Duration   `envconfig:"WEBHOOK_TIMEOUT" default:"15s"`
 	WebhookConcurrency int             `envconfig:"WEBHOOK_CONCURRENCY" default:"16"`
@@ -91,6 +96,7 @@ func loadConfig() (config, error) {
 
 func (c config) relay() relay.Config {
 	return relay.Config{
+		SettleReservePercent: c.SettleReservePercent, OrderRate: c.OrderRate, OrderBurst: c.OrderBurst,
 		DataDir: c.DataDir, NATSURL: c.NATSURL, NATSCredsFile: c.NATSCreds, NATSListen: c.NATSListen, NATSLeaf: c.NATSLeaf, NATSDomain: c.NATSDomain, Replicas: c.Replicas,
 		SyncAlways: c.SyncInterval.always, SyncInterval: c.SyncInterval.every,
 		MaxFileStore: int64(c.MaxFileStore), MaxMemStore: int64(c.MaxMemStore),

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/billrelay/billrelay/relay"
 )
 
 func TestDefaultsAreDurable(t *testing.T) {
@@ -66,4 +68,17 @@ func FuzzConfigValues(f *testing.F) {
 			t.Fatalf("accepted sync interval %q as %v", v, s.every)
 		}
 	})
+}
+
+// TestTenantBoundDefaultsAreRelays: the variables' defaults are the
+// relay's own, so the README's table and both packages agree.
+func TestTenantBoundDefaultsAreRelays(t *testing.T) {
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if c.SettleReservePercent != relay.DefaultSettleReservePercent || c.OrderRate != relay.DefaultOrderRate || c.OrderBurst != relay.DefaultOrderBurst {
+		t.Fatalf("defaults %d %g %d, relay's %d %g %d", c.SettleReservePercent, c.OrderRate, c.OrderBurst,
+			relay.DefaultSettleReservePercent, relay.DefaultOrderRate, relay.DefaultOrderBurst)
+	}
 }
