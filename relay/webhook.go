@@ -65,6 +65,11 @@ type WebhookSpec struct {
 
 const maxWebhookConcurrency = 256
 
+// maxWebhookURL bounds a webhook's URL: it is stored in the registry and
+// sent on every delivery. (The secret is bounded by its format: 24 to 64
+// bytes.)
+const maxWebhookURL = 2048
+
 // NewWebhookSecret returns a fresh signing secret: whsec_ and 32 random
 // bytes in base64, as Standard Webhooks specifies.
 func NewWebhookSecret() string {
@@ -77,6 +82,8 @@ func checkWebhook(ve *events.ValidationError, prefix string, spec WebhookSpec) {
 	switch {
 	case spec.URL == "":
 		ve.Add(prefix+"url", "required; the reseller's HTTPS endpoint")
+	case len(spec.URL) > maxWebhookURL:
+		ve.Add(prefix+"url", "%d bytes; at most %d", len(spec.URL), maxWebhookURL)
 	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 		ve.Add(prefix+"url", "expected an absolute http or https URL, got %q", spec.URL)
 	}

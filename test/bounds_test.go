@@ -77,3 +77,39 @@ func post(t *testing.T, r *harness.Relay, token string, body any) (int, http.Hea
 	out, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(out)
 }
+
+// TestAdminWritesAreBounded: a webhook URL and each part of an override
+// are held to a size, answered 422 naming the field, and nothing of the
+// request is stored.
+func TestAdminWritesAreBounded(t *testing.T) {
+	w := startShared(t)
+	long := "https://hooks.example/" + strings.Repeat("a", 2048)
+	override := func(field string, size int) map[string]any {
+		body := map[string]any{"seller": "sell-1", "account": "acc-77", "item": "1000012", "event": "Creation Completed",
+			"params": "GateID=4;IssuedSuccessfully=1;Message=Done;OrderItemID=77;SubscrID=1000012", "actor": "alice", "reason": "INC-4711"}
+		body[field] = strings.Repeat("x", size)
+		return body
+	}
+	for name, tc := range map[string]struct {
+		method, path string
+		body         any
+		field        string
+	}{
+		"webhook url":     {http.MethodPut, "/v1/resellers/res-a/webhook", map[string]any{"url": long}, "url"},
+		"override actor":  {http.MethodPost, "/v1/overrides", override("actor", 257), "actor"},
+		"override reason": {http.MethodPost, "/v1/overrides", override("reason", 1025), "reason"},
+		"override params": {http.MethodPost, "/v1/overrides", override("params", 4097), "params"},
+		"override event":  {http.MethodPost, "/v1/overrides", override("event", 16<<10), "event"},
+	} {
+		status, out := w.r.Do(tc.method, tc.path, harness.AdminToken, tc.body)
+		if status != http.StatusUnprocessableEntity || !strings.Contains(string(out), `"field":"`+tc.field+`"`) {
+			t.Fatalf("%s over its bound: %d %s", name, status, out)
+		}
+	}
+	if got := w.r.Pull("res-a", w.ta, 10, time.Second); len(got) != 0 {
+		t.Fatalf("a refused override was delivered: %v", harness.IDs(got))
+	}
+	if _, out := w.r.Do(http.MethodGet, "/v1/resellers/res-a", harness.AdminToken, nil); strings.Contains(string(out), "hooks.example") {
+		t.Fatalf("a refused webhook was stored: %s", out)
+	}
+}
