@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/nats-io/nats.go/jetstream"
@@ -93,6 +94,55 @@ func (r *Relay) deliveryShards() int {
 		}
 	}
 	return n
+}
+
+// fitHeld keeps a stream that refuses when full (DiscardNew) from being
+// given less room than it already holds: its share would make it refuse
+// every new message until old ones age out, and a derived stream that
+// refuses stops the router for every tenant. This happens on a store
+// filled before the budget existed, or after RELAY_DELIVERY_SHARDS or
+// RELAY_MAX_FILE_STORE changed. Such a stream keeps a quarter more than it
+// holds; when the store cannot reserve that, ensureStream keeps the old
+// configuration. The next start after its events aged out shrinks it.
+func (r *Relay) fitHeld(sc *jetstream.StreamConfig, info *jetstream.StreamInfo) {
+	if info == nil || sc.Discard != jetstream.DiscardNew {
+		return
+	}
+	held := int64(info.State.Bytes)
+	if want := held + held/4; want > sc.MaxBytes {
+		r.log.Warn().Str("stream", sc.Name).Int64("held_bytes", held).Int64("share_bytes", sc.MaxBytes).Int64("max_bytes", want).
+			Msg("stream holds more than its share of RELAY_MAX_FILE_STORE; it keeps room for a quarter more until its events age out")
+		sc.MaxBytes = want
+	}
+}
+
+// streamInfo is a stream's info, nil if it does not exist.
+func (r *Relay) streamInfo(ctx context.Context, name string) (*jetstream.StreamInfo, error) {
+	st, err := r.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", name, classify(err))
+	}
+	return st.CachedInfo(), nil
+}
+
+// settleFirst orders the streams so that the settle reserve is taken
+// before the others: on a store that cannot hold every new limit, the
+// ones refused (and kept as they were) are the bulk streams.
+func settleFirst(cfgs []jetstream.StreamConfig) {
+	slices.SortStableFunc(cfgs, func(a, b jetstream.StreamConfig) int {
+		_, sa := settleShares[a.Name]
+		_, sb := settleShares[b.Name]
+		switch {
+		case sa && !sb:
+			return -1
+		case sb && !sa:
+			return 1
+		}
+		return 0
+	})
 }
 
 // refused reports a create or update JetStream turned down for lack of

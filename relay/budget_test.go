@@ -34,10 +34,14 @@ func (s *syncBuffer) String() string {
 }
 
 func openStore(t *testing.T, dir string, store int64, log zerolog.Logger) *relay.Relay {
+	return openStoreSharded(t, dir, store, 1, log)
+}
+
+func openStoreSharded(t *testing.T, dir string, store int64, shards int, log zerolog.Logger) *relay.Relay {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := relay.Config{DataDir: dir, SyncAlways: true, AckWait: time.Minute, MaxFileStore: store}
+	cfg := relay.Config{DataDir: dir, SyncAlways: true, AckWait: time.Minute, MaxFileStore: store, DeliveryShards: shards}
 	r, err := relay.Open(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("Open with a %d byte store: %v", store, err)
@@ -125,4 +129,52 @@ func fillRelay(t *testing.T, r *relay.Relay) int {
 	}
 	t.Fatal("the store never filled")
 	return 0
+}
+
+// TestMoreShardsDoNotStarveAFullStream raises the delivery shards of a
+// store whose DELIVERY already holds more than its new share (a 16th of
+// DELIVERY's part): DELIVERY keeps room for what it holds and a quarter
+// more, so new events still reach res-a instead of stopping the router.
+func TestMoreShardsDoNotStarveAFullStream(t *testing.T) {
+	dir := t.TempDir()
+	r := openStoreSharded(t, dir, 32<<20, 1, zerolog.Nop())
+	ctx := testCtx(t)
+	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+		t.Fatal(err)
+	}
+	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
+	pad := strings.Repeat("x", 1000)
+	for n := 0; n < 1500; n += 50 {
+		var batch []events.Event
+		for k := range 50 {
+			e := event(fmt.Sprintf("h%05d", n+k), "acc-77", fmt.Sprintf("i%d", k), "active")
+			e.Data = []byte(`{"state":"active","message":"` + pad + `"}`)
+			batch = append(batch, e)
+		}
+		if _, err := r.Publish(ctx, seller, batch); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+	}
+	for got := 0; got < 1500; {
+		ds := pullN(t, r, "res-a", min(1000, 1500-got))
+		ackAll(t, r, "res-a", ds)
+		got += len(ds)
+	}
+	r.Close()
+
+	logs := &syncBuffer{}
+	r = openStoreSharded(t, dir, 32<<20, 16, zerolog.New(logs))
+	defer r.Close()
+	if _, err := r.Publish(ctx, seller, []events.Event{event("after", "acc-77", "i1", "active")}); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if got := pullN(t, r, "res-a", 1); ids(got)[0] != "after" {
+		t.Fatalf("res-a got %v, want the new event", ids(got))
+	}
+	if !strings.Contains(logs.String(), `"stream":"DELIVERY","held_bytes"`) {
+		t.Fatalf("no warning that DELIVERY holds more than its share:\n%s", logs)
+	}
 }

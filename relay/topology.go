@@ -55,13 +55,20 @@ func (r *Relay) provision(ctx context.Context) error {
 	return nil
 }
 
-// provisionStreams applies cfgs. An update refused for lack of room is
-// tried again after the others: when the shares move (a larger settle
-// reserve), one stream grows only once another shrank.
+// provisionStreams applies cfgs, the settle streams first. An update
+// refused for lack of room is tried again after the others: when the
+// shares move (a larger settle reserve), one stream grows only once
+// another shrank.
 func (r *Relay) provisionStreams(ctx context.Context, cfgs []jetstream.StreamConfig) error {
+	settleFirst(cfgs)
 	var again []jetstream.StreamConfig
 	for _, sc := range cfgs {
-		_, err := r.js.CreateOrUpdateStream(ctx, sc)
+		info, err := r.streamInfo(ctx, sc.Name)
+		if err != nil {
+			return err
+		}
+		r.fitHeld(&sc, info)
+		_, err = r.js.CreateOrUpdateStream(ctx, sc)
 		switch {
 		case err == nil:
 		case refused(err):
