@@ -178,3 +178,55 @@ func TestMoreShardsDoNotStarveAFullStream(t *testing.T) {
 		t.Fatalf("no warning that DELIVERY holds more than its share:\n%s", logs)
 	}
 }
+
+// TestOrdersFloodStopsNoSeller: a reseller orders until ORDERS is nearly
+// full and is answered 507; the seller's events are still accepted and
+// routed, since the router never meets a full ORDERS that would hold them
+// up behind an order it cannot store.
+func TestOrdersFloodStopsNoSeller(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Minute, MaxFileStore: 2 << 20,
+		OrderRate: 1e6, OrderBurst: 1000}
+	r, err := relay.Open(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, spec := range []relay.ResellerSpec{{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}, {ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}}} {
+		if spec.ID == "res-a" {
+			if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := r.RegisterReseller(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reseller := relay.Principal{Role: relay.RoleReseller, ID: "res-a"}
+	pad := strings.Repeat("x", 1000)
+	refused := false
+	for n := 0; n < 10_000 && !refused; n += 10 {
+		var batch []events.Event
+		for k := range 10 {
+			e := event(fmt.Sprintf("o%05d", n+k), "acc-77", fmt.Sprintf("o%05d", n+k), "")
+			e.Type, e.Data = events.TypeOrderPlaced, []byte(`{"note":"`+pad+`"}`)
+			batch = append(batch, e)
+		}
+		_, err := r.Publish(testCtx(t), reseller, batch)
+		refused = errors.Is(err, events.ErrStorageFull)
+		if err != nil && !refused {
+			t.Fatalf("order %d: %v", n, err)
+		}
+	}
+	if !refused {
+		t.Fatal("ORDERS never filled")
+	}
+	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
+	if _, err := r.Publish(ctx, seller, []events.Event{event("after", "acc-77", "shared", "active")}); err != nil {
+		t.Fatalf("the seller's event after the flood: %v", err)
+	}
+	if got := pullN(t, r, "res-b", 1); ids(got)[0] != "after" {
+		t.Fatalf("res-b got %v", ids(got))
+	}
+}

@@ -58,7 +58,7 @@ func (r *Relay) Publish(ctx context.Context, p Principal, evs []events.Event) ([
 		return nil, err
 	}
 	if p.Role == RoleReseller {
-		if err := r.limitOrders(p.ID, len(evs)); err != nil {
+		if err := r.limitOrders(ctx, p.ID, evs); err != nil {
 			return nil, err
 		}
 	}

@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -51,10 +53,19 @@ func (b *tokenBuckets) take(id string, n int, now time.Time) (time.Duration, boo
 	return 0, true
 }
 
-// limitOrders spends one token per event of a reseller's request. A batch
+// limitOrders checks a reseller's request against its order rate and
+// ORDERS' room.
+func (r *Relay) limitOrders(ctx context.Context, reseller string, evs []events.Event) error {
+	if err := r.takeOrders(reseller, len(evs)); err != nil {
+		return err
+	}
+	return r.checkOrdersRoom(ctx, evs)
+}
+
+// takeOrders spends one token per event of a reseller's request. A batch
 // larger than the whole bucket could never pass: it is too large, not too
 // early.
-func (r *Relay) limitOrders(reseller string, n int) error {
+func (r *Relay) takeOrders(reseller string, n int) error {
 	if n > r.cfg.OrderBurst {
 		return events.Invalid("[]", "%d orders in one request; a reseller may send at most %d at once (RELAY_ORDER_BURST)", n, r.cfg.OrderBurst)
 	}
@@ -65,4 +76,53 @@ func (r *Relay) limitOrders(reseller string, n int) error {
 	r.metrics.throttled.WithLabelValues(reseller).Inc()
 	return events.Throttle(after, "[]", "reseller %q is over its order rate of %s per second (burst %d); retry after %s",
 		reseller, strconv.FormatFloat(r.cfg.OrderRate, 'g', -1, 64), r.cfg.OrderBurst, after.Round(time.Millisecond))
+}
+
+// ordersFullAt is the share of ORDERS' room past which resellers' orders
+// are refused: the router must never meet a full ORDERS, since it stores
+// envelopes in order and one it cannot store holds up every seller's
+// events behind it. The rest covers orders already accepted but not yet
+// routed (a few seconds at the order rate).
+const ordersFullAt = 0.9
+
+// roomCheck follows how full a stream is: its size as JetStream last
+// reported it (one stream info a second, whatever the request rate) plus
+// what this relay accepted for it since, so that a burst within the second
+// cannot overshoot.
+type roomCheck struct {
+	mu          sync.Mutex
+	at          time.Time
+	held, limit int64
+	added       int64
+}
+
+// orderOverhead is what an order costs beyond its data once stored: its
+// attributes, subject and headers (an overestimate).
+const orderOverhead = 1024
+
+// checkOrdersRoom answers 507 to a reseller's orders once ORDERS would be
+// nearly full with them; sellers' events are not affected.
+func (r *Relay) checkOrdersRoom(ctx context.Context, evs []events.Event) error {
+	var size int64
+	for _, e := range evs {
+		size += int64(len(e.Data)) + orderOverhead
+	}
+	c := &r.ordersRoom
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) > time.Second {
+		info, err := r.streamInfo(ctx, StreamOrders)
+		if err != nil {
+			return err
+		}
+		if info != nil {
+			c.held, c.limit = int64(info.State.Bytes), info.Config.MaxBytes
+		}
+		c.at, c.added = time.Now(), 0
+	}
+	if c.limit > 0 && float64(c.held+c.added+size) > ordersFullAt*float64(c.limit) {
+		return fmt.Errorf("%w: ORDERS would pass %.0f%% of its room; orders wait until sellers' old orders age out", events.ErrStorageFull, 100*ordersFullAt)
+	}
+	c.added += size
+	return nil
 }

@@ -47,7 +47,8 @@ type Relay struct {
 	metrics  *Metrics
 	cons     sync.Map // consumer name → jetstream.Consumer
 
-	orderRate *tokenBuckets // per reseller (limits.go)
+	orderRate  *tokenBuckets // per reseller (limits.go)
+	ordersRoom roomCheck
 
 	bg     context.Context // lives until Close
 	cancel context.CancelFunc
