@@ -27,10 +27,12 @@ import (
 // answers 507 (ingest) or retries (the router, the dead-letter copy).
 
 // settleShares split the settle reserve, in parts of 10,000.
+// ADVISORIES holds the advisories of terms whose dead-letter copy waits for
+// room in DLQ; its part lets it keep about as many as DLQ holds copies.
 var settleShares = map[string]int64{
-	StreamReceipts:   4500,
-	StreamDLQ:        4500,
-	StreamAdvisories: 1000,
+	StreamReceipts:   4000,
+	StreamDLQ:        4000,
+	StreamAdvisories: 2000,
 }
 
 // bulkShares split what is left, in parts of 10,000. StreamDelivery's share

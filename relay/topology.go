@@ -203,10 +203,11 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			// Advisories are pointers the dead-letter watcher turns into
 			// DLQ copies, in order, and acks. Those it acked are the
 			// oldest, so DiscardOld drops them first: one not yet copied
-			// is dropped only when a backlog of uncopied advisories fills
-			// the whole room (at the default split, 1% of the store, some
-			// hundred thousand advisories). DiscardNew would lose the
-			// newest instead, since JetStream does not retry an advisory.
+			// is dropped only when a backlog of uncopied advisories (DLQ
+			// full) fills the whole room: 2% of the store at the default
+			// split, some 600,000 advisories of a 16 GiB store. DiscardNew
+			// would lose the newest instead: JetStream sends an advisory
+			// once. Even then the term's receipt keeps who rejected what.
 			Name:         StreamAdvisories,
 			Description:  "captured advisories of exhausted and terminated deliveries",
 			Subjects:     advisorySubjects,

@@ -241,6 +241,69 @@ func TestFullStoreStillSettles(t *testing.T) {
 	t.Logf("store full after %d events; %d acked and %d termed over HTTP, all applied; the termed ones dead-lettered", len(accepted), len(acks), termed)
 }
 
+// TestFullDLQLosesNoDeadLetter terms more events than a small store's DLQ
+// holds: every term applies, the copies that find no room wait (the
+// relay says it will retry), and once there is room again (a restart with
+// a larger store) every termed event is in the dead letters.
+func TestFullDLQLosesNoDeadLetter(t *testing.T) {
+	r := harness.Start(t, "RELAY_MAX_FILE_STORE=3MiB")
+	seller := r.RegisterSeller("sell-1")
+	tok := r.RegisterReseller("res-a", "sell-1", "acc-77")
+	const n = 130 // DLQ's room (40% of 10% of 3 MiB) holds about 80 of these
+	pad := strings.Repeat("x", 1000)
+	for i := 0; i < n; i += 10 {
+		var batch []any
+		for k := range 10 {
+			ev := harness.StateChange(fmt.Sprintf("d-%03d", i+k), "sell-1", "acc-77", "item-"+strconv.Itoa(k), "active")
+			ev["data"].(map[string]any)["message"] = pad
+			batch = append(batch, ev)
+		}
+		r.Publish(seller, batch)
+	}
+	ds := r.PullN("res-a", tok, n, 60*time.Second)
+	var terms []map[string]string
+	for _, d := range ds {
+		terms = append(terms, map[string]string{"ack_id": d.AckID, "reason": "rejected by the test"})
+	}
+	settleAll(t, r, tok, nil, terms)
+	harness.WaitFor(t, 60*time.Second, "a dead-letter copy refused for room", func() bool {
+		return strings.Contains(r.Logs(), "dead letter from advisory failed; will retry")
+	})
+	before := dlqCount(t, r, "res-a")
+	if before >= n {
+		t.Fatalf("all %d dead letters fit: the test did not fill DLQ", before)
+	}
+
+	r.Env = append(r.Env, "RELAY_MAX_FILE_STORE=1GiB")
+	if code, err := r.Stop(syscall.SIGTERM, 30*time.Second); err != nil || code != 0 {
+		t.Fatalf("stop: %d %v", code, err)
+	}
+	r.Restart()
+	// Each listing reads the DLQ through a new consumer: poll once a
+	// second. The waiting copies come back with their advisories' ack wait.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	deadline := time.Now().Add(90 * time.Second)
+	for got := dlqCount(t, r, "res-a"); got != n; got = dlqCount(t, r, "res-a") {
+		if time.Now().After(deadline) {
+			logLines(t, r.Logs(), `"warn"`, `"error"`)
+			t.Fatalf("%d of %d termed events in the dead letters after a restart with room", got, n)
+		}
+		<-tick.C
+	}
+	t.Logf("DLQ held %d of %d dead letters when full; all %d once there was room", before, n, n)
+}
+
+func dlqCount(t *testing.T, r *harness.Relay, reseller string) int {
+	t.Helper()
+	status, out := r.Do(http.MethodGet, "/v1/dlq?limit=1000&reseller="+reseller, harness.AdminToken, nil)
+	var list struct{ Entries []any }
+	if status != http.StatusOK || json.Unmarshal(out, &list) != nil {
+		t.Fatalf("GET /v1/dlq: %d %.300s", status, out)
+	}
+	return len(list.Entries)
+}
+
 // settleAll posts one ack request and expects every id applied.
 func settleAll(t *testing.T, r *harness.Relay, tok string, acks []string, terms []map[string]string) {
 	t.Helper()
