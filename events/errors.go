@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Error kinds. Every error that crosses a package boundary wraps one of these
@@ -28,10 +29,39 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrStorageFull marks a store that refused a write for lack of space.
 	ErrStorageFull = errors.New("storage full")
-	// ErrTooMany marks a tenant at one of its per-tenant bounds (hubs, …):
-	// the message names the limit.
+	// ErrTooMany marks a tenant past one of its bounds (a rate, a count
+	// such as its hubs): that tenant alone is refused, and the message
+	// names the limit.
 	ErrTooMany = errors.New("too many")
 )
+
+// Throttled is an [ErrTooMany] that names the bound (as a field problem)
+// and says when a retry can pass.
+type Throttled struct {
+	Problem *ValidationError
+	After   time.Duration
+}
+
+// Throttle returns a one-field error of kind ErrTooMany with a retry delay.
+func Throttle(after time.Duration, field, format string, args ...any) error {
+	ve := &ValidationError{Kind: ErrTooMany}
+	ve.Add(field, format, args...)
+	return &Throttled{Problem: ve, After: after}
+}
+
+func (e *Throttled) Error() string { return e.Problem.Error() }
+
+// Unwrap makes errors.Is(err, ErrTooMany) and [Fields] see the problem.
+func (e *Throttled) Unwrap() error { return e.Problem }
+
+// RetryAfter is when a throttled request can pass again.
+func RetryAfter(err error) (time.Duration, bool) {
+	var t *Throttled
+	if errors.As(err, &t) {
+		return t.After, true
+	}
+	return 0, false
+}
 
 // FieldError names one bad field: its JSON path, and why it is bad in words
 // that say what was expected and what arrived.

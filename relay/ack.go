@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -97,7 +98,7 @@ func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequ
 	if err != nil {
 		return AckResult{}, err
 	}
-	if err := r.journal(ctx, rcs); err != nil {
+	if err := r.journalOrSkip(ctx, consumer, rcs); err != nil {
 		return AckResult{}, err
 	}
 	if err := r.sendGated(ctx, todo); err != nil {
@@ -117,6 +118,24 @@ func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequ
 		}
 	}
 	return res, nil
+}
+
+// journalOrSkip journals the receipts, and settles without them when the
+// store has no room for them. RECEIPTS has room kept for it (budget.go), so
+// this happens only on a store laid out before, or past, that reserve.
+// Refusing the ack instead would keep the event coming back until it is
+// dead-lettered, and a full store would stop the very drain that frees
+// it; the receipt only guards a crash within the ~100 ms before JetStream
+// writes the ack state, whose cost is one repeated delivery.
+func (r *Relay) journalOrSkip(ctx context.Context, consumer string, rcs []Receipt) error {
+	err := r.journal(ctx, rcs)
+	if !errors.Is(err, events.ErrStorageFull) {
+		return err
+	}
+	r.metrics.receiptsSkipped.Add(float64(len(rcs)))
+	r.log.Warn().Err(err).Str("consumer", consumer).Int("receipts_skipped", len(rcs)).
+		Msg("store full: settled without receipts; a crash in the next moment may deliver these events once more")
+	return nil
 }
 
 // receiptsOf says what each ack and term of a request applied or

@@ -44,6 +44,17 @@ type Config struct {
 	// instead of letting it size itself from the free disk.
 	MaxFileStore int64
 	MaxMemStore  int64
+	// SettleReservePercent is the share of MaxFileStore kept for settling
+	// (receipts, captured advisories, dead letters): a store that INGEST,
+	// EVENTS and DELIVERY filled still takes acks and terms (see budget.go).
+	// On an external NATS MaxFileStore is the room the relay's streams take
+	// there (per replica), split the same way.
+	SettleReservePercent int
+	// OrderRate and OrderBurst bound the orders one reseller may publish:
+	// a token bucket refilled at OrderRate per second holding OrderBurst.
+	// Past it that reseller alone is answered 429.
+	OrderRate  float64
+	OrderBurst int
 	// DeliveryShards spreads resellers over this many delivery streams
 	// (DELIVERY, DELIVERY_01, ...). JetStream finds a filtered consumer's
 	// next message by scanning its stream, so 1,000 resellers on one stream
@@ -88,6 +99,13 @@ func DefaultConfig() Config {
 	return c
 }
 
+// Defaults of the tenant bounds, shared with cmd/billrelay's variables.
+const (
+	DefaultSettleReservePercent = 10
+	DefaultOrderRate            = 20.0
+	DefaultOrderBurst           = 200
+)
+
 func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "./data"
@@ -103,6 +121,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConsumers == 0 {
 		c.MaxConsumers = 4096
+	}
+	if c.SettleReservePercent == 0 {
+		c.SettleReservePercent = DefaultSettleReservePercent
+	}
+	if c.OrderRate == 0 {
+		c.OrderRate = DefaultOrderRate
+	}
+	if c.OrderBurst == 0 {
+		c.OrderBurst = DefaultOrderBurst
 	}
 	if c.DeliveryShards == 0 {
 		c.DeliveryShards = 1
@@ -175,6 +202,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxHubs < 1 || c.MaxHubs > maxHubsLimit {
 		bad("max hubs: must be 1 to %d, got %d", maxHubsLimit, c.MaxHubs)
+	}
+	if c.SettleReservePercent < 1 || c.SettleReservePercent > 50 {
+		bad("settle reserve percent: must be 1 to 50, got %d", c.SettleReservePercent)
+	}
+	if c.MaxFileStore < minFileStore {
+		bad("max file store: must be at least %d bytes (1 MiB), got %d", minFileStore, c.MaxFileStore)
+	}
+	if c.OrderRate <= 0 {
+		bad("order rate: must be a positive number of orders per second, got %g", c.OrderRate)
+	}
+	if c.OrderBurst < 1 {
+		bad("order burst: must be at least 1, got %d", c.OrderBurst)
 	}
 	if !c.SyncAlways && c.SyncInterval <= 0 && c.localJetStream() {
 		bad("sync interval: set SyncAlways or a positive interval")

@@ -25,6 +25,10 @@ func TestConfigNamesWhatCannotWork(t *testing.T) {
 		{"sixteen delivery shards", Config{DeliveryShards: 16}, ""},
 		{"too many delivery shards", Config{DeliveryShards: MaxDeliveryShards + 1}, "delivery shards"},
 		{"negative delivery shards", Config{DeliveryShards: -1}, "delivery shards"},
+		{"settle reserve too large", Config{SettleReservePercent: 60}, "settle reserve"},
+		{"store too small to split", Config{MaxFileStore: 64 << 10}, "max file store"},
+		{"negative order rate", Config{OrderRate: -1}, "order rate"},
+		{"negative order burst", Config{OrderBurst: -1}, "order burst"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

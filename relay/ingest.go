@@ -59,6 +59,11 @@ func (r *Relay) Publish(ctx context.Context, p Principal, evs []events.Event) ([
 	if err := r.Authorize(p, evs); err != nil {
 		return nil, err
 	}
+	if p.Role == RoleReseller {
+		if err := r.limitOrders(ctx, p.ID, evs); err != nil {
+			return nil, err
+		}
+	}
 	recs := make([]record, len(evs))
 	for i := range evs {
 		m, err := r.eventMsg(p, &evs[i])

@@ -28,6 +28,8 @@ type Metrics struct {
 	commits         prometheus.Counter
 	commitSize      prometheus.Histogram
 	receiptsRefused *prometheus.CounterVec // reason
+	receiptsSkipped prometheus.Counter
+	throttled       *prometheus.CounterVec // consumer
 }
 
 func newMetrics(r *Relay) *Metrics {
@@ -59,9 +61,13 @@ func newMetrics(r *Relay) *Metrics {
 			Help: "Events per envelope (group commit size).", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
 		receiptsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_receipts_refused_total",
 			Help: "Receipts published over NATS and refused (dropped, never applied), by reason."}, []string{"reason"}),
+		receiptsSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "billrelay_receipts_skipped_total",
+			Help: "Acks and terms settled without a receipt because the store had no room for it."}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_throttled_total",
+			Help: "Requests answered 429 because a tenant reached its bound."}, []string{"consumer"}),
 	}
 	reg.MustRegister(m.IngestAccepted, m.IngestDuplicate, m.IngestRejected, m.delivered, m.acked, m.deadLettered,
-		m.flagged, m.copies, m.deliveryLatency, m.webhookAttempts, m.commits, m.commitSize, m.receiptsRefused, &consumerCollector{r: r},
+		m.flagged, m.copies, m.deliveryLatency, m.webhookAttempts, m.commits, m.commitSize, m.receiptsRefused, m.receiptsSkipped, m.throttled, &consumerCollector{r: r},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

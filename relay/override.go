@@ -65,6 +65,10 @@ func (r *Relay) overrideEvent(o Override) (events.Event, error) {
 	if strings.TrimSpace(o.Reason) == "" {
 		ve.Add("reason", "required: why, for the audit trail (e.g. a ticket number)")
 	}
+	checkOverrideSizes(ve, o)
+	if err := ve.Err(); err != nil {
+		return events.Event{}, err // an oversized part is not parsed at all
+	}
 	data := r.overrideData(ve, o)
 	if err := ve.Err(); err != nil {
 		return events.Event{}, err
@@ -101,6 +105,33 @@ func overrideID(o Override) string {
 		return ce.ID
 	}
 	return events.DeriveID("ops", o.Seller, o.Account, o.Item, string(o.Event), o.Params, o.Actor, o.Reason)
+}
+
+// Bounds of an override's parts. An override is stored twice (as an event
+// and in the audit trail, whose room is small and never cut short), so
+// each part is held to what a manual correction needs.
+const (
+	maxOverrideActor  = 256
+	maxOverrideReason = 1024
+	maxOverrideParams = 4096
+	maxOverrideEvent  = 16 << 10
+)
+
+func checkOverrideSizes(ve *events.ValidationError, o Override) {
+	for _, f := range []struct {
+		name string
+		n    int
+		max  int
+	}{
+		{"actor", len(o.Actor), maxOverrideActor},
+		{"reason", len(o.Reason), maxOverrideReason},
+		{"params", len(o.Params), maxOverrideParams},
+		{"event", len(o.Event), maxOverrideEvent},
+	} {
+		if f.n > f.max {
+			ve.Add(f.name, "%d bytes; at most %d", f.n, f.max)
+		}
+	}
 }
 
 // overrideData reads what the override stands for.

@@ -46,12 +46,12 @@ func (o *owners) get(k events.Key) (string, bool) {
 }
 
 func (r *Relay) watchOwners(ctx, bg context.Context) error {
-	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket: BucketOwners, Description: "which reseller owns an item (learned from its orders)",
-		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas,
+		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: r.cfg.maxBytes(BucketOwners, 0),
 	})
 	if err != nil {
-		return fmt.Errorf("provision bucket %s: %w", BucketOwners, classify(err))
+		return fmt.Errorf("provision bucket %s: %w", BucketOwners, err)
 	}
 	r.ownersKV = kv
 	k := &kvWatch{kv: kv, apply: r.applyOwner}

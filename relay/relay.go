@@ -48,6 +48,9 @@ type Relay struct {
 	metrics  *Metrics
 	cons     sync.Map // consumer name → jetstream.Consumer
 
+	orderRate  *tokenBuckets // per reseller (limits.go)
+	ordersRoom roomCheck
+
 	bg     context.Context // lives until Close
 	cancel context.CancelFunc
 	sup    *supervisor   // every background part
@@ -69,6 +72,7 @@ func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
 		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]Receipt{}},
 		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(), dedupe: newDedupe(cfg.DedupeWindow),
 		work: newWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
+		orderRate: newTokenBuckets(cfg.OrderRate, cfg.OrderBurst),
 	}
 	r.metrics = newMetrics(r)
 	if err := r.connect(); err != nil {

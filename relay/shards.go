@@ -143,9 +143,13 @@ func (r *Relay) applyLayout(ctx context.Context, layout map[string][]string, nam
 	defer r.layoutMu.Unlock()
 	slices.SortStableFunc(names, func(a, b string) int { return deliveryFirst(a) - deliveryFirst(b) })
 	for _, name := range names {
-		cur, err := r.streamSubjects(ctx, name)
+		info, err := r.streamInfo(ctx, name)
 		if err != nil {
 			return err
+		}
+		var cur []string
+		if info != nil {
+			cur = info.Config.Subjects
 		}
 		want := widen(cur, layout[name], name)
 		if len(want) == 0 {
@@ -154,23 +158,13 @@ func (r *Relay) applyLayout(ctx context.Context, layout map[string][]string, nam
 		if !always && cur != nil && sameSet(cur, want) {
 			continue
 		}
-		if _, err := r.js.CreateOrUpdateStream(ctx, r.deliveryConfig(name, want)); err != nil {
-			return fmt.Errorf("provision stream %s: %w", name, classify(err))
+		sc := r.deliveryConfig(name, want)
+		r.fitHeld(&sc, info)
+		if err := r.ensureStream(ctx, sc); err != nil {
+			return fmt.Errorf("provision stream %s: %w", name, err)
 		}
 	}
 	return nil
-}
-
-// streamSubjects are a stream's current subjects, nil if it does not exist.
-func (r *Relay) streamSubjects(ctx context.Context, name string) ([]string, error) {
-	st, err := r.js.Stream(ctx, name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", name, classify(err))
-	}
-	return st.CachedInfo().Config.Subjects, nil
 }
 
 // widen is what a stream should capture: deliver.> alone, or the union of

@@ -144,12 +144,12 @@ func (g kvGates) Clear(ctx context.Context, k events.Key) error {
 }
 
 func (r *Relay) openGates(ctx context.Context) error {
-	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket: BucketGates, Description: "per item: a failed push delivery its later events wait for",
-		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas,
+		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: r.cfg.maxBytes(BucketGates, 0),
 	})
 	if err != nil {
-		return fmt.Errorf("provision bucket %s: %w", BucketGates, classify(err))
+		return fmt.Errorf("provision bucket %s: %w", BucketGates, err)
 	}
 	r.gates = kv
 	return nil

@@ -38,12 +38,13 @@ func (r *Relay) Tap(ctx context.Context, name string, sink Sink, cfg DispatchCon
 const BucketDone = "RELAY_DONE"
 
 func (r *Relay) openDone(ctx context.Context) error {
-	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket: BucketDone, Description: "what was done once per event (notifications sent)",
 		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, TTL: r.cfg.Retention,
+		MaxBytes: r.cfg.maxBytes(BucketDone, 0),
 	})
 	if err != nil {
-		return fmt.Errorf("provision bucket %s: %w", BucketDone, classify(err))
+		return fmt.Errorf("provision bucket %s: %w", BucketDone, err)
 	}
 	r.done = kv
 	return nil

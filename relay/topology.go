@@ -37,22 +37,51 @@ const routeDedupeWindow = 10 * time.Minute
 // runs at every start, so that a new relay version brings its topology with
 // it and several relays on one cluster agree on it.
 func (r *Relay) provision(ctx context.Context) error {
-	for _, sc := range r.streamConfigs() {
-		if _, err := r.js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
-		}
+	if err := r.provisionStreams(ctx, r.streamConfigs()); err != nil {
+		return err
 	}
-	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      BucketRegistry,
 		Description: "billrelay sellers, resellers and relay secrets",
 		History:     5,
 		Storage:     jetstream.FileStorage,
 		Replicas:    r.cfg.Replicas,
+		MaxBytes:    r.cfg.maxBytes(BucketRegistry, 0),
 	})
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", BucketRegistry, err)
 	}
 	r.kv = kv
+	return nil
+}
+
+// provisionStreams applies cfgs, the settle streams first. An update
+// refused for lack of room is tried again after the others: when the
+// shares move (a larger settle reserve), one stream grows only once
+// another shrank.
+func (r *Relay) provisionStreams(ctx context.Context, cfgs []jetstream.StreamConfig) error {
+	settleFirst(cfgs)
+	var again []jetstream.StreamConfig
+	for _, sc := range cfgs {
+		info, err := r.streamInfo(ctx, sc.Name)
+		if err != nil {
+			return err
+		}
+		r.fitHeld(&sc, info)
+		_, err = r.js.CreateOrUpdateStream(ctx, sc)
+		switch {
+		case err == nil:
+		case refused(err):
+			again = append(again, sc)
+		default:
+			return fmt.Errorf("provision stream %s: %w", sc.Name, classify(err))
+		}
+	}
+	for _, sc := range again {
+		if err := r.ensureStream(ctx, sc); err != nil {
+			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
+		}
+	}
 	return nil
 }
 
@@ -77,7 +106,10 @@ func (r *Relay) persistDerived(sc *jetstream.StreamConfig) {
 }
 
 // deliveryConfig is one delivery stream: the router's copies for the
-// resellers whose filters are subjects.
+// resellers whose filters are subjects. A full one refuses new copies
+// (DiscardNew): dropping the oldest would drop copies not yet delivered.
+// The router retries until there is room, and ingest answers 507 once
+// INGEST fills behind it.
 func (r *Relay) deliveryConfig(name string, subjects []string) jetstream.StreamConfig {
 	sc := jetstream.StreamConfig{
 		Name:               name,
@@ -87,16 +119,22 @@ func (r *Relay) deliveryConfig(name string, subjects []string) jetstream.StreamC
 		Storage:            jetstream.FileStorage,
 		Replicas:           r.cfg.Replicas,
 		MaxAge:             r.cfg.Retention,
+		MaxBytes:           r.cfg.maxBytes(name, r.deliveryShards()),
 		Duplicates:         routeDedupeWindow,
 		MaxConsumers:       r.cfg.MaxConsumers,
 		MaxMsgSize:         maxMsgSize,
-		Discard:            jetstream.DiscardOld,
+		Discard:            jetstream.DiscardNew,
 		AllowAtomicPublish: true,
 	}
 	r.persistDerived(&sc)
 	return sc
 }
 
+// baseStreamConfigs are the streams besides the delivery shards. Each has
+// its MaxBytes from the store budget (budget.go) and a discard policy that
+// drops nothing accepted: INGEST, EVENTS, ORDERS, DLQ and AUDIT refuse when
+// full (DiscardNew); only trails whose oldest entries nobody needs any more
+// drop them (DiscardOld), each within its own room.
 func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
@@ -107,6 +145,8 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.ingestRetention(),
+			MaxBytes:     r.cfg.maxBytes(StreamIngest, 0),
+			Discard:      jetstream.DiscardNew,        // full: ingest answers 507, nothing unrouted is dropped
 			Duplicates:   commitTimeout + time.Minute, // a commit repeated after no answer
 			MaxConsumers: r.cfg.MaxConsumers,
 			MaxMsgSize:   maxEnvelope + 64<<10,
@@ -120,10 +160,11 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:            jetstream.FileStorage,
 			Replicas:           r.cfg.Replicas,
 			MaxAge:             r.cfg.Retention,
-			Duplicates:         routeDedupeWindow, // the relay's own index answers within the window
+			MaxBytes:           r.cfg.maxBytes(StreamEvents, 0),
+			Discard:            jetstream.DiscardNew, // full: the router waits for room, INGEST keeps what it waits with
+			Duplicates:         routeDedupeWindow,    // the relay's own index answers within the window
 			MaxConsumers:       r.cfg.MaxConsumers,
 			MaxMsgSize:         maxMsgSize,
-			Discard:            jetstream.DiscardOld,
 			DenyDelete:         true,
 			AllowAtomicPublish: true,
 			AllowDirect:        true,
@@ -136,6 +177,8 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:            jetstream.FileStorage,
 			Replicas:           r.cfg.Replicas,
 			MaxAge:             r.cfg.Retention,
+			MaxBytes:           r.cfg.maxBytes(StreamOrders, 0),
+			Discard:            jetstream.DiscardNew, // an order a seller has not read is never dropped
 			Duplicates:         r.cfg.DedupeWindow,
 			MaxConsumers:       r.cfg.MaxConsumers,
 			MaxMsgSize:         maxMsgSize,
@@ -150,11 +193,21 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
+			MaxBytes:     r.cfg.maxBytes(StreamDLQ, 0),
+			Discard:      jetstream.DiscardNew, // full: the copy is retried from its advisory, never an old one dropped
 			Duplicates:   time.Hour,
 			MaxConsumers: r.cfg.MaxConsumers,
 			MaxMsgSize:   maxMsgSize,
 		},
 		{
+			// Advisories are pointers the dead-letter watcher turns into
+			// DLQ copies, in order, and acks. Those it acked are the
+			// oldest, so DiscardOld drops them first: one not yet copied
+			// is dropped only when a backlog of uncopied advisories (DLQ
+			// full) fills the whole room: 2% of the store at the default
+			// split, some 600,000 advisories of a 16 GiB store. DiscardNew
+			// would lose the newest instead: JetStream sends an advisory
+			// once. Even then the term's receipt keeps who rejected what.
 			Name:         StreamAdvisories,
 			Description:  "captured advisories of exhausted and terminated deliveries",
 			Subjects:     advisorySubjects,
@@ -162,9 +215,14 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       7 * 24 * time.Hour,
+			MaxBytes:     r.cfg.maxBytes(StreamAdvisories, 0),
+			Discard:      jetstream.DiscardOld,
+			MaxMsgSize:   maxAdvisorySize,
 			MaxConsumers: r.cfg.MaxConsumers,
 		},
 		{
+			// On-call's recent history: the oldest entries are the ones
+			// to lose.
 			Name:         StreamOps,
 			Description:  "operational events for on-call",
 			Subjects:     []string{opsPrefix + ".>"},
@@ -173,6 +231,9 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
 			MaxMsgs:      opsMaxKeep,
+			MaxBytes:     r.cfg.maxBytes(StreamOps, 0),
+			Discard:      jetstream.DiscardOld,
+			MaxMsgSize:   maxMsgSize,
 			MaxConsumers: r.cfg.MaxConsumers,
 		},
 		{
@@ -183,11 +244,21 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
+			MaxBytes:     r.cfg.maxBytes(StreamAudit, 0),
+			Discard:      jetstream.DiscardNew, // the trail is never cut short; a change that cannot be recorded says so
+			MaxMsgSize:   maxMsgSize,
 			MaxConsumers: r.cfg.MaxConsumers,
 			DenyDelete:   true,
 			DenyPurge:    true,
 		},
 		{
+			// Receipts keep the last receiptsPerItem per subject (one item
+			// of one consumer): reconciliation reads only the last, and the
+			// restart filter only those of the last seconds before a stop.
+			// Within its room the oldest go first (DiscardOld): an item
+			// whose last receipt aged out reads as never applied, which
+			// reconciliation answers with a harmless snapshot. A receipt is
+			// never refused for room, so an ack never waits on it.
 			Name:               StreamReceipts,
 			Description:        "what resellers acked and terminated, journaled before the ack is sent",
 			Subjects:           []string{receiptsPrefix + ".>"},
@@ -195,13 +266,23 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:            jetstream.FileStorage,
 			Replicas:           r.cfg.Replicas,
 			MaxAge:             r.cfg.Retention,
-			MaxConsumers:       r.cfg.MaxConsumers,
-			MaxMsgSize:         maxMsgSize,
+			MaxBytes:           r.cfg.maxBytes(StreamReceipts, 0),
+			MaxMsgsPerSubject:  receiptsPerItem,
 			Discard:            jetstream.DiscardOld,
+			MaxConsumers:       r.cfg.MaxConsumers,
+			MaxMsgSize:         maxReceiptSize,
 			AllowAtomicPublish: true,
 		},
 	}
 }
+
+// Limits of the small messages: an advisory, a receipt (both JSON with
+// short fields, the reasons clipped to 512 bytes).
+const (
+	maxAdvisorySize = 64 << 10
+	maxReceiptSize  = 64 << 10
+	receiptsPerItem = 16
+)
 
 // consumerConfig is the durable pull consumer of one endpoint: a
 // reseller's deliveries or a seller's orders. A webhook's retries follow

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -133,8 +134,36 @@ func TestStoreFull(t *testing.T) {
 	r := harness.Start(t, "RELAY_MAX_FILE_STORE=3MiB")
 	seller := r.RegisterSeller("sell-1")
 	tok := r.RegisterReseller("res-a", "sell-1", "acc-77")
+	accepted, refused := fillStore(t, r, seller)
+
+	r.Env = append(r.Env, "RELAY_MAX_FILE_STORE=1GiB")
+	if code, err := r.Stop(syscall.SIGTERM, 30*time.Second); err != nil || code != 0 {
+		t.Fatalf("stop: %d %v", code, err)
+	}
+	r.Restart()
+	r.Publish(seller, harness.StateChange("s-after", "sell-1", "acc-77", "item-x", "active"))
+	want := append(append([]string{}, accepted...), "s-after")
+	got := map[string]bool{}
+	for len(missingFrom(keys(got), want)) > 0 {
+		ds := r.PullN("res-a", tok, 1, 60*time.Second)
+		for _, d := range append(ds, r.Pull("res-a", tok, 1000, 0)...) {
+			got[d.Event.ID] = true
+		}
+	}
+	for _, id := range refused {
+		if got[id] {
+			t.Fatalf("%s was answered 507 and delivered anyway", id)
+		}
+	}
+	t.Logf("store full after %d accepted events; the batch answered 507 (%d events) was never delivered; after a restart with room all accepted ones and a new one were", len(accepted), len(refused))
+}
+
+// fillStore publishes batches of ~1 KB events for sell-1 until ingest
+// answers 507 with a body that names the cause; it returns the ids
+// answered 202 and those of the batch answered 507.
+func fillStore(t *testing.T, r *harness.Relay, seller string) (accepted, refused []string) {
+	t.Helper()
 	pad := strings.Repeat("x", 1000)
-	var accepted, refused []string
 	var lastBody []byte
 	for i := 0; len(refused) == 0 && i < 500; i++ {
 		var batch []any
@@ -161,27 +190,131 @@ func TestStoreFull(t *testing.T) {
 	if !strings.Contains(string(lastBody), `"code":"storage_full"`) || !strings.Contains(string(lastBody), "out of space") {
 		t.Fatalf("507 body does not say what is wrong: %s", lastBody)
 	}
+	return accepted, refused
+}
+
+// TestFullStoreStillSettles fills a small store until ingest answers 507,
+// then the reseller pulls everything and acks and terms it over HTTP:
+// every ack and term applies (the settle path has room kept for it, so not
+// even the fallback of settling without a receipt is needed), the termed
+// events reach the dead letters, and the relay stays up.
+func TestFullStoreStillSettles(t *testing.T) {
+	r := harness.Start(t, "RELAY_MAX_FILE_STORE=3MiB")
+	seller := r.RegisterSeller("sell-1")
+	tok := r.RegisterReseller("res-a", "sell-1", "acc-77")
+	accepted, _ := fillStore(t, r, seller)
+
+	ds := r.PullN("res-a", tok, len(accepted), 60*time.Second)
+	const termed = 3
+	var acks []string
+	var terms []map[string]string
+	for i, d := range ds {
+		if i < termed {
+			terms = append(terms, map[string]string{"ack_id": d.AckID, "reason": "unknown item on our side"})
+			continue
+		}
+		acks = append(acks, d.AckID)
+	}
+	for start := 0; start < len(acks); start += 100 {
+		settleAll(t, r, tok, acks[start:min(start+100, len(acks))], nil)
+	}
+	settleAll(t, r, tok, nil, terms)
+
+	var list struct {
+		Entries []struct{ Event struct{ ID string } }
+	}
+	harness.WaitFor(t, 60*time.Second, "the termed events in the dead letters", func() bool {
+		_, out := r.Do(http.MethodGet, "/v1/dlq?reseller=res-a", harness.AdminToken, nil)
+		return json.Unmarshal(out, &list) == nil && len(list.Entries) == termed
+	})
+	for i, e := range list.Entries {
+		if e.Event.ID != ds[i].Event.ID {
+			t.Fatalf("dead letter %d is %s, want %s", i, e.Event.ID, ds[i].Event.ID)
+		}
+	}
+	if status, out := r.Do(http.MethodGet, "/readyz", "", nil); status != 200 {
+		t.Fatalf("readyz after settling on a full store: %d %s", status, out)
+	}
+	if strings.Contains(r.Logs(), "settled without receipts") {
+		t.Fatalf("receipts were skipped: the reserve did not keep room for them")
+	}
+	t.Logf("store full after %d events; %d acked and %d termed over HTTP, all applied; the termed ones dead-lettered", len(accepted), len(acks), termed)
+}
+
+// TestFullDLQLosesNoDeadLetter terms more events than a small store's DLQ
+// holds: every term applies, the copies that find no room wait (the
+// relay says it will retry), and once there is room again (a restart with
+// a larger store) every termed event is in the dead letters.
+func TestFullDLQLosesNoDeadLetter(t *testing.T) {
+	r := harness.Start(t, "RELAY_MAX_FILE_STORE=3MiB")
+	seller := r.RegisterSeller("sell-1")
+	tok := r.RegisterReseller("res-a", "sell-1", "acc-77")
+	const n = 130 // DLQ's room (40% of 10% of 3 MiB) holds about 80 of these
+	pad := strings.Repeat("x", 1000)
+	for i := 0; i < n; i += 10 {
+		var batch []any
+		for k := range 10 {
+			ev := harness.StateChange(fmt.Sprintf("d-%03d", i+k), "sell-1", "acc-77", "item-"+strconv.Itoa(k), "active")
+			ev["data"].(map[string]any)["message"] = pad
+			batch = append(batch, ev)
+		}
+		r.Publish(seller, batch)
+	}
+	ds := r.PullN("res-a", tok, n, 60*time.Second)
+	var terms []map[string]string
+	for _, d := range ds {
+		terms = append(terms, map[string]string{"ack_id": d.AckID, "reason": "rejected by the test"})
+	}
+	settleAll(t, r, tok, nil, terms)
+	harness.WaitFor(t, 60*time.Second, "a dead-letter copy refused for room", func() bool {
+		return strings.Contains(r.Logs(), "dead letter from advisory failed; will retry")
+	})
+	before := dlqCount(t, r, "res-a")
+	if before >= n {
+		t.Fatalf("all %d dead letters fit: the test did not fill DLQ", before)
+	}
 
 	r.Env = append(r.Env, "RELAY_MAX_FILE_STORE=1GiB")
 	if code, err := r.Stop(syscall.SIGTERM, 30*time.Second); err != nil || code != 0 {
 		t.Fatalf("stop: %d %v", code, err)
 	}
 	r.Restart()
-	r.Publish(seller, harness.StateChange("s-after", "sell-1", "acc-77", "item-x", "active"))
-	want := append(append([]string{}, accepted...), "s-after")
-	got := map[string]bool{}
-	for len(missingFrom(keys(got), want)) > 0 {
-		ds := r.PullN("res-a", tok, 1, 60*time.Second)
-		for _, d := range append(ds, r.Pull("res-a", tok, 1000, 0)...) {
-			got[d.Event.ID] = true
+	// Each listing reads the DLQ through a new consumer: poll once a
+	// second. The waiting copies come back with their advisories' ack wait.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	deadline := time.Now().Add(90 * time.Second)
+	for got := dlqCount(t, r, "res-a"); got != n; got = dlqCount(t, r, "res-a") {
+		if time.Now().After(deadline) {
+			logLines(t, r.Logs(), `"warn"`, `"error"`)
+			t.Fatalf("%d of %d termed events in the dead letters after a restart with room", got, n)
 		}
+		<-tick.C
 	}
-	for _, id := range refused {
-		if got[id] {
-			t.Fatalf("%s was answered 507 and delivered anyway", id)
-		}
+	t.Logf("DLQ held %d of %d dead letters when full; all %d once there was room", before, n, n)
+}
+
+func dlqCount(t *testing.T, r *harness.Relay, reseller string) int {
+	t.Helper()
+	status, out := r.Do(http.MethodGet, "/v1/dlq?limit=1000&reseller="+reseller, harness.AdminToken, nil)
+	var list struct{ Entries []any }
+	if status != http.StatusOK || json.Unmarshal(out, &list) != nil {
+		t.Fatalf("GET /v1/dlq: %d %.300s", status, out)
 	}
-	t.Logf("store full after %d accepted events; the batch answered 507 (%d events) was never delivered; after a restart with room all accepted ones and a new one were", len(accepted), len(refused))
+	return len(list.Entries)
+}
+
+// settleAll posts one ack request and expects every id applied.
+func settleAll(t *testing.T, r *harness.Relay, tok string, acks []string, terms []map[string]string) {
+	t.Helper()
+	status, out := r.Do(http.MethodPost, "/v1/resellers/res-a/acks", tok, map[string]any{"ack": acks, "term": terms})
+	var res struct {
+		Acked, Termed int
+		Errors        []any
+	}
+	if status != 200 || json.Unmarshal(out, &res) != nil || res.Acked != len(acks) || res.Termed != len(terms) || len(res.Errors) != 0 {
+		t.Fatalf("settle %d acks and %d terms on a full store: %d %s", len(acks), len(terms), status, out)
+	}
 }
 
 func keys(m map[string]bool) []string {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/rs/zerolog"
@@ -72,12 +74,20 @@ func writeError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err 
 		if k.status == http.StatusServiceUnavailable || k.status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 		}
+		if after, ok := events.RetryAfter(err); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(after)))
+		}
 		writeJSON(w, k.status, errorBody{d})
 		return
 	}
 	id := newErrorID()
 	log.Error().Err(err).Str("error_id", id).Str("http_method", r.Method).Str("http_path", r.URL.Path).Msg("internal error")
 	writeJSON(w, http.StatusInternalServerError, errorBody{errorDetail{Code: "internal", Message: "internal error", ErrorID: id}})
+}
+
+// retrySeconds rounds a retry delay up to whole seconds, at least one.
+func retrySeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
 }
 
 // codeOf names an error's kind as the API does ("internal" if none).

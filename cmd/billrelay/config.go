@@ -52,14 +52,18 @@ type config struct {
 	CircuitCooldown    time.Duration   `envconfig:"CIRCUIT_COOLDOWN"`
 	CallbackAllow      cidrList        `envconfig:"CALLBACK_ALLOW"`
 	MaxHubs            int             `envconfig:"MAX_HUBS"`
-	BillmanagerStatus  string          `envconfig:"BILLMANAGER_STATUS"`
-	TMFAccountRole     string          `envconfig:"TMF_ACCOUNT_ROLE" default:"Customer"`
-	SMTPAddr           string          `envconfig:"SMTP_ADDR"`
-	SMTPFrom           string          `envconfig:"SMTP_FROM" default:"billrelay@localhost"`
-	SMTPUsername       string          `envconfig:"SMTP_USERNAME"`
-	SMTPPassword       string          `envconfig:"SMTP_PASSWORD"`
-	LogLevel           string          `envconfig:"LOG_LEVEL" default:"info"`
-	LogFormat          string          `envconfig:"LOG_FORMAT" default:"json"`
+	// Tenant bounds, defaulted by the relay.
+	SettleReservePercent int     `envconfig:"SETTLE_RESERVE_PERCENT"`
+	OrderRate            float64 `envconfig:"ORDER_RATE"`
+	OrderBurst           int     `envconfig:"ORDER_BURST"`
+	BillmanagerStatus    string  `envconfig:"BILLMANAGER_STATUS"`
+	TMFAccountRole       string  `envconfig:"TMF_ACCOUNT_ROLE" default:"Customer"`
+	SMTPAddr             string  `envconfig:"SMTP_ADDR"`
+	SMTPFrom             string  `envconfig:"SMTP_FROM" default:"billrelay@localhost"`
+	SMTPUsername         string  `envconfig:"SMTP_USERNAME"`
+	SMTPPassword         string  `envconfig:"SMTP_PASSWORD"`
+	LogLevel             string  `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat            string  `envconfig:"LOG_FORMAT" default:"json"`
 }
 
 // defaultHTTPAddr is where the API listens unless RELAY_HTTP_ADDR says
@@ -78,6 +82,7 @@ func defaultConfig() config {
 		DedupeWindow: rc.DedupeWindow, Retention: rc.Retention, FailoverAfter: rc.FailoverAfter, WebhookRotation: rc.WebhookRotation,
 		WebhookBackoff: pc.Backoff, WebhookTimeout: webhook.DefaultTimeout, WebhookConcurrency: pc.Concurrency,
 		CircuitThreshold: pc.BreakerThreshold, CircuitCooldown: pc.BreakerCooldown, MaxHubs: rc.MaxHubs,
+		SettleReservePercent: rc.SettleReservePercent, OrderRate: rc.OrderRate, OrderBurst: rc.OrderBurst,
 	}
 }
 
@@ -125,6 +130,7 @@ func (c config) relay() relay.Config {
 		MaxConsumers: c.MaxConsumers, DeliveryShards: c.DeliveryShards, AckWait: c.AckWait, MaxDeliver: c.MaxDeliver,
 		DedupeWindow: c.DedupeWindow, Retention: c.Retention, WebhookRotation: c.WebhookRotation,
 		FailoverAfter: c.FailoverAfter, CallbackAllow: c.CallbackAllow, MaxHubs: c.MaxHubs,
+		SettleReservePercent: c.SettleReservePercent, OrderRate: c.OrderRate, OrderBurst: c.OrderBurst,
 	}
 }
 

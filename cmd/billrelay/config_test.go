@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/billrelay/billrelay/relay"
 )
 
 func TestDefaultsAreDurable(t *testing.T) {
@@ -84,5 +86,18 @@ func TestCallbackAllow(t *testing.T) {
 	got := fmt.Sprint(c.relay().CallbackAllow)
 	if got != "[10.20.0.0/16 127.0.0.1/32 fd12::/48]" || c.relay().MaxHubs != 10 {
 		t.Fatalf("RELAY_CALLBACK_ALLOW read as %s, max hubs %d", got, c.relay().MaxHubs)
+	}
+}
+
+// TestTenantBoundDefaultsAreRelays: the variables' defaults are the
+// relay's own, so the README's table and both packages agree.
+func TestTenantBoundDefaultsAreRelays(t *testing.T) {
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if c.SettleReservePercent != relay.DefaultSettleReservePercent || c.OrderRate != relay.DefaultOrderRate || c.OrderBurst != relay.DefaultOrderBurst {
+		t.Fatalf("defaults %d %g %d, relay's %d %g %d", c.SettleReservePercent, c.OrderRate, c.OrderBurst,
+			relay.DefaultSettleReservePercent, relay.DefaultOrderRate, relay.DefaultOrderBurst)
 	}
 }
