@@ -18,7 +18,7 @@ const maxPayload = 8 << 20
 // cfg.DataDir. The store limits and the consumer limit are set explicitly,
 // never left to the server's defaults, so that the relay behaves the same on
 // every machine.
-func startEmbedded(cfg Config, auth *natsAuth, log zerolog.Logger) (*server.Server, error) {
+func startEmbedded(cfg Config, auth *natsAuth, reg *registry, log zerolog.Logger) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName:         cfg.ServerName,
 		JetStream:          true,
@@ -53,8 +53,7 @@ func startEmbedded(cfg Config, auth *natsAuth, log zerolog.Logger) (*server.Serv
 	if err != nil {
 		return nil, fmt.Errorf("create embedded nats server: %w", err)
 	}
-	auth.tenants = newTenancy(ns, tenantDomain(cfg), log.With().Str("component", "tenancy").Logger())
-	auth.log = log.With().Str("component", "nats_auth").Logger()
+	auth.tenants = newTenancy(ns, reg, tenantDomain(cfg), log.With().Str("component", "tenancy").Logger())
 	ns.SetLoggerV2(natsLogger{log.With().Str("component", "nats").Logger()}, false, false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {

@@ -56,6 +56,8 @@ type receiptIntake struct {
 	limits  map[string]*intakeLimits
 	taken   twoGenerations // receipts journaled lately: a repeat is not stored again
 	timeout time.Duration
+	subs    map[string][]*nats.Subscription // reseller → its receipt and info subscriptions
+	info    infoCache
 }
 
 // twoGenerations is a bounded set: when the newer generation is full it
@@ -79,30 +81,130 @@ func (g *twoGenerations) addNew(k string) bool {
 	return true
 }
 
-// intakeLimits are one reseller's receipt rate and the rate of log lines
-// about its refused receipts (a flood must not flood the log).
-type intakeLimits struct{ receipts, logs *rate.Limiter }
+// intakeLimits are one reseller's receipt and info request rates, and the
+// rate of log lines about what it sent and was refused (a flood must not
+// flood the log).
+type intakeLimits struct{ receipts, info, logs *rate.Limiter }
 
-func (r *Relay) startReceiptIntake() error {
+// Per-reseller queues of the intake: a flood fills its sender's queue
+// (the excess is dropped as a slow consumer, a refusal too), never
+// another reseller's.
+const (
+	intakePendingMsgs  = 2000
+	intakePendingBytes = 1 << 20
+	// intakeQueue makes relays on one cluster share the work: each
+	// receipt is checked and journaled by one of them.
+	intakeQueue = "billrelay-intake"
+)
+
+func (r *Relay) startReceiptIntake(ctx, bg context.Context) error {
 	in := &receiptIntake{r: r, limits: map[string]*intakeLimits{}, timeout: 5 * time.Second,
-		taken: twoGenerations{cur: map[string]struct{}{}, max: 100_000}}
-	sub, err := r.nc.Subscribe(receiptIntakePrefix+".*", in.handle)
-	if err != nil {
-		return fmt.Errorf("subscribe to the receipt intake: %w", err)
+		taken: twoGenerations{cur: map[string]struct{}{}, max: 100_000}, subs: map[string][]*nats.Subscription{},
+		info: infoCache{m: map[string]cachedInfo{}}}
+	if r.tenants != nil {
+		r.tenants.setShared(in.resubscribe)
 	}
-	// A slow lookup must not let one tenant's flood grow the client's
-	// buffer without bound: the excess is dropped by NATS as a slow
-	// consumer, which is a refusal too.
-	if err := sub.SetPendingLimits(10_000, 16<<20); err != nil {
-		return fmt.Errorf("receipt intake limits: %w", err)
+	return r.sup.open(ctx, bg, part{name: "intake", open: in.sync, run: in.run, vital: true})
+}
+
+// resubscribe makes a reseller's intake subscriptions again, after its
+// account's imports were set up, and waits until the server has them.
+func (in *receiptIntake) resubscribe(reseller string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	unsubscribe(in.subs[reseller])
+	delete(in.subs, reseller)
+	subs, err := in.subscribe(reseller)
+	if err == nil {
+		err = in.r.nc.Flush()
+	}
+	if err != nil {
+		in.r.log.Error().Err(err).Str("reseller_id", reseller).Msg("reseller intake not subscribed; the next registry change retries")
+		return
+	}
+	in.subs[reseller] = subs
+}
+
+// run keeps one subscription per registered reseller for its receipts and
+// one for its info requests, following the registry.
+func (in *receiptIntake) run(ctx context.Context) error {
+	defer in.unsubscribeAll()
+	for {
+		changed := in.r.reg.changes()
+		if err := in.sync(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+func (in *receiptIntake) sync(context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	registered := map[string]bool{}
+	for _, rs := range in.r.reg.allResellers() {
+		registered[rs.ID] = true
+		if in.subs[rs.ID] != nil {
+			continue
+		}
+		subs, err := in.subscribe(rs.ID)
+		if err != nil {
+			return err
+		}
+		in.subs[rs.ID] = subs
+	}
+	for id, subs := range in.subs {
+		if !registered[id] {
+			unsubscribe(subs)
+			delete(in.subs, id)
+		}
 	}
 	return nil
 }
 
-func (in *receiptIntake) handle(m *nats.Msg) {
-	reseller := m.Subject[len(receiptIntakePrefix)+1:]
+func (in *receiptIntake) subscribe(reseller string) ([]*nats.Subscription, error) {
+	var subs []*nats.Subscription
+	for subj, h := range map[string]nats.MsgHandler{
+		receiptIntakePrefix + "." + reseller + ".>": func(m *nats.Msg) { in.handle(reseller, m) },
+		infoIntakePrefix + "." + reseller:           func(m *nats.Msg) { in.answerInfo(reseller, m) },
+	} {
+		sub, err := in.r.nc.QueueSubscribe(subj, intakeQueue, h)
+		if err == nil {
+			err = sub.SetPendingLimits(intakePendingMsgs, intakePendingBytes)
+		}
+		if err != nil {
+			unsubscribe(append(subs, sub))
+			return nil, fmt.Errorf("intake of %s: %w", reseller, err)
+		}
+		subs = append(subs, sub)
+	}
+	return subs, nil
+}
+
+func unsubscribe(subs []*nats.Subscription) {
+	for _, s := range subs {
+		if s != nil {
+			_ = s.Unsubscribe()
+		}
+	}
+}
+
+func (in *receiptIntake) unsubscribeAll() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for id, subs := range in.subs {
+		unsubscribe(subs)
+		delete(in.subs, id)
+	}
+}
+
+func (in *receiptIntake) handle(reseller string, m *nats.Msg) {
 	lim := in.limitsOf(reseller)
-	ctx, cancel := context.WithTimeout(in.r.bg, in.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), in.timeout)
 	defer cancel()
 	rc, err := in.check(ctx, reseller, lim, m.Data)
 	if err == nil && !in.firstOf(rc) {
@@ -128,7 +230,8 @@ func (in *receiptIntake) limitsOf(reseller string) *intakeLimits {
 	defer in.mu.Unlock()
 	l := in.limits[reseller]
 	if l == nil {
-		l = &intakeLimits{receipts: rate.NewLimiter(receiptRate, receiptBurst), logs: rate.NewLimiter(1, 5)}
+		l = &intakeLimits{receipts: rate.NewLimiter(receiptRate, receiptBurst), info: rate.NewLimiter(infoRate, infoBurst),
+			logs: rate.NewLimiter(1, 5)}
 		in.limits[reseller] = l
 	}
 	return l

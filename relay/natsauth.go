@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/rs/zerolog"
 )
 
 // internalUser is the relay's own connection to its embedded server.
@@ -21,10 +20,8 @@ const internalUser = "billrelay-internal"
 // connection, so a new reseller can connect at once and a deleted one
 // cannot.
 type natsAuth struct {
-	reg      *registry
 	password string
 	tenants  *tenancy // set once the server exists, before it listens
-	log      zerolog.Logger
 }
 
 var _ server.Authentication = (*natsAuth)(nil)
@@ -38,18 +35,7 @@ func (a *natsAuth) Check(c server.ClientAuthentication) bool {
 		c.RegisterUser(&server.User{Username: internalUser})
 		return true
 	}
-	rs, ok := a.reg.reseller(o.Username)
-	if !ok || subtle.ConstantTimeCompare([]byte(hashToken(o.Password)), []byte(rs.TokenSHA256)) != 1 {
-		return false
-	}
-	acc, err := a.tenants.account(rs)
-	if err != nil {
-		a.log.Error().Err(err).Str("reseller_id", rs.ID).Msg("reseller account not set up; connection refused")
-		return false
-	}
-	c.RegisterUser(&server.User{Username: rs.ID, Account: acc,
-		Permissions: ResellerPermissions(rs.ID, rs.DeliveryStream(), a.tenants.domain, relayAccount)})
-	return true
+	return a.tenants.admit(c, o.Username, o.Password)
 }
 
 // InboxPrefix is the inbox prefix a reseller's NATS client must use

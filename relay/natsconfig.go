@@ -31,11 +31,23 @@ func AccountsConfig(relayAcc, domain string, tenants []Tenant) string {
 	fmt.Fprintf(&b, "    users: [ {user: billrelay, password: $BILLRELAY_NATS_PASSWORD} ]\n    exports: [\n")
 	for _, t := range tenants {
 		for _, im := range ResellerImports(t.ID, t.Stream, domain, relayAcc) {
+			if im.Stream {
+				continue
+			}
 			resp := "singleton"
 			if im.Streamed {
 				resp = "stream"
 			}
-			fmt.Fprintf(&b, "      {service: %s, response_type: %s, accounts: [%s]}\n", quote(im.Remote), resp, quote(AccountName(t.ID)))
+			fmt.Fprintf(&b, "      {service: %s, response_type: %s, response_threshold: %q, accounts: [%s]}\n",
+				quote(im.Remote), resp, responseThreshold(im).String(), quote(AccountName(t.ID)))
+		}
+	}
+	fmt.Fprintf(&b, "    ]\n    imports: [\n")
+	for _, t := range tenants {
+		for _, im := range ResellerImports(t.ID, t.Stream, domain, relayAcc) {
+			if im.Stream {
+				fmt.Fprintf(&b, "      {stream: {account: %s, subject: %s}, prefix: %s}\n", quote(AccountName(t.ID)), quote(im.Local), quote(im.Remote))
+			}
 		}
 	}
 	fmt.Fprintf(&b, "    ]\n  }\n")
@@ -46,11 +58,16 @@ func AccountsConfig(relayAcc, domain string, tenants []Tenant) string {
 		} else {
 			writeTenantUser(&b, t, domain, relayAcc)
 		}
-		fmt.Fprintf(&b, "    imports: [\n")
+		var exports, imports []string
 		for _, im := range ResellerImports(t.ID, t.Stream, domain, relayAcc) {
-			fmt.Fprintf(&b, "      {service: {account: %s, subject: %s}, to: %s}\n", quote(relayAcc), quote(im.Remote), quote(im.Local))
+			if im.Stream {
+				exports = append(exports, fmt.Sprintf("{stream: %s, accounts: [%s]}", quote(im.Local), quote(relayAcc)))
+			} else {
+				imports = append(imports, fmt.Sprintf("{service: {account: %s, subject: %s}, to: %s}", quote(relayAcc), quote(im.Remote), quote(im.Local)))
+			}
 		}
-		fmt.Fprintf(&b, "    ]\n  }\n")
+		fmt.Fprintf(&b, "    exports: [\n      %s\n    ]\n", strings.Join(exports, "\n      "))
+		fmt.Fprintf(&b, "    imports: [\n      %s\n    ]\n  }\n", strings.Join(imports, "\n      "))
 	}
 	fmt.Fprintf(&b, "}\n")
 	return b.String()

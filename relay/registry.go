@@ -128,6 +128,13 @@ func (g *registry) apply(e jetstream.KeyValueEntry, log zerolog.Logger) {
 	}
 }
 
+// changes returns a channel that is closed at the next change of the view.
+func (g *registry) changes() <-chan struct{} {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.changed
+}
+
 func lookup(m map[string]Reseller, id string) *Reseller {
 	if r, ok := m[id]; ok {
 		return &r

@@ -51,6 +51,8 @@ type Relay struct {
 	orderRate  *tokenBuckets // per reseller (limits.go)
 	ordersRoom roomCheck
 
+	tenants *tenancy // resellers' NATS accounts; nil on an external NATS
+
 	bg     context.Context // lives until Close
 	cancel context.CancelFunc
 	sup    *supervisor   // every background part
@@ -106,9 +108,8 @@ func (r *Relay) start(ctx, bg context.Context) error {
 	if err := r.watchOwners(ctx, bg); err != nil {
 		return err
 	}
-	intake := func(context.Context, context.Context) error { return r.startReceiptIntake() } // agents on the embedded listener or a cluster's accounts
 	for _, start := range []func(ctx, bg context.Context) error{
-		r.startJournaler, r.startReceiptWriter, intake, r.loadDedupe, r.startCommitter, r.startDeadWatch, r.startRouter,
+		r.startJournaler, r.startReceiptWriter, r.startReceiptIntake, r.startTenantGuard, r.loadDedupe, r.startCommitter, r.startDeadWatch, r.startRouter,
 	} {
 		if err := start(ctx, bg); err != nil {
 			return err
@@ -131,12 +132,13 @@ func (r *Relay) connect() error {
 	}
 	url := r.cfg.NATSURL
 	if url == "" {
-		auth := &natsAuth{reg: r.reg, password: newInternalPassword()}
-		ns, err := startEmbedded(r.cfg, auth, r.root)
+		auth := &natsAuth{password: newInternalPassword()}
+		ns, err := startEmbedded(r.cfg, auth, r.reg, r.root)
 		if err != nil {
 			return err
 		}
 		r.reg.onReseller = auth.tenants.changed
+		r.tenants = auth.tenants
 		r.ns = ns
 		opts = append(opts, nats.InProcessServer(ns), nats.UserInfo(internalUser, auth.password))
 	} else {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -214,5 +215,163 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		<-tick.C
+	}
+}
+
+// TestTenantGuardBoundsWhatATenantCosts: a reseller that leaves the
+// server waiting with thousands of unanswered requests (each holds a
+// response mapping in the relay's account) or thousands of subscriptions
+// is closed and kept out for a while; another reseller is untouched; and
+// no reseller holds more than its connection bound.
+func TestTenantGuardBoundsWhatATenantCosts(t *testing.T) {
+	ctx := testCtx(t)
+	r, url := openListening(t)
+	creds := map[string]string{}
+	for _, id := range []string{"res-a", "res-b"} {
+		_, c, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-77"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds[id] = c.Token
+	}
+	g, err := r.Server().LookupAccount("$G")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flood := range []struct {
+		name string
+		do   func(nc *nats.Conn, i int)
+	}{
+		{"unanswered fetches", func(nc *nats.Conn, i int) {
+			_ = nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.DELIVERY.res-a", fmt.Sprintf("_INBOX_res-a.f.%d", i), []byte(`{"batch":1,"no_wait":true}`))
+		}},
+		{"subscriptions", func(nc *nats.Conn, i int) { _, _ = nc.SubscribeSync(fmt.Sprintf("_INBOX_res-a.s.%d", i)) }},
+	} {
+		t.Run(flood.name, func(t *testing.T) {
+			closed := make(chan struct{})
+			nc, err := nats.Connect(url, nats.UserInfo("res-a", creds["res-a"]), nats.MaxReconnects(0),
+				nats.CustomInboxPrefix(relay.InboxPrefix("res-a")), nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
+				nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			_, _ = nc.SubscribeSync("_INBOX_res-a.f.>")
+			for i := 0; i < 20_000; i++ {
+				select {
+				case <-closed:
+					i = 20_000
+				default:
+					flood.do(nc, i)
+				}
+			}
+			waitClosed(t, closed, "the flooding reseller's connection")
+			if c, err := nats.Connect(url, nats.UserInfo("res-a", creds["res-a"])); err == nil {
+				c.Close()
+				t.Fatal("the reseller closed by the guard connected again at once")
+			}
+			t.Logf("response mappings in the relay's account after the guard: %d", g.NumPendingAllResponses())
+		})
+		r.UnbanForTest("res-a")
+	}
+	b, err := connectAs(t, url, "res-b", creds["res-b"])
+	if err != nil {
+		t.Fatalf("res-b kept out by res-a's floods: %v", err)
+	}
+	if _, err := b.js.Consumer(ctx, relay.StreamDelivery, "res-b"); err != nil {
+		t.Fatalf("res-b's consumer info: %v", err)
+	}
+	var conns []*nats.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for {
+		c, err := nats.Connect(url, nats.UserInfo("res-b", creds["res-b"]), nats.MaxReconnects(0))
+		if err != nil {
+			break
+		}
+		conns = append(conns, c)
+		if len(conns) > 100 {
+			t.Fatal("more than 100 connections of one reseller admitted")
+		}
+	}
+	if len(conns)+1 != 16 { // b is the first
+		t.Fatalf("%d connections of res-b admitted, want the bound of 16", len(conns)+1)
+	}
+}
+
+// TestRevokedTokenKeepsNoConnection: logins with a token race its
+// replacement; every connection made with the old token is closed, none
+// survives the sweep.
+func TestRevokedTokenKeepsNoConnection(t *testing.T) {
+	ctx := testCtx(t)
+	r, url := openListening(t)
+	_, cred, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := r.JetStream().KeyValue(ctx, relay.BucketRegistry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := cred.Token
+	for round := range 20 {
+		old := token
+		var (
+			mu    sync.Mutex
+			made  []chan struct{}
+			stop  = make(chan struct{})
+			some  = make(chan struct{}, 1000)
+			group sync.WaitGroup
+		)
+		for range 6 {
+			group.Add(1)
+			go func() {
+				defer group.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					closed := make(chan struct{})
+					nc, err := nats.Connect(url, nats.UserInfo("res-a", old), nats.MaxReconnects(0),
+						nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+					if err != nil {
+						return // the new token is in force
+					}
+					t.Cleanup(nc.Close)
+					mu.Lock()
+					made = append(made, closed)
+					mu.Unlock()
+					some <- struct{}{}
+				}
+			}()
+		}
+		for range 12 { // logins are running when the token changes
+			<-some
+		}
+		token = fmt.Sprintf("bra_round_%d", round)
+		e, err := kv.Get(ctx, "reseller.res-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(e.Value(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(token))
+		rec["token_sha256"] = hex.EncodeToString(sum[:])
+		body, _ := json.Marshal(rec)
+		if _, err := kv.Put(ctx, "reseller.res-a", body); err != nil {
+			t.Fatal(err)
+		}
+		close(stop)
+		group.Wait()
+		for _, closed := range made {
+			waitClosed(t, closed, fmt.Sprintf("round %d: a connection made with the replaced token", round))
+		}
 	}
 }

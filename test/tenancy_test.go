@@ -336,6 +336,13 @@ func TestNATSConfigIsolatesOnACluster(t *testing.T) {
 	n.Start()
 	a := natsConnect(t, n.URL, "res-a", tokens["res-a"])
 	b := natsConnect(t, n.URL, "res-b", tokens["res-b"])
+	// The relay answers consumer info itself: wait until it is back on the
+	// restarted server, as an agent keeps asking.
+	js, _ := jetstream.New(a)
+	harness.WaitFor(t, 30*time.Second, "the relay to answer res-a's consumer info", func() bool {
+		_, err := js.Consumer(t.Context(), relay.StreamDelivery, "res-a")
+		return err == nil
+	})
 	own := fetchOwn(t, a, "res-a")
 	victim := fetchOwn(t, b, "res-b")
 	before := observe(t, r, "res-b", time.Now())
