@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 )
 
 // Relay is one running relay: a NATS connection (to the embedded server or
@@ -129,6 +130,7 @@ func (r *Relay) connect() error {
 			r.log.Info().Str("nats_url", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(r.closed) }),
+		nats.ErrorHandler(r.natsError()),
 	}
 	url := r.cfg.NATSURL
 	if url == "" {
@@ -165,6 +167,23 @@ func (r *Relay) connect() error {
 	}
 	r.nc, r.js = nc, js
 	return nil
+}
+
+// natsError logs what the connection reports asynchronously, such as a
+// reseller's intake queue dropping its flood (slow consumer), at most once
+// a second: a flood must not become a flood of log lines.
+func (r *Relay) natsError() nats.ErrHandler {
+	every := rate.NewLimiter(1, 1)
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		if !every.Allow() {
+			return
+		}
+		ev := r.log.Warn().Err(err)
+		if sub != nil {
+			ev = ev.Str("subject", sub.Subject)
+		}
+		ev.Msg("nats connection reported an error")
+	}
 }
 
 // Close stops the router and watchers, drains the connection and stops the

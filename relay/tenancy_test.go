@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -374,4 +375,94 @@ func TestRevokedTokenKeepsNoConnection(t *testing.T) {
 			waitClosed(t, closed, fmt.Sprintf("round %d: a connection made with the replaced token", round))
 		}
 	}
+}
+
+// TestOneTenantsFloodSparesTheOthers: while res-a floods its consumer
+// info and receipt subjects, res-b's receipts are all journaled, res-b
+// reads its consumer info, and the relay's own lag reads answer.
+func TestOneTenantsFloodSparesTheOthers(t *testing.T) {
+	ctx := testCtx(t)
+	r, url := openListening(t)
+	creds := map[string]string{}
+	for _, id := range []string{"res-a", "res-b"} {
+		_, c, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-77"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds[id] = c.Token
+	}
+	var evs []events.Event
+	for i := range 20 {
+		evs = append(evs, event(fmt.Sprintf("fl-%d", i), "acc-77", strconv.Itoa(i), "active"))
+	}
+	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, evs); err != nil {
+		t.Fatal(err)
+	}
+	b, err := connectAs(t, url, "res-b", creds["res-b"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := b.js.Consumer(ctx, relay.StreamDelivery, "res-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []jetstream.Msg
+	for len(held) < len(evs) {
+		batch, err := cons.Fetch(len(evs)-len(held), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			held = append(held, m)
+		}
+	}
+	a, err := nats.Connect(url, nats.UserInfo("res-a", creds["res-a"]), nats.CustomInboxPrefix(relay.InboxPrefix("res-a")),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Subscribe("_INBOX_res-a.>", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	flooding := make(chan struct{})
+	go func() {
+		defer close(flooding)
+		junk := []byte(`{"seq":1,"event_id":"fl-0","action":"applied"}`)
+		for i := 0; i < 30_000 && !a.IsClosed(); i++ {
+			_ = a.PublishRequest("$JS.API.CONSUMER.INFO.DELIVERY.res-a", "_INBOX_res-a.i", nil)
+			_ = a.Publish("receipts.DELIVERY.res-a.x", junk)
+		}
+	}()
+	for _, m := range held {
+		md, _ := m.Metadata()
+		body := fmt.Sprintf(`{"seq":%d,"event_id":%q,"action":"applied"}`, md.Sequence.Stream, m.Headers().Get("Relay-Event-Id"))
+		if err := b.nc.Publish("receipts.DELIVERY.res-b.sell-1.acc-77.x", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := r.ResellerLag(short, "res-b")
+		cancel()
+		if err != nil {
+			t.Fatalf("the relay's own lag read during the flood: %v", err)
+		}
+	}
+	if _, err := b.js.Consumer(ctx, relay.StreamDelivery, "res-b"); err != nil {
+		t.Fatalf("res-b's consumer info during the flood: %v", err)
+	}
+	<-flooding
+	waitFor(t, "every receipt of res-b journaled", func() bool { return receiptsOf(t, r, "res-b") == len(held) })
+}
+
+func receiptsOf(t *testing.T, r *relay.Relay, consumer string) int {
+	t.Helper()
+	st, err := r.JetStream().Stream(t.Context(), relay.StreamReceipts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(t.Context(), jetstream.WithSubjectFilter("receipts.DELIVERY."+consumer+".>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(info.State.Subjects)
 }
