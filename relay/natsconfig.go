@@ -21,12 +21,13 @@ type Tenant struct {
 // relayAcc, and each reseller in an account of its own that imports
 // exactly [ResellerImports]. The relay's user takes its password from the
 // server's environment (BILLRELAY_NATS_PASSWORD); resellers log in with
-// their API token, checked as bcrypt. Accounts reload without a restart
-// (nats-server --signal reload).
+// their API token, checked as bcrypt. Servers must be restarted to take a
+// new file: after a reload, nats-server 2.15.2 left the new accounts'
+// requests without responders.
 func AccountsConfig(relayAcc, domain string, tenants []Tenant) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# billrelay tenancy: written by `billrelay nats-config`; write it again after a reseller is\n")
-	fmt.Fprintf(&b, "# registered, deleted or given a new token, then reload the servers.\n")
+	fmt.Fprintf(&b, "# registered, deleted or given a new token, then restart the servers one at a time.\n")
 	fmt.Fprintf(&b, "accounts {\n  %s: {\n    jetstream: enabled\n", relayAcc)
 	fmt.Fprintf(&b, "    users: [ {user: billrelay, password: $BILLRELAY_NATS_PASSWORD} ]\n    exports: [\n")
 	for _, t := range tenants {
