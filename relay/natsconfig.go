@@ -54,6 +54,8 @@ func AccountsConfig(relayAcc, domain string, tenants []Tenant) string {
 	fmt.Fprintf(&b, "    ]\n  }\n")
 	for _, t := range tenants {
 		fmt.Fprintf(&b, "  %s: {\n", quote(AccountName(t.ID)))
+		fmt.Fprintf(&b, "    limits: {max_connections: %d, max_subscriptions: %d, max_payload: %d}\n",
+			maxTenantConns, maxTenantSubs, maxTenantPayload)
 		if t.Bcrypt == "" {
 			fmt.Fprintf(&b, "    # no user: registered before the relay kept a bcrypt hash; give it a new token\n")
 		} else {

@@ -155,8 +155,11 @@ type ban struct {
 // Per-tenant bounds on the embedded server. A reseller's agent needs one
 // connection, a handful of subscriptions and a few requests in flight.
 const (
-	maxTenantConns   = 16
-	maxTenantSubs    = 1000
+	maxTenantConns = 16
+	maxTenantSubs  = 1000
+	// maxTenantPayload bounds one message a reseller publishes on a
+	// cluster configured by nats-config (a receipt is at most 4 KiB).
+	maxTenantPayload = 64 << 10
 	maxTenantPending = 2000                   // requests waiting for an answer (response mappings)
 	guardEvery       = 250 * time.Millisecond // how long a flood runs before the guard sees it
 	banFirst         = 30 * time.Second
