@@ -30,18 +30,32 @@ func AccountsConfig(relayAcc, domain string, tenants []Tenant) string {
 	fmt.Fprintf(&b, "# registered, deleted or given a new token, then restart the servers one at a time.\n")
 	fmt.Fprintf(&b, "accounts {\n  %s: {\n    jetstream: enabled\n", relayAcc)
 	fmt.Fprintf(&b, "    users: [ {user: billrelay, password: $BILLRELAY_NATS_PASSWORD} ]\n    exports: [\n")
+	// One export per subject, listing every account that may import it
+	// (the dead end $BR.NOJS is shared by all).
+	var order []string
+	exports := map[string]*export{}
 	for _, t := range tenants {
 		for _, im := range ResellerImports(t.ID, t.Stream, domain, relayAcc) {
 			if im.Stream {
 				continue
 			}
-			resp := "singleton"
-			if im.Streamed {
-				resp = "stream"
+			e := exports[im.Remote]
+			if e == nil {
+				e = &export{im: im}
+				exports[im.Remote] = e
+				order = append(order, im.Remote)
 			}
-			fmt.Fprintf(&b, "      {service: %s, response_type: %s, response_threshold: %q, accounts: [%s]}\n",
-				quote(im.Remote), resp, responseThreshold(im).String(), quote(AccountName(t.ID)))
+			e.accounts = append(e.accounts, quote(AccountName(t.ID)))
 		}
+	}
+	for _, subj := range order {
+		e := exports[subj]
+		resp := "singleton"
+		if e.im.Streamed {
+			resp = "stream"
+		}
+		fmt.Fprintf(&b, "      {service: %s, response_type: %s, response_threshold: %q, accounts: [%s]}\n",
+			quote(subj), resp, responseThreshold(e.im).String(), strings.Join(e.accounts, ", "))
 	}
 	fmt.Fprintf(&b, "    ]\n    imports: [\n")
 	for _, t := range tenants {
@@ -74,6 +88,11 @@ func AccountsConfig(relayAcc, domain string, tenants []Tenant) string {
 	}
 	fmt.Fprintf(&b, "}\n")
 	return b.String()
+}
+
+type export struct {
+	im       Import
+	accounts []string
 }
 
 func writeTenantUser(b *strings.Builder, t Tenant, domain, relayAcc string) {
