@@ -93,6 +93,21 @@ func TestTenancyFollowsTheRegistry(t *testing.T) {
 	}
 }
 
+// registerResellers registers ids on sell-1's acc-77 and returns their
+// tokens.
+func registerResellers(t *testing.T, r *relay.Relay, ids ...string) map[string]string {
+	t.Helper()
+	creds := map[string]string{}
+	for _, id := range ids {
+		_, c, err := r.RegisterReseller(testCtx(t), relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-77"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds[id] = c.Token
+	}
+	return creds
+}
+
 func waitClosed(t *testing.T, closed <-chan struct{}, what string) {
 	t.Helper()
 	select {
@@ -109,14 +124,7 @@ func waitClosed(t *testing.T, closed <-chan struct{}, what string) {
 func TestReceiptIntake(t *testing.T) {
 	ctx := testCtx(t)
 	r, url := openListening(t)
-	creds := map[string]string{}
-	for _, id := range []string{"res-a", "res-b"} {
-		_, c, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-77"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		creds[id] = c.Token
-	}
+	creds := registerResellers(t, r, "res-a", "res-b")
 	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"},
 		[]events.Event{event("rc-1", "acc-77", "1", "active")}); err != nil {
 		t.Fatal(err)
@@ -227,14 +235,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestTenantGuardBoundsWhatATenantCosts(t *testing.T) {
 	ctx := testCtx(t)
 	r, url := openListening(t)
-	creds := map[string]string{}
-	for _, id := range []string{"res-a", "res-b"} {
-		_, c, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-77"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		creds[id] = c.Token
-	}
+	creds := registerResellers(t, r, "res-a", "res-b")
 	g, err := r.Server().LookupAccount("$G")
 	if err != nil {
 		t.Fatal(err)
@@ -383,14 +384,7 @@ func TestRevokedTokenKeepsNoConnection(t *testing.T) {
 func TestOneTenantsFloodSparesTheOthers(t *testing.T) {
 	ctx := testCtx(t)
 	r, url := openListening(t)
-	creds := map[string]string{}
-	for _, id := range []string{"res-a", "res-b"} {
-		_, c, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-77"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		creds[id] = c.Token
-	}
+	creds := registerResellers(t, r, "res-a", "res-b")
 	var evs []events.Event
 	for i := range 20 {
 		evs = append(evs, event(fmt.Sprintf("fl-%d", i), "acc-77", strconv.Itoa(i), "active"))
