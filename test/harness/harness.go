@@ -215,6 +215,17 @@ func (r *Relay) Do(method, path, token string, body any) (int, []byte) {
 // Do is [Relay.Do] against any URL.
 func Do(t testing.TB, method, url, token string, body any) (int, []byte) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	status, _, out := DoContext(ctx, t, method, url, token, body)
+	return status, out
+}
+
+// DoContext sends a request under ctx (a test may drop it midway) and
+// returns the status, headers and body. A string or []byte body is sent as
+// it is, anything else as JSON.
+func DoContext(ctx context.Context, t testing.TB, method, url, token string, body any) (int, http.Header, []byte) {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -229,8 +240,6 @@ func Do(t testing.TB, method, url, token string, body any) (int, []byte) {
 		}
 		rd = bytes.NewReader(j)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		t.Fatalf("request: %v", err)
@@ -245,7 +254,7 @@ func Do(t testing.TB, method, url, token string, body any) (int, []byte) {
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, out
 }
 
 // Logs collects a process's output and lets tests wait for a line.
