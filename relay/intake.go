@@ -17,10 +17,11 @@ import (
 )
 
 // The receipt intake takes the receipts an agent publishes over NATS
-// (receipts.> in the reseller's account, imported as
-// $BR.RECEIPTS.<reseller id>). The reseller is the subject's last token,
-// which only that reseller's account can publish to; nothing in the
-// payload may name another consumer. A receipt is journaled only after the
+// (receipts.> in the reseller's account, exported as a stream that the
+// relay's account imports as $BR.RECEIPTS.<reseller id>.receipts.>). The
+// reseller is the one whose subscription received it: only that
+// reseller's account can reach it; nothing in the payload may name
+// another consumer. A receipt is journaled only after the
 // relay read the delivery it speaks of and found it the reseller's own,
 // with the same event id, so a receipt can neither settle nor describe
 // another tenant's events (the restart filter settles what RECEIPTS says).
