@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/adapters/httpapi"
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 const adminToken = "bench-admin"
@@ -20,7 +20,7 @@ const adminToken = "bench-admin"
 // relayEnv is an in-process relay with its HTTP API on a loopback port,
 // driven through real HTTP requests.
 type relayEnv struct {
-	r       *relay.Relay
+	r       *core.Relay
 	api     *httpapi.Server
 	url     string
 	seller  string
@@ -46,7 +46,7 @@ func startRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) 
 
 // openRelay opens a relay on dir, registering nothing.
 func openRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) {
-	r, err := relay.Open(ctx, relay.Config{DataDir: dir, SyncAlways: cfg.SyncAlways,
+	r, err := core.Open(ctx, core.Config{DataDir: dir, SyncAlways: cfg.SyncAlways,
 		SyncInterval: cfg.SyncInterval, AckWait: time.Minute, DeliveryShards: cfg.DeliveryShards}, cfg.Log)
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func (e *relayEnv) register(ctx context.Context) error {
 	}
 	e.seller = tok
 	for _, id := range []string{"res-a", "res-b"} {
-		_, cred, err := e.r.RegisterReseller(ctx, relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-e2e"}})
+		_, cred, err := e.r.RegisterReseller(ctx, core.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-e2e"}})
 		if err != nil {
 			return err
 		}
@@ -197,7 +197,7 @@ func (e *relayEnv) consume(ctx context.Context, reseller string, lat *sample, pr
 	}
 }
 
-func (e *relayEnv) pullHTTP(ctx context.Context, reseller string) ([]relay.Delivery, error) {
+func (e *relayEnv) pullHTTP(ctx context.Context, reseller string) ([]core.Delivery, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/v1/resellers/"+reseller+"/events?max=500&wait=500ms", nil)
 	req.Header.Set("Authorization", "Bearer "+e.tokens[reseller])
 	resp, err := e.client.Do(req)
@@ -205,14 +205,14 @@ func (e *relayEnv) pullHTTP(ctx context.Context, reseller string) ([]relay.Deliv
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var out struct{ Events []relay.Delivery }
+	var out struct{ Events []core.Delivery }
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return nil, err
 	}
 	return out.Events, nil
 }
 
-func (e *relayEnv) ackHTTP(ctx context.Context, reseller string, ds []relay.Delivery) error {
+func (e *relayEnv) ackHTTP(ctx context.Context, reseller string, ds []core.Delivery) error {
 	ids := make([]string, len(ds))
 	for i, d := range ds {
 		ids[i] = d.AckID

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 // Shape is one scale configuration: resellers, two per account, and the
@@ -88,7 +88,7 @@ func scaleCase(ctx context.Context, dir string, cfg Config, sh Shape, n int) ([]
 func (e *relayEnv) registerShape(ctx context.Context, sh Shape) error {
 	for i := range sh.Resellers {
 		id := fmt.Sprintf("res-%04d", i)
-		spec := relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{accountOf(i / 2)}}
+		spec := core.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{accountOf(i / 2)}}
 		_, cred, err := e.r.RegisterReseller(ctx, spec)
 		if err != nil {
 			return err
@@ -189,8 +189,8 @@ func (e *relayEnv) waitRouted(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		st, err1 := e.r.JetStream().Stream(ctx, relay.StreamIngest)
-		c, err2 := e.r.JetStream().Consumer(ctx, relay.StreamIngest, "router")
+		st, err1 := e.r.JetStream().Stream(ctx, core.StreamIngest)
+		c, err2 := e.r.JetStream().Consumer(ctx, core.StreamIngest, "router")
 		if err1 == nil && err2 == nil && c.CachedInfo().AckFloor.Stream >= st.CachedInfo().State.LastSeq {
 			return nil
 		}

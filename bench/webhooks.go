@@ -13,7 +13,7 @@ import (
 
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -26,19 +26,19 @@ func webhookCase(ctx context.Context, dir string, cfg Config, n, events int) (Ro
 		return Row{}, err
 	}
 	defer recv.close()
-	r, err := relay.Open(ctx, relay.Config{DataDir: dir, SyncAlways: cfg.SyncAlways, SyncInterval: cfg.SyncInterval,
+	r, err := core.Open(ctx, core.Config{DataDir: dir, SyncAlways: cfg.SyncAlways, SyncInterval: cfg.SyncInterval,
 		AckWait: time.Minute}, cfg.Log)
 	if err != nil {
 		return Row{}, err
 	}
 	defer r.Close()
-	r.StartPush(relay.PushConfig{NewSink: webhook.NewFactory(15*time.Second, &webhook.Clients{}), Concurrency: 16})
+	r.StartPush(core.PushConfig{NewSink: webhook.NewFactory(15*time.Second, &webhook.Clients{}), Concurrency: 16})
 	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 		return Row{}, err
 	}
 	for i := range n {
-		spec := relay.ResellerSpec{ID: fmt.Sprintf("res-%03d", i), Seller: "sell-1", Accounts: []string{"acc-wh"},
-			Webhook: &relay.WebhookSpec{URL: recv.url + "/" + fmt.Sprint(i)}}
+		spec := core.ResellerSpec{ID: fmt.Sprintf("res-%03d", i), Seller: "sell-1", Accounts: []string{"acc-wh"},
+			Webhook: &core.WebhookSpec{URL: recv.url + "/" + fmt.Sprint(i)}}
 		if _, _, err := r.RegisterReseller(ctx, spec); err != nil {
 			return Row{}, err
 		}
@@ -57,14 +57,14 @@ func webhookCase(ctx context.Context, dir string, cfg Config, n, events int) (Ro
 	return recv.lat.row(fmt.Sprintf("relay webhooks, %d resellers on one account (deliveries)", n), n, time.Since(start)), nil
 }
 
-func publishBatches(ctx context.Context, r *relay.Relay, n int) error {
+func publishBatches(ctx context.Context, r *core.Relay, n int) error {
 	env := &relayEnv{}
 	for sent := 0; sent < n; sent += 100 {
 		evs, _, err := decodeBatch(env.body(min(100, n-sent), "acc-wh"))
 		if err != nil {
 			return err
 		}
-		if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, evs); err != nil {
+		if _, err := r.Publish(ctx, core.Principal{Role: core.RoleSeller, ID: "sell-1"}, evs); err != nil {
 			return err
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/test/harness"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -113,7 +113,7 @@ func TestNATSPermissionMatrix(t *testing.T) {
 // natsConnect connects a reseller the way the agent does.
 func natsConnect(t *testing.T, url, user, password string) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.UserInfo(user, password), nats.CustomInboxPrefix(relay.InboxPrefix(user)),
+	nc, err := nats.Connect(url, nats.UserInfo(user, password), nats.CustomInboxPrefix(core.InboxPrefix(user)),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // permission errors are expected
 	if err != nil {
 		t.Fatalf("%s connect: %v", user, err)
@@ -125,7 +125,7 @@ func natsConnect(t *testing.T, url, user, password string) *nats.Conn {
 func fetchOwn(t *testing.T, nc *nats.Conn, id string) jetstream.Msg {
 	t.Helper()
 	js, _ := jetstream.New(nc)
-	cons, err := js.Consumer(t.Context(), relay.StreamDelivery, id)
+	cons, err := js.Consumer(t.Context(), core.StreamDelivery, id)
 	if err != nil {
 		t.Fatalf("%s reads its own consumer: %v", id, err)
 	}
@@ -152,7 +152,7 @@ func attack(t *testing.T, nc *nats.Conn, attacker, victim string, victimMsg jets
 	seq, eventID := md.Sequence.Stream, victimMsg.Headers().Get("Relay-Event-Id")
 	ownNext := "$JS.API.CONSUMER.MSG.NEXT.DELIVERY." + attacker
 	ownInfo := "$JS.API.CONSUMER.INFO.DELIVERY." + attacker
-	v2Victim := "$JS.ACK._." + relay.AccountHash("$G") + ".DELIVERY." + victim + ".1." + ackTail(victimAck)
+	v2Victim := "$JS.ACK._." + core.AccountHash("$G") + ".DELIVERY." + victim + ".1." + ackTail(victimAck)
 	targets := []string{
 		// the JetStream API, every kind
 		"$JS.API.INFO", "$JS.API.STREAM.LIST", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.DELIVERY",
@@ -312,7 +312,7 @@ func TestNATSConfigIsolatesOnACluster(t *testing.T) {
 	t.Setenv("BILLRELAY_NATS_PASSWORD", "relay-secret")
 	dir := t.TempDir()
 	accounts := filepath.Join(dir, "accounts.conf")
-	writeFile(t, accounts, relay.AccountsConfig("BILLRELAY", "", nil))
+	writeFile(t, accounts, core.AccountsConfig("BILLRELAY", "", nil))
 	main := filepath.Join(dir, "nats.conf")
 	writeFile(t, main, "include ./accounts.conf\n")
 	n := harness.StartNATS(t, "-c", main)
@@ -340,7 +340,7 @@ func TestNATSConfigIsolatesOnACluster(t *testing.T) {
 	// restarted server, as an agent keeps asking.
 	js, _ := jetstream.New(a)
 	harness.WaitFor(t, 30*time.Second, "the relay to answer res-a's consumer info", func() bool {
-		_, err := js.Consumer(t.Context(), relay.StreamDelivery, "res-a")
+		_, err := js.Consumer(t.Context(), core.StreamDelivery, "res-a")
 		return err == nil
 	})
 	own := fetchOwn(t, a, "res-a")

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -54,7 +54,7 @@ func (c Config) Validate() error {
 	if c.NATSURL == "" && c.RelayURL == "" {
 		errs = append(errs, errors.New("set AGENT_NATS_URL or AGENT_RELAY_URL"))
 	}
-	if c.NATSURL != "" && !relay.IsDeliveryStream(c.Stream) {
+	if c.NATSURL != "" && !core.IsDeliveryStream(c.Stream) {
 		errs = append(errs, fmt.Errorf("AGENT_STREAM: %q is not a delivery stream (DELIVERY, DELIVERY_01, ...)", c.Stream))
 	}
 	if c.Concurrency < 1 || len(c.Backoff) == 0 {
@@ -77,10 +77,10 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		defer nc.Close()
 	}
 	sink := newSink(cfg, nc)
-	d := relay.NewDispatcher(relay.DispatchConfig{
+	d := core.NewDispatcher(core.DispatchConfig{
 		Concurrency: cfg.Concurrency, Backoff: cfg.Backoff, AckWait: ackWait,
 		// The relay keeps the dead-letter copy: it captures the terminate.
-		Dead:  func(context.Context, relay.Message, string) error { return nil },
+		Dead:  func(context.Context, core.Message, string) error { return nil },
 		Gates: &fileGates{path: filepath.Join(cfg.StateDir, cfg.Reseller+".gates.json")},
 		Log:   log.With().Str("reseller_id", cfg.Reseller).Logger(),
 	}, sink, src)
@@ -88,8 +88,8 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	return d.Run(ctx)
 }
 
-func newSink(cfg Config, nc *nats.Conn) relay.Sink {
-	var s relay.Sink
+func newSink(cfg Config, nc *nats.Conn) core.Sink {
+	var s core.Sink
 	if cfg.SinkURL != "" {
 		s = &HTTPSink{URL: cfg.SinkURL, Timeout: cfg.SinkTimeout, Client: &http.Client{
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
@@ -101,14 +101,14 @@ func newSink(cfg Config, nc *nats.Conn) relay.Sink {
 
 // openSource connects over NATS (retrying until the relay is up) or
 // prepares the HTTP pull source; over NATS it also returns the connection.
-func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (relay.Source, time.Duration, *nats.Conn, error) {
+func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (core.Source, time.Duration, *nats.Conn, error) {
 	if cfg.NATSURL == "" {
 		src := &httpSource{base: cfg.RelayURL, reseller: cfg.Reseller, token: cfg.Token,
-			client: &http.Client{Timeout: relay.MaxPullWait + 30*time.Second}}
+			client: &http.Client{Timeout: core.MaxPullWait + 30*time.Second}}
 		return src, cfg.AckWait, nil, nil
 	}
 	nc, err := nats.Connect(cfg.NATSURL, nats.UserInfo(cfg.Reseller, cfg.Token), nats.Name("billrelay-agent "+cfg.Reseller),
-		nats.CustomInboxPrefix(relay.InboxPrefix(cfg.Reseller)), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.CustomInboxPrefix(core.InboxPrefix(cfg.Reseller)), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("relay connection lost") }),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("relay connection back") }))
 	if err != nil {
@@ -118,7 +118,7 @@ func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (relay.Sour
 	for {
 		cons, err := js.Consumer(ctx, cfg.Stream, cfg.Reseller)
 		if err == nil {
-			return relay.ConsumerSource{Consumer: cons}, cons.CachedInfo().Config.AckWait, nc, nil
+			return core.ConsumerSource{Consumer: cons}, cons.CachedInfo().Config.AckWait, nc, nil
 		}
 		if ctx.Err() != nil {
 			nc.Close()
@@ -139,38 +139,38 @@ func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (relay.Sour
 // NATS it also records what the node applied, as the relay's pull API
 // does, so that reconciliation sees it.
 type onceSink struct {
-	next     relay.Sink
+	next     core.Sink
 	seen     *recent
 	nc       *nats.Conn
 	reseller string
 	stream   string
 }
 
-func (s *onceSink) Deliver(ctx context.Context, m relay.Message) error {
+func (s *onceSink) Deliver(ctx context.Context, m core.Message) error {
 	if !m.Replay && !m.Redriven && s.seen.has(m.ID) {
 		return nil
 	}
 	err := s.next.Deliver(ctx, m)
-	if errors.Is(err, relay.ErrGone) {
+	if errors.Is(err, core.ErrGone) {
 		return fmt.Errorf("local endpoint answered 410; retrying: %w", errors.Unwrap(err))
 	}
 	if err == nil {
 		s.seen.add(m.ID)
-		s.receipt(m, relay.ActionApplied, "")
-	} else if errors.Is(err, relay.ErrPermanent) {
-		s.receipt(m, relay.ActionRejected, err.Error())
+		s.receipt(m, core.ActionApplied, "")
+	} else if errors.Is(err, core.ErrPermanent) {
+		s.receipt(m, core.ActionRejected, err.Error())
 	}
 	return err
 }
 
-func (s *onceSink) receipt(m relay.Message, action, reason string) {
+func (s *onceSink) receipt(m core.Message, action, reason string) {
 	if s.nc == nil {
 		return // over HTTP, the acks API records receipts
 	}
-	rc := relay.Receipt{Stream: s.stream, Consumer: s.reseller, Seq: m.Seq, EventID: m.ID, Type: m.Type,
+	rc := core.Receipt{Stream: s.stream, Consumer: s.reseller, Seq: m.Seq, EventID: m.ID, Type: m.Type,
 		State: m.State(), Action: action, Reason: reason, Time: time.Now().UTC(), Key: m.Key}
 	b, _ := json.Marshal(rc)
-	_ = s.nc.Publish(relay.ReceiptSubject(rc), b) // best effort: a lost receipt shows as drift, which a fix repairs
+	_ = s.nc.Publish(core.ReceiptSubject(rc), b) // best effort: a lost receipt shows as drift, which a fix repairs
 }
 
 // recent is a bounded set of ids, oldest forgotten first.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -25,17 +25,17 @@ type httpSource struct {
 	client                *http.Client
 }
 
-var _ relay.Source = (*httpSource)(nil)
+var _ core.Source = (*httpSource)(nil)
 
-func (s *httpSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]relay.Delivered, error) {
-	q := url.Values{"max": {strconv.Itoa(min(max, relay.MaxPull))}, "wait": {wait.String()}}
+func (s *httpSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]core.Delivered, error) {
+	q := url.Values{"max": {strconv.Itoa(min(max, core.MaxPull))}, "wait": {wait.String()}}
 	var out struct {
-		Events []relay.Delivery `json:"events"`
+		Events []core.Delivery `json:"events"`
 	}
 	if err := s.call(ctx, http.MethodGet, "/events?"+q.Encode(), nil, &out); err != nil {
 		return nil, err
 	}
-	ds := make([]relay.Delivered, 0, len(out.Events))
+	ds := make([]core.Delivered, 0, len(out.Events))
 	for _, d := range out.Events {
 		m, err := newHTTPMsg(s, d)
 		if err != nil {
@@ -66,7 +66,7 @@ func (s *httpSource) call(ctx context.Context, method, path string, body, out an
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("relay %s %s: status %d: %s", method, path, resp.StatusCode, relay.Excerpt(b))
+		return fmt.Errorf("relay %s %s: status %d: %s", method, path, resp.StatusCode, core.Excerpt(b))
 	}
 	if out == nil {
 		return nil
@@ -77,27 +77,27 @@ func (s *httpSource) call(ctx context.Context, method, path string, body, out an
 // httpMsg is one pulled event, settled through the ack API.
 type httpMsg struct {
 	src     *httpSource
-	d       relay.Delivery
+	d       core.Delivery
 	subject string
 	header  nats.Header
 }
 
-func newHTTPMsg(s *httpSource, d relay.Delivery) (*httpMsg, error) {
+func newHTTPMsg(s *httpSource, d core.Delivery) (*httpMsg, error) {
 	var e events.Event
 	if err := json.Unmarshal(d.Event, &e); err != nil {
 		return nil, fmt.Errorf("event from the relay: %w", err)
 	}
 	h := nats.Header{}
-	h.Set(relay.HeaderEventID, e.ID)
-	h.Set(relay.HeaderType, e.Type)
+	h.Set(core.HeaderEventID, e.ID)
+	h.Set(core.HeaderType, e.Type)
 	if d.Replay {
-		h.Set(relay.HeaderReplay, "true")
+		h.Set(core.HeaderReplay, "true")
 	}
 	if d.Redriven {
-		h.Set(relay.HeaderRedriven, "true")
+		h.Set(core.HeaderRedriven, "true")
 	}
 	if len(d.Flags) > 0 {
-		h.Set(relay.HeaderFlags, strings.Join(d.Flags, ","))
+		h.Set(core.HeaderFlags, strings.Join(d.Flags, ","))
 	}
 	return &httpMsg{src: s, d: d, subject: events.DeliverSubject(s.reseller, e.Key()), header: h}, nil
 }
@@ -110,10 +110,10 @@ func (m *httpMsg) Metadata() (*jetstream.MsgMetadata, error) {
 	return &jetstream.MsgMetadata{NumDelivered: m.d.Attempt, Sequence: jetstream.SequencePair{Stream: m.d.Seq}}, nil
 }
 
-func (m *httpMsg) settle(req relay.AckRequest) error {
+func (m *httpMsg) settle(req core.AckRequest) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var res relay.AckResult
+	var res core.AckResult
 	if err := m.src.call(ctx, http.MethodPost, "/acks", req, &res); err != nil {
 		return err
 	}
@@ -123,16 +123,16 @@ func (m *httpMsg) settle(req relay.AckRequest) error {
 	return nil
 }
 
-func (m *httpMsg) Ack() error { return m.settle(relay.AckRequest{Ack: []string{m.d.AckID}}) }
+func (m *httpMsg) Ack() error { return m.settle(core.AckRequest{Ack: []string{m.d.AckID}}) }
 
 func (m *httpMsg) NakWithDelay(d time.Duration) error {
-	return m.settle(relay.AckRequest{Nak: []relay.NakItem{{AckID: m.d.AckID, Delay: d.String()}}})
+	return m.settle(core.AckRequest{Nak: []core.NakItem{{AckID: m.d.AckID, Delay: d.String()}}})
 }
 
 func (m *httpMsg) TermWithReason(reason string) error {
-	return m.settle(relay.AckRequest{Term: []relay.Term{{AckID: m.d.AckID, Reason: reason}}})
+	return m.settle(core.AckRequest{Term: []core.Term{{AckID: m.d.AckID, Reason: reason}}})
 }
 
 func (m *httpMsg) InProgress() error {
-	return m.settle(relay.AckRequest{Progress: []string{m.d.AckID}})
+	return m.settle(core.AckRequest{Progress: []string{m.d.AckID}})
 }

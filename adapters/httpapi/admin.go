@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 type sellerRequest struct {
@@ -39,7 +39,7 @@ func (s *Server) postSeller(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postReseller(w http.ResponseWriter, r *http.Request) {
-	var req relay.ResellerSpec
+	var req core.ResellerSpec
 	err := s.requireAdmin(r)
 	if err == nil {
 		err = decodeBody(w, r, &req)
@@ -70,7 +70,7 @@ type resellerView struct {
 	NATSBcrypt string `json:"nats_bcrypt,omitempty"`
 	// CallbackAllow is what the admin lets the reseller's hubs reach.
 	CallbackAllow []string `json:"callback_allow,omitempty"`
-	relay.Status
+	core.Status
 	Webhook *webhookView `json:"webhook,omitempty"`
 }
 
@@ -79,10 +79,10 @@ type webhookView struct {
 	Concurrency int    `json:"concurrency,omitempty"`
 	Secrets     int    `json:"active_secrets"`
 	// Circuit is the endpoint's delivery status as this relay sees it.
-	Circuit *relay.DeliveryStatus `json:"circuit,omitempty"`
+	Circuit *core.DeliveryStatus `json:"circuit,omitempty"`
 }
 
-func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) {
+func (s *Server) view(r *http.Request, rs core.Reseller) (resellerView, error) {
 	st, err := s.relay.ResellerStatus(r.Context(), rs.ID)
 	if err != nil {
 		return resellerView{}, err
@@ -95,12 +95,12 @@ func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) 
 // webhookView shows a webhook without its secrets (nor those its URL may
 // carry: whoever reads a status is not necessarily who set the URL), with
 // its circuit.
-func (s *Server) webhookView(id string, w *relay.Webhook) *webhookView {
+func (s *Server) webhookView(id string, w *core.Webhook) *webhookView {
 	if w == nil {
 		return nil
 	}
-	v := &webhookView{URL: relay.RedactURL(w.URL), Concurrency: w.Concurrency, Secrets: len(w.ActiveSecrets(time.Now())),
-		Circuit: &relay.DeliveryStatus{Circuit: relay.CircuitClosed}}
+	v := &webhookView{URL: core.RedactURL(w.URL), Concurrency: w.Concurrency, Secrets: len(w.ActiveSecrets(time.Now())),
+		Circuit: &core.DeliveryStatus{Circuit: core.CircuitClosed}}
 	if st, ok := s.relay.WebhookStatus(id); ok {
 		v.Circuit = &st
 	}
@@ -109,7 +109,7 @@ func (s *Server) webhookView(id string, w *relay.Webhook) *webhookView {
 
 func (s *Server) getReseller(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
-	var rs relay.Reseller
+	var rs core.Reseller
 	if err == nil {
 		rs, err = s.relay.Reseller(r.PathValue("id"))
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 type webhookAnswer struct {
@@ -19,13 +19,13 @@ type webhookAnswer struct {
 // putWebhook sets or rotates a reseller's (or a seller's) webhook. The
 // secret is returned once; a rotated-out secret keeps signing until it
 // expires.
-func (s *Server) putWebhook(role relay.Role) http.HandlerFunc {
+func (s *Server) putWebhook(role core.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) { s.setWebhook(w, r, role) }
 }
 
-func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, role relay.Role) {
+func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, role core.Role) {
 	id := r.PathValue("id")
-	var spec relay.WebhookSpec
+	var spec core.WebhookSpec
 	err := s.requireAdmin(r)
 	if err == nil {
 		err = decodeBody(w, r, &spec)
@@ -41,7 +41,7 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, role relay.R
 	writeJSON(w, http.StatusOK, webhookAnswer{ID: id, URL: spec.URL, WebhookSecret: secret})
 }
 
-func (s *Server) deleteWebhook(role relay.Role) http.HandlerFunc {
+func (s *Server) deleteWebhook(role core.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := s.requireAdmin(r)
 		if err == nil {
@@ -86,7 +86,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) {
 func (s *Server) answerState(w http.ResponseWriter, r *http.Request, err error) {
 	var v resellerView
 	if err == nil {
-		var rs relay.Reseller
+		var rs core.Reseller
 		if rs, err = s.relay.Reseller(r.PathValue("id")); err == nil {
 			v, err = s.view(r, rs)
 		}
@@ -103,9 +103,9 @@ func (s *Server) listDLQ(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit := 100
 	if err == nil {
-		limit, err = limitParam(q.Get("limit"), relay.MaxDLQList)
+		limit, err = limitParam(q.Get("limit"), core.MaxDLQList)
 	}
-	var out []relay.DeadLetter
+	var out []core.DeadLetter
 	if err == nil {
 		out, err = s.relay.DeadLetters(r.Context(), q.Get("reseller"), q.Get("all") == "true", limit)
 	}
@@ -134,7 +134,7 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	s.longOp(w, r, func(ctx context.Context, _ relay.Progress) (any, error) {
+	s.longOp(w, r, func(ctx context.Context, _ core.Progress) (any, error) {
 		n, err := s.relay.Redrive(ctx, req.Reseller, req.IDs)
 		return map[string]int{"redriven": n}, err
 	})
@@ -146,7 +146,7 @@ func (s *Server) opsEvents(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		limit, err = limitParam(r.URL.Query().Get("limit"), 10_000)
 	}
-	var out []relay.OpsEvent
+	var out []core.OpsEvent
 	if err == nil {
 		out, err = s.relay.OpsEvents(r.Context(), limit)
 	}
@@ -186,7 +186,7 @@ type sellerView struct {
 	Created     time.Time `json:"created"`
 	Paused      bool      `json:"paused"`
 	PauseReason string    `json:"pause_reason,omitempty"`
-	relay.Status
+	core.Status
 	Webhook *webhookView `json:"webhook,omitempty"`
 }
 
@@ -201,7 +201,7 @@ func (s *Server) getSeller(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) writeSeller(w http.ResponseWriter, r *http.Request) {
 	sl, err := s.relay.Seller(r.PathValue("id"))
-	var st relay.Status
+	var st core.Status
 	if err == nil {
 		st, err = s.relay.SellerStatus(r.Context(), sl.ID)
 	}
@@ -215,7 +215,7 @@ func (s *Server) writeSeller(w http.ResponseWriter, r *http.Request) {
 
 // putNotify sets who hears about a seller's provisioning failures.
 func (s *Server) putNotify(w http.ResponseWriter, r *http.Request) {
-	var n relay.Notify
+	var n core.Notify
 	err := s.requireAdmin(r)
 	if err == nil {
 		err = decodeBody(w, r, &n)

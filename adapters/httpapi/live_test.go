@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/adapters/httpapi"
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/test/harness"
 	"github.com/rs/zerolog"
 )
@@ -20,7 +20,7 @@ import (
 // real HTTP API on 127.0.0.1, with seller sell-1 and reseller res-a on
 // account acc-77, and every log line captured.
 type live struct {
-	r      *relay.Relay
+	r      *core.Relay
 	url    string
 	seller string // sell-1's token
 	resA   string // res-a's token
@@ -29,13 +29,13 @@ type live struct {
 
 const adminToken = "bra_test_admin"
 
-func startLive(t *testing.T, endpoints func(*relay.Relay) []relay.Endpoint) *live {
+func startLive(t *testing.T, endpoints func(*core.Relay) []core.Endpoint) *live {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	logs := &syncBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
-	r, err := relay.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 5 * time.Second}, log)
+	r, err := core.Open(ctx, core.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 5 * time.Second}, log)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -44,7 +44,7 @@ func startLive(t *testing.T, endpoints func(*relay.Relay) []relay.Endpoint) *liv
 	if _, l.seller, err = r.RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatalf("RegisterSeller: %v", err)
 	}
-	_, creds, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
+	_, creds, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
 	if err != nil {
 		t.Fatalf("RegisterReseller: %v", err)
 	}

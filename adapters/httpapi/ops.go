@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 // longOp runs a long operation (replay, redrive, reconcile). A caller that
 // asks for application/x-ndjson gets {"progress":n} lines while it runs
 // and the result (or {"error":…}) as the last line, which is how the CLI
 // draws its progress bar; anyone else gets the plain JSON answer.
-func (s *Server) longOp(w http.ResponseWriter, r *http.Request, op func(context.Context, relay.Progress) (any, error)) {
+func (s *Server) longOp(w http.ResponseWriter, r *http.Request, op func(context.Context, core.Progress) (any, error)) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{}) // may run for minutes
 	if !strings.Contains(r.Header.Get("Accept"), "application/x-ndjson") {
 		res, err := op(r.Context(), nil)
@@ -61,7 +61,7 @@ func (s *Server) logFailure(r *http.Request, err error) string {
 }
 
 func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
-	var req relay.ReplayRequest
+	var req core.ReplayRequest
 	err := s.requireAdmin(r)
 	if err == nil && r.ContentLength != 0 {
 		err = decodeBody(w, r, &req)
@@ -70,7 +70,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	s.longOp(w, r, func(ctx context.Context, p relay.Progress) (any, error) {
+	s.longOp(w, r, func(ctx context.Context, p core.Progress) (any, error) {
 		return s.relay.Replay(ctx, r.PathValue("id"), req, p)
 	})
 }
@@ -89,20 +89,20 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	s.longOp(w, r, func(ctx context.Context, p relay.Progress) (any, error) {
+	s.longOp(w, r, func(ctx context.Context, p core.Progress) (any, error) {
 		return s.relay.Reconcile(ctx, r.PathValue("id"), req.Fix, p)
 	})
 }
 
 // postOverride injects a manual event with actor and reason: 202 {"id"}.
 func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
-	var o relay.Override
+	var o core.Override
 	err := s.requireAdmin(r)
 	if err == nil {
 		err = decodeBody(w, r, &o)
 	}
 	var id string
-	var res relay.Result
+	var res core.Result
 	if err == nil {
 		id, res, err = s.relay.PublishOverride(r.Context(), o)
 	}
@@ -120,7 +120,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		limit, err = limitParam(r.URL.Query().Get("limit"), 10_000)
 	}
-	var out []relay.AuditEntry
+	var out []core.AuditEntry
 	if err == nil {
 		out, err = s.relay.Audit(r.Context(), limit)
 	}
@@ -148,7 +148,7 @@ func (s *Server) getItem(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		k, err = itemKey(r)
 	}
-	var v relay.ItemView
+	var v core.ItemView
 	if err == nil {
 		v, err = s.relay.Item(r.Context(), k)
 	}

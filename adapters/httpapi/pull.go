@@ -7,26 +7,26 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 type pullResponse struct {
-	Events []relay.Delivery `json:"events"`
+	Events []core.Delivery `json:"events"`
 }
 
 // pullEvents is the reseller's long poll.
 func (s *Server) pullEvents(w http.ResponseWriter, r *http.Request) {
-	s.longPoll(w, r, relay.RoleReseller, s.relay.Pull)
+	s.longPoll(w, r, core.RoleReseller, s.relay.Pull)
 }
 
 // pullOrders is the seller's long poll for its resellers' orders.
 func (s *Server) pullOrders(w http.ResponseWriter, r *http.Request) {
-	s.longPoll(w, r, relay.RoleSeller, s.relay.PullOrders)
+	s.longPoll(w, r, core.RoleSeller, s.relay.PullOrders)
 }
 
-type pullFunc func(ctx context.Context, id string, max int, wait time.Duration) ([]relay.Delivery, error)
+type pullFunc func(ctx context.Context, id string, max int, wait time.Duration) ([]core.Delivery, error)
 
-func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Role, pull pullFunc) {
+func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role core.Role, pull pullFunc) {
 	id := r.PathValue("id")
 	err := s.requireSelf(r, role, id)
 	var max int
@@ -34,7 +34,7 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Rol
 	if err == nil {
 		max, wait, err = pullParams(r)
 	}
-	var ds []relay.Delivery
+	var ds []core.Delivery
 	if err == nil {
 		ds, err = pull(r.Context(), id, max, wait)
 	}
@@ -43,7 +43,7 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Rol
 		return
 	}
 	if ds == nil {
-		ds = []relay.Delivery{}
+		ds = []core.Delivery{}
 	}
 	writeJSON(w, http.StatusOK, pullResponse{Events: ds})
 }
@@ -53,11 +53,11 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Rol
 func pullParams(r *http.Request) (int, time.Duration, error) {
 	ve := &events.ValidationError{Kind: events.ErrMalformed}
 	q := r.URL.Query()
-	max := relay.DefaultPull
+	max := core.DefaultPull
 	if v := q.Get("max"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > relay.MaxPull {
-			ve.Add("max", "expected a whole number from 1 to %d, got %q", relay.MaxPull, v)
+		if err != nil || n < 1 || n > core.MaxPull {
+			ve.Add("max", "expected a whole number from 1 to %d, got %q", core.MaxPull, v)
 		}
 		max = n
 	}
@@ -67,29 +67,29 @@ func pullParams(r *http.Request) (int, time.Duration, error) {
 		if err != nil || d < 0 {
 			ve.Add("wait", "expected a duration such as 2s or 1500ms, got %q", v)
 		}
-		wait = min(d, relay.MaxPullWait)
+		wait = min(d, core.MaxPullWait)
 	}
 	return max, wait, ve.Err()
 }
 
 func (s *Server) postAcks(w http.ResponseWriter, r *http.Request) {
-	s.settle(w, r, relay.RoleReseller, s.relay.Ack)
+	s.settle(w, r, core.RoleReseller, s.relay.Ack)
 }
 
 func (s *Server) ackOrders(w http.ResponseWriter, r *http.Request) {
-	s.settle(w, r, relay.RoleSeller, s.relay.AckOrders)
+	s.settle(w, r, core.RoleSeller, s.relay.AckOrders)
 }
 
-type ackFunc func(ctx context.Context, id string, req relay.AckRequest) (relay.AckResult, error)
+type ackFunc func(ctx context.Context, id string, req core.AckRequest) (core.AckResult, error)
 
-func (s *Server) settle(w http.ResponseWriter, r *http.Request, role relay.Role, ack ackFunc) {
+func (s *Server) settle(w http.ResponseWriter, r *http.Request, role core.Role, ack ackFunc) {
 	id := r.PathValue("id")
-	var req relay.AckRequest
+	var req core.AckRequest
 	err := s.requireSelf(r, role, id)
 	if err == nil {
 		err = decodeBody(w, r, &req)
 	}
-	var res relay.AckResult
+	var res core.AckResult
 	if err == nil {
 		res, err = ack(r.Context(), id, req)
 	}

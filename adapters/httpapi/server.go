@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 )
@@ -23,20 +23,20 @@ type Config struct {
 	AdminToken string
 	// Endpoints are the platform adapters' endpoints, served next to the
 	// API.
-	Endpoints []relay.Endpoint
+	Endpoints []core.Endpoint
 }
 
 // Server serves the HTTP API of one relay.
 type Server struct {
 	cfg   Config
-	relay *relay.Relay
+	relay *core.Relay
 	log   zerolog.Logger
 	srv   *http.Server
 	ln    net.Listener
 }
 
 // New builds the server; it does not listen yet.
-func New(cfg Config, r *relay.Relay, log zerolog.Logger) (*Server, error) {
+func New(cfg Config, r *core.Relay, log zerolog.Logger) (*Server, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("httpapi: admin token required")
 	}
@@ -46,7 +46,7 @@ func New(cfg Config, r *relay.Relay, log zerolog.Logger) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// Long polls answer within 60s; leave room for slow clients.
-		WriteTimeout: relay.MaxPullWait + 30*time.Second,
+		WriteTimeout: core.MaxPullWait + 30*time.Second,
 		IdleTimeout:  2 * time.Minute,
 	}
 	return s, nil
@@ -64,12 +64,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/resellers/{id}", s.getReseller)
 	mux.HandleFunc("GET /v1/resellers/{id}/events", s.pullEvents)
 	mux.HandleFunc("POST /v1/resellers/{id}/acks", s.postAcks)
-	mux.HandleFunc("PUT /v1/resellers/{id}/webhook", s.putWebhook(relay.RoleReseller))
-	mux.HandleFunc("DELETE /v1/resellers/{id}/webhook", s.deleteWebhook(relay.RoleReseller))
+	mux.HandleFunc("PUT /v1/resellers/{id}/webhook", s.putWebhook(core.RoleReseller))
+	mux.HandleFunc("DELETE /v1/resellers/{id}/webhook", s.deleteWebhook(core.RoleReseller))
 	mux.HandleFunc("PUT /v1/resellers/{id}/callback-allow", s.putCallbackAllow)
 	mux.HandleFunc("GET /v1/sellers/{id}", s.getSeller)
-	mux.HandleFunc("PUT /v1/sellers/{id}/webhook", s.putWebhook(relay.RoleSeller))
-	mux.HandleFunc("DELETE /v1/sellers/{id}/webhook", s.deleteWebhook(relay.RoleSeller))
+	mux.HandleFunc("PUT /v1/sellers/{id}/webhook", s.putWebhook(core.RoleSeller))
+	mux.HandleFunc("DELETE /v1/sellers/{id}/webhook", s.deleteWebhook(core.RoleSeller))
 	mux.HandleFunc("GET /v1/sellers/{id}/events", s.pullOrders)
 	mux.HandleFunc("POST /v1/sellers/{id}/acks", s.ackOrders)
 	mux.HandleFunc("POST /v1/sellers/{id}/resume", s.resumeSeller)
@@ -128,7 +128,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	err := s.relay.Ready(ctx)
-	var down *relay.DownError
+	var down *core.DownError
 	if errors.As(err, &down) {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{errorDetail{Code: "unavailable", Message: down.Error()}})
@@ -181,7 +181,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		li := &logInfo{}
 		ctx := context.WithValue(r.Context(), logInfoKey{}, li)
-		ctx = relay.WithActor(ctx, s.actorOf(r))
+		ctx = core.WithActor(ctx, s.actorOf(r))
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 // Notification is what the webhook carries (and the e-mail says).
@@ -55,7 +55,7 @@ type failure struct {
 
 // Build turns a failure event into its notification, or reports that the
 // event is not a failure.
-func Build(e events.Event, cfg relay.Notify) (Notification, bool) {
+func Build(e events.Event, cfg core.Notify) (Notification, bool) {
 	var f failure
 	_ = json.Unmarshal(e.Data, &f)
 	if e.Type != events.TypeProvisioningFailed && !(e.Type == events.TypeOpsOverride && f.Applies == events.TypeProvisioningFailed) {
@@ -75,7 +75,7 @@ func Build(e events.Event, cfg relay.Notify) (Notification, bool) {
 	return n, true
 }
 
-func recipients(f failure, cfg relay.Notify) Recipients {
+func recipients(f failure, cfg core.Notify) Recipients {
 	r := Recipients{To: []string{}, Cc: []string{}, Bcc: append([]string{}, cfg.Bcc...)}
 	switch {
 	case f.UserEmail != "":
@@ -92,26 +92,26 @@ func recipients(f failure, cfg relay.Notify) Recipients {
 // Notifier is the tap's sink.
 type Notifier struct {
 	// Seller returns a seller's settings.
-	Seller func(id string) (relay.Seller, error)
+	Seller func(id string) (core.Seller, error)
 	// Done and MarkDone keep the once-per-failure marks.
 	Done     func(ctx context.Context, key string) (bool, error)
 	MarkDone func(ctx context.Context, key string) error
 	// Webhook builds the sink that posts to a notification webhook.
-	Webhook func(url, secret string) (relay.Sink, error)
+	Webhook func(url, secret string) (core.Sink, error)
 	// Mail sends e-mail; nil when SMTP is not configured.
 	Mail *Mailer
 }
 
-var _ relay.Sink = (*Notifier)(nil)
+var _ core.Sink = (*Notifier)(nil)
 
 // Deliver notifies about e if it is a failure; anything else passes.
-func (nt *Notifier) Deliver(ctx context.Context, m relay.Message) error {
+func (nt *Notifier) Deliver(ctx context.Context, m core.Message) error {
 	if m.Type != events.TypeProvisioningFailed && m.Type != events.TypeOpsOverride {
 		return nil
 	}
 	var e events.Event
 	if err := json.Unmarshal(m.Body, &e); err != nil {
-		return fmt.Errorf("%w: event %s: %v", relay.ErrPermanent, m.ID, err)
+		return fmt.Errorf("%w: event %s: %v", core.ErrPermanent, m.ID, err)
 	}
 	s, err := nt.Seller(e.Seller)
 	if err != nil || s.Notify == nil {
@@ -149,11 +149,11 @@ func (nt *Notifier) once(ctx context.Context, key string, send func() error) err
 	return nt.MarkDone(ctx, key)
 }
 
-func (nt *Notifier) post(ctx context.Context, cfg *relay.Notify, n Notification) error {
+func (nt *Notifier) post(ctx context.Context, cfg *core.Notify, n Notification) error {
 	sink, err := nt.Webhook(cfg.WebhookURL, cfg.Secret)
 	if err != nil {
 		return err
 	}
 	body, _ := json.Marshal(n)
-	return sink.Deliver(ctx, relay.Message{ID: n.ID, Type: NotificationType, Body: body, Attempt: 1})
+	return sink.Deliver(ctx, core.Message{ID: n.ID, Type: NotificationType, Body: body, Attempt: 1})
 }

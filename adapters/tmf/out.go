@@ -14,13 +14,13 @@ import (
 
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 // Notify builds the TMF notification of a catalog event for a hub of api
 // ("productOrderingManagement/v4", …), or reports that the event is not
 // that API's business.
-func Notify(m relay.Message, api string, now time.Time) (map[string]any, bool) {
+func Notify(m core.Message, api string, now time.Time) (map[string]any, bool) {
 	var e events.Event
 	if json.Unmarshal(m.Body, &e) != nil {
 		return nil, false
@@ -89,15 +89,15 @@ func serviceOf(e events.Event, d events.Data, ver string) map[string]any {
 // Client must dial under the reseller's callback policy
 // (webhook.NewClient).
 type HubSink struct {
-	Hubs    []relay.Hub
+	Hubs    []core.Hub
 	Client  *http.Client
 	Timeout time.Duration
 }
 
-var _ relay.Sink = (*HubSink)(nil)
+var _ core.Sink = (*HubSink)(nil)
 
-// Deliver implements [relay.Sink].
-func (s *HubSink) Deliver(ctx context.Context, m relay.Message) error {
+// Deliver implements [core.Sink].
+func (s *HubSink) Deliver(ctx context.Context, m core.Message) error {
 	var errs []error
 	for _, h := range s.Hubs {
 		n, ok := Notify(m, h.API, time.Now())
@@ -112,13 +112,13 @@ func (s *HubSink) Deliver(ctx context.Context, m relay.Message) error {
 	return errors.Join(errs...)
 }
 
-func (s *HubSink) post(ctx context.Context, h relay.Hub, m relay.Message, n map[string]any) error {
+func (s *HubSink) post(ctx context.Context, h core.Hub, m core.Message, n map[string]any) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	body, _ := json.Marshal(n)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.Callback, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("%w: hub %s: %w", relay.ErrPermanent, h.ID, webhook.PostError(h.Callback, err))
+		return fmt.Errorf("%w: hub %s: %w", core.ErrPermanent, h.ID, webhook.PostError(h.Callback, err))
 	}
 	var secrets []string
 	if h.Secret != "" {
@@ -131,5 +131,5 @@ func (s *HubSink) post(ctx context.Context, h relay.Hub, m relay.Message, n map[
 	}
 	defer resp.Body.Close()
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	return relay.ClassifyHTTP(resp.StatusCode, resp.Header, relay.Excerpt(excerpt))
+	return core.ClassifyHTTP(resp.StatusCode, resp.Header, core.Excerpt(excerpt))
 }

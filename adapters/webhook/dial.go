@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 // NewClient returns an HTTP client for callbacks that dials only what p
@@ -22,7 +22,7 @@ import (
 // A tenant's targets (p.Private false) are dialled directly, never through
 // HTTP(S)_PROXY: the relay cannot check what a proxy connects to. An
 // admin's webhooks keep the environment's proxy.
-func NewClient(p relay.CallbackPolicy) *http.Client {
+func NewClient(p core.CallbackPolicy) *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: guard(p)}
 	tr := &http.Transport{
 		DialContext: dialer.DialContext, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
@@ -38,11 +38,11 @@ func NewClient(p relay.CallbackPolicy) *http.Client {
 }
 
 // guard is the dialer's Control: it sees the IP and port being connected.
-func guard(p relay.CallbackPolicy) func(network, address string, _ syscall.RawConn) error {
+func guard(p core.CallbackPolicy) func(network, address string, _ syscall.RawConn) error {
 	return func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
-			return fmt.Errorf("%w: %w: %q is not an IP address", relay.ErrPermanent, relay.ErrAddressRefused, address)
+			return fmt.Errorf("%w: %w: %q is not an IP address", core.ErrPermanent, core.ErrAddressRefused, address)
 		}
 		return p.Check(ap.Addr())
 	}
@@ -57,7 +57,7 @@ type Clients struct {
 }
 
 // For returns the client of policy p.
-func (c *Clients) For(p relay.CallbackPolicy) *http.Client {
+func (c *Clients) For(p core.CallbackPolicy) *http.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -78,5 +78,5 @@ func PostError(target string, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return fmt.Errorf("post to %s: %w", relay.RedactURL(target), err)
+	return fmt.Errorf("post to %s: %w", core.RedactURL(target), err)
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 // counting is a real receiver on 127.0.0.1 that counts what reaches it.
@@ -49,15 +49,15 @@ func TestClientChecksTheDialledAddress(t *testing.T) {
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	byName := "http://localhost:" + port + "/tmf"
 	for _, target := range []string{srv.URL, byName} {
-		_, err := post(t, NewClient(relay.CallbackPolicy{}), target)
-		if !errors.Is(err, relay.ErrAddressRefused) || !errors.Is(err, relay.ErrPermanent) || !strings.Contains(err.Error(), "loopback") {
+		_, err := post(t, NewClient(core.CallbackPolicy{}), target)
+		if !errors.Is(err, core.ErrAddressRefused) || !errors.Is(err, core.ErrPermanent) || !strings.Contains(err.Error(), "loopback") {
 			t.Fatalf("%s: err = %v, want the address refused", target, err)
 		}
 	}
 	if hits.Load() != 0 {
 		t.Fatalf("the receiver got %d requests under the tenant policy", hits.Load())
 	}
-	allowed := NewClient(relay.CallbackPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	allowed := NewClient(core.CallbackPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	for _, target := range []string{srv.URL, byName} {
 		if resp, err := post(t, allowed, target); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s allowed: %v", target, err)
@@ -75,7 +75,7 @@ func TestClientFollowsNoRedirect(t *testing.T) {
 	outer, _ := counting(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, inner.URL+"/admin", http.StatusTemporaryRedirect)
 	})
-	c := NewClient(relay.CallbackPolicy{Private: true})
+	c := NewClient(core.CallbackPolicy{Private: true})
 	resp, err := post(t, c, outer.URL)
 	if err != nil || resp.StatusCode != http.StatusTemporaryRedirect {
 		t.Fatalf("redirecting receiver: %v %v", resp, err)
@@ -100,7 +100,7 @@ func TestDeliveryErrorsCarryNoSecret(t *testing.T) {
 		"http://us3r:pa55w0rd@" + addr + "/hook\x7f?token=s3cr3t": "(unparseable URL)", // fails while building the request
 	} {
 		s, _ := New(Config{URL: target, Secrets: func() []string { return nil }, Timeout: 5 * time.Second})
-		err := s.Deliver(context.Background(), relay.Message{ID: "evt-1", Body: []byte("{}")})
+		err := s.Deliver(context.Background(), core.Message{ID: "evt-1", Body: []byte("{}")})
 		if err == nil {
 			t.Fatalf("%q delivered", target)
 		}

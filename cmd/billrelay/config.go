@@ -12,7 +12,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/billmanager"
 	"github.com/billrelay/billrelay/adapters/tmf"
 	"github.com/billrelay/billrelay/adapters/webhook"
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
 )
@@ -70,11 +70,11 @@ type config struct {
 // otherwise (healthcheck probes the same default).
 const defaultHTTPAddr = "127.0.0.1:8080"
 
-// defaultConfig holds the defaults the relay (relay.DefaultConfig,
-// relay.DefaultPush) and the webhook sink own, so that the binary never
+// defaultConfig holds the defaults the relay (core.DefaultConfig,
+// core.DefaultPush) and the webhook sink own, so that the binary never
 // repeats them.
 func defaultConfig() config {
-	rc, pc := relay.DefaultConfig(), relay.DefaultPush()
+	rc, pc := core.DefaultConfig(), core.DefaultPush()
 	return config{
 		DataDir: rc.DataDir, HTTPAddr: defaultHTTPAddr, Replicas: rc.Replicas,
 		MaxFileStore: byteSize(rc.MaxFileStore), MaxMemStore: byteSize(rc.MaxMemStore),
@@ -122,8 +122,8 @@ func loadConfig() (config, error) {
 	return c, errors.Join(errs...)
 }
 
-func (c config) relay() relay.Config {
-	return relay.Config{
+func (c config) relay() core.Config {
+	return core.Config{
 		DataDir: c.DataDir, NATSURL: c.NATSURL, NATSCredsFile: c.NATSCreds, NATSListen: c.NATSListen, NATSLeaf: c.NATSLeaf, NATSDomain: c.NATSDomain, Replicas: c.Replicas,
 		SyncAlways: c.SyncInterval.always, SyncInterval: c.SyncInterval.every,
 		MaxFileStore: int64(c.MaxFileStore), MaxMemStore: int64(c.MaxMemStore),
@@ -134,8 +134,8 @@ func (c config) relay() relay.Config {
 	}
 }
 
-func (c config) push() relay.PushConfig {
-	return relay.PushConfig{
+func (c config) push() core.PushConfig {
+	return core.PushConfig{
 		NewSink: sinkFactory(c), Backoff: c.WebhookBackoff,
 		Concurrency: c.WebhookConcurrency, BreakerThreshold: c.CircuitThreshold, BreakerCooldown: c.CircuitCooldown,
 	}
@@ -202,11 +202,11 @@ func (b *byteSize) Decode(v string) error {
 
 // sinkFactory builds a reseller's push sink: its TMF hubs, or its Standard
 // Webhooks endpoint, each dialling under the policy the relay gives it.
-func sinkFactory(c config) func(relay.Webhook, relay.CallbackPolicy) (relay.Sink, error) {
+func sinkFactory(c config) func(core.Webhook, core.CallbackPolicy) (core.Sink, error) {
 	clients := &webhook.Clients{}
 	std := webhook.NewFactory(c.WebhookTimeout, clients)
-	return func(w relay.Webhook, p relay.CallbackPolicy) (relay.Sink, error) {
-		if w.Format == relay.FormatTMF {
+	return func(w core.Webhook, p core.CallbackPolicy) (core.Sink, error) {
+		if w.Format == core.FormatTMF {
 			return &tmf.HubSink{Hubs: w.Hubs, Client: clients.For(p), Timeout: c.WebhookTimeout}, nil
 		}
 		return std(w, p)
@@ -222,7 +222,7 @@ func (l *cidrList) Decode(v string) error {
 		*l = nil
 		return nil
 	}
-	allow, err := relay.ParseAllow(strings.Split(v, ","))
+	allow, err := core.ParseAllow(strings.Split(v, ","))
 	if err != nil {
 		return fmt.Errorf("expected comma-separated CIDR prefixes such as 10.20.0.0/16,fd12::/48: %w", err)
 	}

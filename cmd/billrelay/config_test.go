@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 func TestDefaultsAreDurable(t *testing.T) {
@@ -96,8 +96,8 @@ func TestTenantBoundDefaultsAreRelays(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
-	if c.SettleReservePercent != relay.DefaultSettleReservePercent || c.OrderRate != relay.DefaultOrderRate || c.OrderBurst != relay.DefaultOrderBurst {
+	if c.SettleReservePercent != core.DefaultSettleReservePercent || c.OrderRate != core.DefaultOrderRate || c.OrderBurst != core.DefaultOrderBurst {
 		t.Fatalf("defaults %d %g %d, relay's %d %g %d", c.SettleReservePercent, c.OrderRate, c.OrderBurst,
-			relay.DefaultSettleReservePercent, relay.DefaultOrderRate, relay.DefaultOrderBurst)
+			core.DefaultSettleReservePercent, core.DefaultOrderRate, core.DefaultOrderBurst)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 )
 
 // natsConfigCmd prints the accounts block that isolates resellers on an
@@ -27,10 +27,10 @@ func natsConfigCmd(ctx context.Context, c *client, args []string, out io.Writer)
 	if err := c.do(ctx, "GET", "/v1/resellers", nil, &res); err != nil {
 		return err
 	}
-	tenants := make([]relay.Tenant, len(res.Resellers))
+	tenants := make([]core.Tenant, len(res.Resellers))
 	for i, r := range res.Resellers {
-		tenants[i] = relay.Tenant{ID: r.ID, Stream: r.Stream, Bcrypt: r.Bcrypt}
+		tenants[i] = core.Tenant{ID: r.ID, Stream: r.Stream, Bcrypt: r.Bcrypt}
 	}
-	_, err := fmt.Fprint(out, relay.AccountsConfig(*account, *domain, tenants))
+	_, err := fmt.Fprint(out, core.AccountsConfig(*account, *domain, tenants))
 	return err
 }

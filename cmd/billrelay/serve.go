@@ -19,7 +19,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/notify"
 	"github.com/billrelay/billrelay/adapters/tmf"
 	"github.com/billrelay/billrelay/adapters/webhook"
-	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/core"
 	"github.com/rs/zerolog"
 )
 
@@ -49,7 +49,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	r, err := relay.Open(ctx, cfg.relay(), log)
+	r, err := core.Open(ctx, cfg.relay(), log)
 	if err != nil {
 		return fmt.Errorf("open relay: %w", err)
 	}
@@ -113,9 +113,9 @@ func adminToken(cfg config, log zerolog.Logger, stderr io.Writer) (string, error
 }
 
 // adapterEndpoints are the platform adapters' HTTP endpoints.
-func adapterEndpoints(cfg config, r *relay.Relay) []relay.Endpoint {
+func adapterEndpoints(cfg config, r *core.Relay) []core.Endpoint {
 	statuses, _ := billmanager.ParseStatuses(cfg.BillmanagerStatus) // checked by loadConfig
-	var eps []relay.Endpoint
+	var eps []core.Endpoint
 	eps = append(eps, cloudblue.Endpoints(r)...)
 	eps = append(eps, billmanager.Endpoints(billmanager.Mapper{Statuses: statuses}, r)...)
 	eps = append(eps, emersion.Endpoints(r)...)
@@ -125,16 +125,16 @@ func adapterEndpoints(cfg config, r *relay.Relay) []relay.Endpoint {
 
 // startNotify taps EVENTS for provisioning failures and tells the people
 // each seller configured.
-func startNotify(ctx context.Context, cfg config, r *relay.Relay) error {
+func startNotify(ctx context.Context, cfg config, r *core.Relay) error {
 	client := webhook.NewClient(r.AdminCallbackPolicy())
 	nt := &notify.Notifier{
 		Seller: r.Seller, Done: r.Done, MarkDone: r.MarkDone,
-		Webhook: func(url, secret string) (relay.Sink, error) {
+		Webhook: func(url, secret string) (core.Sink, error) {
 			return webhook.New(webhook.Config{URL: url, Timeout: cfg.WebhookTimeout, Client: client, Secrets: func() []string { return []string{secret} }})
 		},
 	}
 	if cfg.SMTPAddr != "" {
 		nt.Mail = &notify.Mailer{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
 	}
-	return r.Tap(ctx, "notify", nt, relay.DispatchConfig{Concurrency: 4, Backoff: cfg.WebhookBackoff})
+	return r.Tap(ctx, "notify", nt, core.DispatchConfig{Concurrency: 4, Backoff: cfg.WebhookBackoff})
 }

@@ -1,0 +1,65 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/rs/zerolog"
+)
+
+// TestAckIDOfEarlierFormSettles: an ack id handed out before the upgrade
+// (without its hand-out time) of an event stored several ack waits ago
+// still settles, reported applied, and the event does not come back.
+func TestAckIDOfEarlierFormSettles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	r, err := Open(ctx, Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 2 * time.Second}, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer r.Close()
+	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.RegisterReseller(ctx, ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+		t.Fatal(err)
+	}
+	ev := events.Event{SpecVersion: "1.0", ID: "before-upgrade", Source: "/test/sell-1", Type: events.TypeServiceStateChanged,
+		Time: time.Now().UTC(), Seller: "sell-1", Account: "acc-77", Item: "i1", Data: json.RawMessage(`{"state":"active"}`)}
+	if _, err := r.Publish(ctx, Principal{Role: RoleSeller, ID: "sell-1"}, []events.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(20 * time.Millisecond) // a bounded poll until the event is older than the ack wait
+	defer tick.Stop()
+	for st, _ := r.ResellerStatus(ctx, "res-a"); st.OldestUnacked <= 2*r.cfg.AckWait; st, _ = r.ResellerStatus(ctx, "res-a") {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("the event never got old: %+v", st)
+		}
+	}
+	var ds []Delivery
+	for len(ds) == 0 && ctx.Err() == nil {
+		ds, err = r.Pull(ctx, "res-a", 1, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := r.openAckID(ds[0].AckID)
+	if err != nil || d.handedOut.IsZero() {
+		t.Fatalf("a pulled id opens to %+v, %v; want its hand-out time", d, err)
+	}
+	earlier := r.sealAckID(d.reply, time.Time{})
+	res, err := r.Ack(ctx, "res-a", AckRequest{Ack: []string{earlier}})
+	if err != nil || res.Acked != 1 || len(res.Errors) != 0 {
+		t.Fatalf("ack with an id of the earlier form: %+v, %v", res, err)
+	}
+	// A long poll over twice the ack wait: an ack that did not land would
+	// have the event back in it.
+	if again, err := r.Pull(ctx, "res-a", 1, 4*time.Second); err != nil || len(again) != 0 {
+		t.Fatalf("after the ack: %d deliveries, %v; want none", len(again), err)
+	}
+}

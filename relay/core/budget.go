@@ -1,0 +1,197 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The store budget. nats-server weighs a stream's MaxBytes against the
+// store limit only when the stream is created or updated (jetstream.go
+// reserveStreamResources and checkBytesLimits: the MaxBytes of all streams
+// must add up to no more than the store). A publish is refused when the
+// whole store is used up (jetStream.limitsExceeded), whatever stream it
+// goes to: a reservation alone keeps no room at publish time. Room kept
+// for settling is therefore room that nobody else can take only if every
+// stream and bucket has a MaxBytes and they add up to at most the store.
+// So the relay splits MaxFileStore among all of them: SettleReservePercent
+// for the streams that settling writes (RECEIPTS, ADVISORIES, DLQ), the
+// rest for the others, and the server refuses any layout that overcommits.
+//
+// A stream that reaches its MaxBytes refuses new messages (DiscardNew)
+// where dropping old ones would lose something accepted; the writer then
+// answers 507 (ingest) or retries (the router, the dead-letter copy).
+
+// settleShares split the settle reserve, in parts of 10,000.
+// ADVISORIES holds the advisories of terms whose dead-letter copy waits for
+// room in DLQ; its part lets it keep about as many as DLQ holds copies.
+var settleShares = map[string]int64{
+	StreamReceipts:   4000,
+	StreamDLQ:        4000,
+	StreamAdvisories: 2000,
+}
+
+// bulkShares split what is left, in parts of 10,000. StreamDelivery's share
+// is that of all delivery shards together. EVENTS and DELIVERY keep
+// Retention, INGEST about a day: they get most.
+var bulkShares = map[string]int64{
+	StreamIngest:   1500,
+	StreamEvents:   2500,
+	StreamOrders:   700,
+	StreamDelivery: 4500,
+	StreamAudit:    200,
+	StreamOps:      100,
+	BucketRegistry: 100,
+	BucketOwners:   200,
+	BucketGates:    100,
+	BucketDone:     100,
+}
+
+// minFileStore is the smallest store the budget can split.
+const minFileStore = 1 << 20
+
+// settleReserve is the room kept for settling.
+func (c *Config) settleReserve() int64 {
+	return shareOf(c.MaxFileStore, int64(c.SettleReservePercent)*100)
+}
+
+// shareOf is share parts of 10,000 of x, without overflow for any store.
+func shareOf(x, share int64) int64 {
+	return x/10_000*share + x%10_000*share/10_000
+}
+
+// maxBytes is the MaxBytes of a stream or bucket. Delivery shards share
+// StreamDelivery's part: shards of them each get 1/shards of it.
+func (c *Config) maxBytes(name string, shards int) int64 {
+	if s, ok := settleShares[name]; ok {
+		return shareOf(c.settleReserve(), s)
+	}
+	bulk := c.MaxFileStore - c.settleReserve()
+	if IsDeliveryStream(name) {
+		return shareOf(bulk, bulkShares[StreamDelivery]) / int64(max(shards, 1))
+	}
+	s, ok := bulkShares[name]
+	if !ok {
+		panic("relay: no store budget for " + name) // a new stream must be given a share above
+	}
+	return shareOf(bulk, s)
+}
+
+// deliveryShards is how many delivery streams share DELIVERY's part: the
+// configured count, or more when resellers still live on shards beyond it
+// (a count lowered later), so that the parts never add up to more.
+func (r *Relay) deliveryShards() int {
+	n := r.cfg.DeliveryShards
+	if r.reg == nil {
+		return n
+	}
+	for _, rs := range r.reg.allResellers() {
+		var k int
+		if _, err := fmt.Sscanf(rs.DeliveryStream(), StreamDelivery+"_%d", &k); err == nil {
+			n = max(n, k+1)
+		}
+	}
+	return n
+}
+
+// fitHeld keeps a stream that refuses when full (DiscardNew) from being
+// given less room than it already holds: its share would make it refuse
+// every new message until old ones age out, and a derived stream that
+// refuses stops the router for every tenant. This happens on a store
+// filled before the budget existed, or after RELAY_DELIVERY_SHARDS or
+// RELAY_MAX_FILE_STORE changed. Such a stream keeps a quarter more than it
+// holds; when the store cannot reserve that, ensureStream keeps the old
+// configuration. The next start after its events aged out shrinks it.
+func (r *Relay) fitHeld(sc *jetstream.StreamConfig, info *jetstream.StreamInfo) {
+	if info == nil || sc.Discard != jetstream.DiscardNew {
+		return
+	}
+	held := int64(info.State.Bytes)
+	if want := held + held/4; want > sc.MaxBytes {
+		r.log.Warn().Str("stream", sc.Name).Int64("held_bytes", held).Int64("share_bytes", sc.MaxBytes).Int64("max_bytes", want).
+			Msg("stream holds more than its share of RELAY_MAX_FILE_STORE; it keeps room for a quarter more until its events age out")
+		sc.MaxBytes = want
+	}
+}
+
+// streamInfo is a stream's info, nil if it does not exist.
+func (r *Relay) streamInfo(ctx context.Context, name string) (*jetstream.StreamInfo, error) {
+	st, err := r.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", name, classify(err))
+	}
+	return st.CachedInfo(), nil
+}
+
+// settleFirst orders the streams so that the settle reserve is taken
+// before the others: on a store that cannot hold every new limit, the
+// ones refused (and kept as they were) are the bulk streams.
+func settleFirst(cfgs []jetstream.StreamConfig) {
+	slices.SortStableFunc(cfgs, func(a, b jetstream.StreamConfig) int {
+		_, sa := settleShares[a.Name]
+		_, sb := settleShares[b.Name]
+		switch {
+		case sa && !sb:
+			return -1
+		case sb && !sa:
+			return 1
+		}
+		return 0
+	})
+}
+
+// refused reports a create or update JetStream turned down for lack of
+// room: the store (or the account) cannot reserve the MaxBytes asked for.
+func refused(err error) bool {
+	return errors.Is(classify(err), events.ErrStorageFull)
+}
+
+// ensureStream creates or updates a stream. An update the server refuses
+// for lack of room keeps the stream as it is, with a warning: a store
+// laid out by an older version (or under a larger RELAY_MAX_FILE_STORE)
+// may have reserved or used more than the new layout allows, and the
+// relay must still start on it. A stream that does not exist yet cannot be
+// kept: that refusal is an error.
+func (r *Relay) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	_, err := r.js.CreateOrUpdateStream(ctx, sc)
+	if err == nil || !refused(err) {
+		return classify(err)
+	}
+	st, serr := r.js.Stream(ctx, sc.Name)
+	if serr != nil {
+		return classify(err)
+	}
+	old := st.CachedInfo().Config
+	r.log.Warn().Err(err).Str("stream", sc.Name).Int64("max_bytes", sc.MaxBytes).Int64("kept_max_bytes", old.MaxBytes).
+		Msg("the store has no room for this stream's new limits; it keeps its old configuration (lower what the store holds or raise RELAY_MAX_FILE_STORE)")
+	if sameSet(old.Subjects, sc.Subjects) {
+		return nil
+	}
+	sc.MaxBytes, sc.Discard = old.MaxBytes, old.Discard // subjects must still change (a new reseller's copies)
+	if _, err := r.js.UpdateStream(ctx, sc); err != nil {
+		return fmt.Errorf("update subjects of %s: %w", sc.Name, classify(err))
+	}
+	return nil
+}
+
+// ensureBucket is ensureStream for a key-value bucket.
+func (r *Relay) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := r.js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err == nil || !refused(err) {
+		return kv, classify(err)
+	}
+	kv, kerr := r.js.KeyValue(ctx, cfg.Bucket)
+	if kerr != nil {
+		return nil, classify(err)
+	}
+	r.log.Warn().Err(err).Str("stream", "KV_"+cfg.Bucket).Int64("max_bytes", cfg.MaxBytes).
+		Msg("the store has no room for this bucket's new limits; it keeps its old configuration (lower what the store holds or raise RELAY_MAX_FILE_STORE)")
+	return kv, nil
+}

@@ -1,0 +1,170 @@
+package core_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay/core"
+	"github.com/rs/zerolog"
+)
+
+func waitDLQ(t *testing.T, r *core.Relay, reseller string, n int) []core.DeadLetter {
+	t.Helper()
+	ctx := testCtx(t)
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		got, err := r.DeadLetters(ctx, reseller, false, 100)
+		if err == nil && len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dead letters of %s: %+v, %v; want %d", reseller, got, err, n)
+		}
+		<-tick.C
+	}
+}
+
+// TestTermByResellerIsDeadLettered: a reseller that terminates an event
+// (say, an item it does not know) gets a dead letter with its reason; the
+// other reseller still gets the event.
+func TestTermByResellerIsDeadLettered(t *testing.T) {
+	w := setup(t)
+	ctx := testCtx(t)
+	if _, err := w.r.Publish(ctx, w.seller, []events.Event{event("t1", "acc-77", "16643", "active")}); err != nil {
+		t.Fatal(err)
+	}
+	a := pullN(t, w.r, "res-a", 1)
+	res, err := w.r.Ack(ctx, "res-a", core.AckRequest{Term: []core.Term{{AckID: a[0].AckID, Reason: "unknown item 16643"}}})
+	if err != nil || res.Termed != 1 {
+		t.Fatalf("term: %+v, %v", res, err)
+	}
+	dl := waitDLQ(t, w.r, "res-a", 1)
+	if !strings.Contains(dl[0].Reason, "unknown item 16643") || dl[0].Reseller != "res-a" || !strings.Contains(string(dl[0].Event), `"id":"t1"`) {
+		t.Fatalf("dead letter %+v", dl[0])
+	}
+	if b := pullN(t, w.r, "res-b", 1); ids(b)[0] != "t1" {
+		t.Fatalf("res-b got %v", ids(b))
+	}
+	if n, _ := w.r.DLQCount(ctx, "res-b"); n != 0 {
+		t.Fatalf("res-b has %d dead letters", n)
+	}
+}
+
+// TestExhaustedPullIsDeadLetteredWithoutAnotherPull: a reseller pulls an
+// event on its last allowed delivery and dies; the relay dead-letters it
+// when the ack wait passes, without waiting for a pull that never comes.
+func TestExhaustedPullIsDeadLetteredWithoutAnotherPull(t *testing.T) {
+	ctx := testCtx(t)
+	r, err := core.Open(ctx, core.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Second, MaxDeliver: 2}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Publish(ctx, core.Principal{Role: core.RoleSeller, ID: "sell-1"}, []events.Event{event("x1", "acc-77", "1", "active")}); err != nil {
+		t.Fatal(err)
+	}
+	pullN(t, r, "res-a", 1)
+	second := pullN(t, r, "res-a", 1) // after the ack wait: the last allowed delivery
+	if second[0].Attempt != 2 {
+		t.Fatalf("attempt %d", second[0].Attempt)
+	}
+	dl := waitDLQ(t, r, "res-a", 1)
+	if !strings.Contains(dl[0].Reason, "max deliveries") || dl[0].Attempts != 2 {
+		t.Fatalf("dead letter %+v", dl[0])
+	}
+	n, err := r.Redrive(ctx, "res-a", nil)
+	if err != nil || n != 1 {
+		t.Fatalf("redrive: %d, %v", n, err)
+	}
+	back := pullN(t, r, "res-a", 1)
+	if !back[0].Redriven || ids(back)[0] != "x1" {
+		t.Fatalf("redriven delivery %+v", back[0])
+	}
+}
+
+// TestTermJournaledBeforeCrashIsDeadLettered covers a relay that stops
+// after it journaled a reseller's term (the receipt is on disk) but before
+// JetStream applied it: after the restart the event comes back from the
+// consumer, and the relay must terminate it again with the reseller's
+// reason, so that it reaches the dead letters instead of being acked away.
+func TestTermJournaledBeforeCrashIsDeadLettered(t *testing.T) {
+	dir := t.TempDir()
+	r, seller := openWithResA(t, dir)
+	ctx := testCtx(t)
+	if _, err := r.Publish(ctx, seller, []events.Event{event("ghost-1", "acc-77", "ghost", "active")}); err != nil {
+		t.Fatal(err)
+	}
+	d := pullN(t, r, "res-a", 1)[0]
+	rc := core.Receipt{Stream: core.StreamDelivery, Consumer: "res-a", Seq: d.Seq, EventID: "ghost-1",
+		Action: core.ActionRejected, Reason: "unknown item ghost", Time: time.Now().UTC(),
+		Key: events.Key{Seller: "sell-1", Account: "acc-77", Item: "ghost"}}
+	body, _ := json.Marshal(rc)
+	if _, err := r.JetStream().Publish(ctx, core.ReceiptSubject(rc), body); err != nil {
+		t.Fatalf("journal the receipt: %v", err)
+	}
+	r.Close()
+
+	r = openRelay(t, dir)
+	defer r.Close()
+	deadline := time.After(30 * time.Second)
+	for {
+		if back, err := r.Pull(ctx, "res-a", 10, time.Second); err != nil || len(back) > 0 {
+			t.Fatalf("after restart the rejected event was delivered again: %v, %v", ids(back), err)
+		}
+		if n, _ := r.DLQCount(ctx, "res-a"); n == 1 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("the rejected event did not reach the dead letters after the restart")
+		default:
+		}
+	}
+	dl := waitDLQ(t, r, "res-a", 1)
+	if !strings.Contains(dl[0].Reason, "unknown item ghost") {
+		t.Fatalf("dead letter reason %q, want the reseller's", dl[0].Reason)
+	}
+}
+
+// TestForgedLegacyReceiptSettlesNothing: a store from before tenancy may
+// hold a receipt that a reseller published on its own subject but that
+// names another reseller's delivery. After a restart it must not settle
+// that delivery: the victim still gets its event.
+func TestForgedLegacyReceiptSettlesNothing(t *testing.T) {
+	dir := t.TempDir()
+	r, seller := openWithResA(t, dir)
+	ctx := testCtx(t)
+	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Publish(ctx, seller, []events.Event{event("fl-1", "acc-77", "i1", "active")}); err != nil {
+		t.Fatal(err)
+	}
+	victim := pullN(t, r, "res-b", 1)[0]
+	forged := core.Receipt{Stream: core.StreamDelivery, Consumer: "res-b", Seq: victim.Seq, EventID: "fl-1",
+		Action: core.ActionApplied, Time: time.Now().UTC()}
+	body, _ := json.Marshal(forged)
+	if _, err := r.JetStream().Publish(ctx, "receipts.DELIVERY.res-a.sell-1.acc-77.i1", body); err != nil {
+		t.Fatalf("store the forged receipt: %v", err)
+	}
+	r.Close()
+
+	r = openRelay(t, dir)
+	defer r.Close()
+	back := pullN(t, r, "res-b", 1)
+	if fmt.Sprint(ids(back)) != "[fl-1]" {
+		t.Fatalf("res-b got %v after the restart, want its un-acked fl-1 again", ids(back))
+	}
+}

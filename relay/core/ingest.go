@@ -1,0 +1,245 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers the relay sets on stored messages. Consumers that read JetStream
+// directly (the agent, native NATS resellers) rely on them; all other
+// headers (such as the Nats-Batch-* ones of atomic batches) are to be
+// ignored.
+const (
+	HeaderContentType = "Content-Type"
+	HeaderType        = "Relay-Type"
+	HeaderEventSeq    = "Relay-Event-Seq"
+	HeaderReplay      = "Relay-Replay"
+	HeaderRedriven    = "Relay-Redriven"
+	HeaderEventID     = "Relay-Event-Id"
+	HeaderFlags       = "Relay-Flags"
+	HeaderStored      = "Relay-Stored"
+	HeaderState       = "Relay-State"
+	HeaderKind        = "Relay-Kind"
+	HeaderTime        = "Relay-Time"
+	HeaderSequence    = "Relay-Sequence"
+	HeaderApplies     = "Relay-Applies"
+	HeaderOrderItem   = "Relay-Order-Item"
+	ContentTypeCE     = "application/cloudevents+json"
+)
+
+// ResultStatus is the outcome of one published event.
+type ResultStatus string
+
+const (
+	StatusAccepted  ResultStatus = "accepted"
+	StatusDuplicate ResultStatus = "duplicate"
+)
+
+// Result is the outcome for one event of a publish call.
+type Result struct {
+	ID     string       `json:"id"`
+	Status ResultStatus `json:"status"`
+}
+
+// Publish stores evs for principal p and returns one result per event, in
+// order. A seller's events go to EVENTS (and from there to its resellers);
+// a reseller's orders go to ORDERS, for its seller. Publish returns only
+// after JetStream stored every event (fsynced, under the default sync
+// policy). On error nothing of the call is stored, except when ctx ends
+// while its commit group is being written: then the outcome is unknown,
+// and a retry answers "duplicate" for what was stored.
+func (r *Relay) Publish(ctx context.Context, p Principal, evs []events.Event) ([]Result, error) {
+	if err := r.Authorize(p, evs); err != nil {
+		return nil, err
+	}
+	if p.Role == RoleReseller {
+		if err := r.limitOrders(ctx, p.ID, evs); err != nil {
+			return nil, err
+		}
+	}
+	recs := make([]record, len(evs))
+	for i := range evs {
+		m, err := r.eventMsg(p, &evs[i])
+		if err != nil {
+			return nil, err
+		}
+		recs[i] = recordOf(m)
+	}
+	res, err := r.store(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
+	if p.Role == RoleReseller {
+		if err := r.learnOwners(ctx, p.ID, evs, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// store commits the records not yet stored and says, per record, whether
+// it was accepted or a duplicate: decided before the write, so that a
+// duplicate never sinks the records committed with it.
+func (r *Relay) store(ctx context.Context, recs []record) ([]Result, error) {
+	ids := make([]string, len(recs))
+	for i, rc := range recs {
+		ids[i] = rc.msgID
+	}
+	owned, err := r.dedupe.claim(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var fresh []record
+	res := make([]Result, len(recs))
+	for i, rc := range recs {
+		res[i] = Result{ID: rc.header.Get(HeaderEventID), Status: StatusDuplicate}
+		if owned[i] {
+			res[i].Status = StatusAccepted
+			fresh = append(fresh, rc)
+		}
+	}
+	if len(fresh) > 0 {
+		if err := r.commit(ctx, fresh); err != nil {
+			return nil, err
+		}
+	}
+	r.countIngest(res)
+	return res, nil
+}
+
+func (r *Relay) countIngest(res []Result) {
+	for _, x := range res {
+		if x.Status == StatusDuplicate {
+			r.metrics.IngestDuplicate.Inc()
+		} else {
+			r.metrics.IngestAccepted.Inc()
+		}
+	}
+}
+
+// learnOwners records the reseller that placed an order as its item's
+// owner.
+func (r *Relay) learnOwners(ctx context.Context, reseller string, evs []events.Event, res []Result) error {
+	for i, e := range evs {
+		if e.Type == events.TypeOrderPlaced && res[i].Status == StatusAccepted {
+			if err := r.learnOwner(ctx, e.Key(), reseller); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Authorize checks that p may publish every event: a seller only for
+// itself and never an ops.override (those come through the audited
+// overrides API); a reseller only orders, for its own seller, on its own
+// accounts, for items no other reseller owns. Fields left empty are not
+// judged here: validation names them.
+func (r *Relay) Authorize(p Principal, evs []events.Event) error {
+	for i, e := range evs {
+		field := "[" + strconv.Itoa(i) + "]"
+		var err error
+		if p.Role == RoleReseller {
+			err = r.authorizeOrder(p.ID, field, e)
+		} else {
+			err = authorizeSellerEvent(p.ID, field, e)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func authorizeSellerEvent(seller, field string, e events.Event) error {
+	switch {
+	case e.Seller != "" && e.Seller != seller:
+		return events.Forbidden(field+".seller", "this token publishes for seller %q, not %q", seller, e.Seller)
+	case e.Type == events.TypeOpsOverride:
+		return events.Forbidden(field+".type", "ops.override events are published by an admin through POST /v1/overrides")
+	}
+	return nil
+}
+
+func (r *Relay) authorizeOrder(reseller, field string, e events.Event) error {
+	rs, ok := r.reg.reseller(reseller)
+	if !ok {
+		return fmt.Errorf("%w: reseller %q is not registered", events.ErrUnauthorized, reseller)
+	}
+	switch {
+	case e.Type != "" && !events.IsUpstream(e.Type):
+		return events.Forbidden(field+".type", "a reseller token may publish only %v; %q comes from sellers", events.UpstreamTypes, e.Type)
+	case e.Seller != "" && e.Seller != rs.Seller:
+		return events.Forbidden(field+".seller", "reseller %q orders from seller %q, not %q", reseller, rs.Seller, e.Seller)
+	case e.Account != "" && !contains(rs.Accounts, e.Account):
+		return events.Forbidden(field+".account", "account %q is not one of reseller %q's accounts %v", e.Account, reseller, rs.Accounts)
+	}
+	if owner, ok := r.owners.get(e.Key()); ok && owner != reseller && e.Item != "" {
+		return events.Forbidden(field+".item", "item %q is owned by another reseller", e.Item)
+	}
+	return nil
+}
+
+// eventMsg is the stored form of an event: its JSON, its message id
+// (scoped by seller, see msgid.go), and headers that spare the router and the receivers a JSON decode.
+func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
+	body, err := e.AppendJSON(make([]byte, 0, 512))
+	if err != nil {
+		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
+	}
+	subject, msgID := events.EventSubject(e.Key()), eventMsgID(e.Seller, e.ID)
+	if p.Role == RoleReseller {
+		subject, msgID = events.OrderSubject(p.ID, e.Key()), orderMsgID(e.Seller, p.ID, e.ID)
+	}
+	m := nats.NewMsg(subject)
+	m.Data = body
+	m.Header.Set(jetstream.MsgIDHeader, msgID)
+	m.Header.Set(HeaderEventID, e.ID)
+	m.Header.Set(HeaderContentType, ContentTypeCE)
+	m.Header.Set(HeaderType, e.Type)
+	m.Header.Set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
+	if d, err := events.ParseData(e.Data); err == nil {
+		setDataHeaders(m.Header, e.Type, d)
+	}
+	if seq, ok := e.Extensions["sequence"]; ok {
+		var s string
+		if json.Unmarshal(seq, &s) == nil && s != "" {
+			m.Header.Set(HeaderSequence, s)
+		}
+	}
+	return m, nil
+}
+
+// setDataHeaders copies what the transition guard reads from data: the
+// state and its kind, what an override stands for, and the order item
+// (only when it is a valid token: it comes from the seller).
+func setDataHeaders(h nats.Header, typ string, d events.Data) {
+	if d.State != "" {
+		h.Set(HeaderState, d.State)
+		h.Set(HeaderKind, string(d.Kind(typ)))
+	}
+	if typ == events.TypeOpsOverride && d.Applies != "" {
+		h.Set(HeaderApplies, d.Applies)
+	}
+	if d.OrderItem != "" && events.TokenProblem(d.OrderItem) == "" {
+		h.Set(HeaderOrderItem, d.OrderItem)
+	}
+}
+
+func awaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, classify(err)
+	case <-ctx.Done():
+		return nil, classify(ctx.Err())
+	}
+}

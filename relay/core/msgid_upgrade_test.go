@@ -1,0 +1,120 @@
+package core
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// TestLegacyIDsStayInTheWindow: envelopes stored by a version before
+// seller scoping (events under their bare id, orders under
+// "<reseller>:<id>") are routed, and keep deduplicating after the
+// upgrade: a re-send of either is a duplicate, while another seller's
+// event under the same bare id is its own.
+func TestLegacyIDsStayInTheWindow(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := openInternal(t, ctx, dir)
+	for _, s := range []string{"sell-1", "sell-2"} {
+		if _, _, err := r.RegisterSeller(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := r.RegisterReseller(ctx, ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+		t.Fatal(err)
+	}
+	legacy := []record{
+		legacyRecord("events.sell-1.acc-77.i1", "7", "7"),
+		legacyRecord("orders.sell-1.res-a.acc-77.i2", "o1", "res-a:o1"),
+	}
+	m := nats.NewMsg(subjectIngest)
+	m.Data = encodeEnvelope(legacy)
+	if _, err := r.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Pull(ctx, "res-a", 10, 10*time.Second)
+	if err != nil || len(got) != 1 || !strings.Contains(string(got[0].Event), `"id":"7"`) {
+		t.Fatalf("the legacy event reached res-a as %d deliveries, %v", len(got), err)
+	}
+	if res, err := r.Ack(ctx, "res-a", AckRequest{Ack: []string{got[0].AckID}}); err != nil || res.Acked != 1 {
+		t.Fatalf("ack: %+v, %v", res, err)
+	}
+	r.Close()
+
+	r = openInternal(t, ctx, dir)
+	defer r.Close()
+	sell1, sell2 := Principal{Role: RoleSeller, ID: "sell-1"}, Principal{Role: RoleSeller, ID: "sell-2"}
+	resA := Principal{Role: RoleReseller, ID: "res-a"}
+	for _, c := range []struct {
+		p    Principal
+		e    events.Event
+		want ResultStatus
+	}{
+		{sell1, catalogEvent("sell-1", "7", "i1", events.TypeServiceStateChanged, `{"state":"active"}`), StatusDuplicate},
+		{resA, catalogEvent("sell-1", "o1", "i2", events.TypeOrderPlaced, `{}`), StatusDuplicate},
+		{sell2, catalogEvent("sell-2", "7", "i1", events.TypeServiceStateChanged, `{"state":"active"}`), StatusAccepted},
+	} {
+		res, err := r.Publish(ctx, c.p, []events.Event{c.e})
+		if err != nil || res[0].Status != c.want {
+			t.Fatalf("%s sends %s after the upgrade: %+v, %v; want %s", c.p.ID, c.e.ID, res, err, c.want)
+		}
+	}
+	if extra, _ := r.Pull(ctx, "res-a", 10, 200*time.Millisecond); len(extra) != 0 {
+		t.Fatalf("the legacy event came again after the upgrade: %s", extra[0].Event)
+	}
+}
+
+func openInternal(t *testing.T, ctx context.Context, dir string) *Relay {
+	t.Helper()
+	r, err := Open(ctx, Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second}, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return r
+}
+
+// legacyRecord is a record as a version before seller scoping stored it.
+func legacyRecord(subject, id, msgID string) record {
+	h := nats.Header{}
+	h.Set(jetstream.MsgIDHeader, msgID)
+	h.Set(HeaderEventID, id)
+	h.Set(HeaderType, events.TypeServiceStateChanged)
+	return record{subject: subject, msgID: msgID, header: h, body: []byte(`{"id":"` + id + `"}`)}
+}
+
+func catalogEvent(seller, id, item, typ, data string) events.Event {
+	return events.Event{SpecVersion: "1.0", ID: id, Source: "/test/" + seller, Type: typ, Time: time.Now().UTC(),
+		Seller: seller, Account: "acc-77", Item: item, Data: []byte(data)}
+}
+
+// FuzzDedupeKey: a record stored before seller scoping and the same event
+// stored now have one dedupe key; events and orders never share one; no
+// input panics.
+func FuzzDedupeKey(f *testing.F) {
+	f.Add("sell-1", "res-a", "7")
+	f.Add("s", "r", "a:b")
+	f.Add("s.x", "", "")
+	f.Fuzz(func(t *testing.T, seller, reseller, id string) {
+		ev, ord := "events."+seller+".acc.i", "orders."+seller+"."+reseller+".acc.i"
+		oldEv, newEv := legacyRecord(ev, id, id), legacyRecord(ev, id, eventMsgID(seller, id))
+		oldOrd, newOrd := legacyRecord(ord, id, reseller+":"+id), legacyRecord(ord, id, orderMsgID(seller, reseller, id))
+		if events.NameProblem(seller) != "" || events.NameProblem(reseller) != "" || events.TokenProblem(id) != "" {
+			_ = dedupeKey(oldEv) // only: no panic
+			_ = dedupeKey(oldOrd)
+			return
+		}
+		if dedupeKey(oldEv) != dedupeKey(newEv) || dedupeKey(oldOrd) != dedupeKey(newOrd) {
+			t.Fatalf("legacy keys %q %q, scoped %q %q", dedupeKey(oldEv), dedupeKey(oldOrd), dedupeKey(newEv), dedupeKey(newOrd))
+		}
+		if dedupeKey(newEv) == dedupeKey(newOrd) {
+			t.Fatalf("event and order share key %q", dedupeKey(newEv))
+		}
+	})
+}

@@ -1,0 +1,66 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// pauseForever is how far ahead a pause is set: JetStream pauses until a
+// time, the relay until resumed.
+const pauseForever = 100 * 365 * 24 * time.Hour
+
+// Pause stops delivery to a reseller (pull, webhook and agent alike) until
+// Resume. Events keep being routed to it and accumulate; nothing is dropped.
+func (r *Relay) Pause(ctx context.Context, id, reason string) error {
+	ep, err := r.endpointOf(RoleReseller, id)
+	if err != nil {
+		return err
+	}
+	return r.pause(ctx, ep, reason)
+}
+
+// Resume restarts delivery to a reseller from where it stopped.
+func (r *Relay) Resume(ctx context.Context, id string) error {
+	ep, err := r.endpointOf(RoleReseller, id)
+	if err != nil {
+		return err
+	}
+	return r.resume(ctx, ep)
+}
+
+// ResumeSeller restarts delivery of orders to a seller paused after its
+// webhook answered 410.
+func (r *Relay) ResumeSeller(ctx context.Context, id string) error {
+	ep, err := r.endpointOf(RoleSeller, id)
+	if err != nil {
+		return err
+	}
+	return r.resume(ctx, ep)
+}
+
+func (r *Relay) pause(ctx context.Context, ep endpoint, reason string) error {
+	if _, err := r.js.PauseConsumer(ctx, ep.stream, ep.id, time.Now().Add(pauseForever)); err != nil {
+		return fmt.Errorf("pause consumer of %s: %w", ep, classify(err))
+	}
+	if _, err := r.setState(ctx, ep, func(_ **Webhook, paused *bool, why *string) { *paused, *why = true, reason }); err != nil {
+		return fmt.Errorf("pause %s: %w", ep, err)
+	}
+	r.log.Warn().Str("consumer", ep.id).Str("reason", reason).Msg("delivery paused")
+	r.opsEvent(ctx, OpsResellerPaused, ep.id, map[string]any{"reason": reason})
+	r.audit(ctx, AuditEntry{Action: "pause", Target: string(ep.role) + "/" + ep.id, Reason: reason})
+	return nil
+}
+
+func (r *Relay) resume(ctx context.Context, ep endpoint) error {
+	if _, err := r.js.ResumeConsumer(ctx, ep.stream, ep.id); err != nil {
+		return fmt.Errorf("resume consumer of %s: %w", ep, classify(err))
+	}
+	if _, err := r.setState(ctx, ep, func(_ **Webhook, paused *bool, why *string) { *paused, *why = false, "" }); err != nil {
+		return fmt.Errorf("resume %s: %w", ep, err)
+	}
+	r.log.Info().Str("consumer", ep.id).Msg("delivery resumed")
+	r.opsEvent(ctx, OpsResellerResumed, ep.id, nil)
+	r.audit(ctx, AuditEntry{Action: "resume", Target: string(ep.role) + "/" + ep.id})
+	return nil
+}

@@ -1,0 +1,238 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Pull limits of the HTTP contract.
+const (
+	DefaultPull = 100
+	MaxPull     = 1000
+	MaxPullWait = 60 * time.Second
+)
+
+// Delivery is one event handed to a puller, with the ack id to settle it.
+type Delivery struct {
+	Event   json.RawMessage `json:"event"`
+	AckID   string          `json:"ack_id"`
+	Attempt uint64          `json:"attempt"`
+	// Seq is the position of this reseller's copy in its stream: events of
+	// one item are to be applied in Seq order.
+	Seq      uint64 `json:"seq"`
+	Replay   bool   `json:"replay,omitempty"`
+	Redriven bool   `json:"redriven,omitempty"`
+	// Flags are the transition guard's findings ("stale", "regressive").
+	Flags []string `json:"flags,omitempty"`
+}
+
+// watchFinal notes a delivery that JetStream will not repeat: the last that
+// the consumer's own MaxDeliver allows (a consumer made by an older version
+// may still have another limit than RELAY_MAX_DELIVER).
+func (r *Relay) watchFinal(stream, consumer string, maxDeliver int, m jetstream.Msg, md *jetstream.MsgMetadata) {
+	if maxDeliver < 1 || md.NumDelivered < uint64(maxDeliver) {
+		return
+	}
+	r.finals.add(finalDelivery{stream: stream, reseller: consumer, subject: m.Subject(), seq: md.Sequence.Stream,
+		attempt: md.NumDelivered, body: m.Data(), at: time.Now().Add(finalGrace(r.cfg.AckWait))})
+}
+
+// Pull takes up to max events from reseller's consumer. It answers as soon
+// as at least one is there, with whatever else is there at that moment, or
+// after wait with none. It never takes more than max from the consumer, so
+// nothing is held back in a hidden buffer while its AckWait runs.
+func (r *Relay) Pull(ctx context.Context, reseller string, max int, wait time.Duration) ([]Delivery, error) {
+	return r.pullEndpoint(ctx, RoleReseller, reseller, max, wait)
+}
+
+// PullOrders is [Relay.Pull] for a seller: the orders its resellers placed
+// or cancelled.
+func (r *Relay) PullOrders(ctx context.Context, seller string, max int, wait time.Duration) ([]Delivery, error) {
+	return r.pullEndpoint(ctx, RoleSeller, seller, max, wait)
+}
+
+func (r *Relay) pullEndpoint(ctx context.Context, role Role, id string, max int, wait time.Duration) ([]Delivery, error) {
+	ep, err := r.endpointOf(role, id)
+	if err != nil {
+		return nil, err
+	}
+	if ep.webhook != nil {
+		return nil, fmt.Errorf("%w: %s receives its events on its webhook; remove the webhook to pull", events.ErrConflict, ep)
+	}
+	return r.pull(ctx, ep.stream, ep.id, max, wait)
+}
+
+func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait time.Duration) ([]Delivery, error) {
+	cons, err := r.consumer(ctx, stream, consumer)
+	if err != nil {
+		return nil, err
+	}
+	key, limit := stream+"/"+consumer, cons.CachedInfo().Config.MaxWaiting
+	if !r.polls.enter(key, limit) {
+		return nil, fmt.Errorf("%w: %d pulls already wait on the consumer of %s, its limit; retry when one has returned", events.ErrTooMany, limit, consumer)
+	}
+	defer r.polls.leave(key)
+	msgs, err := fetch(ctx, cons, max, wait, r.work)
+	if err != nil {
+		if ctx.Err() != nil {
+			nakAll(msgs) // the caller left: hand them to the next pull at once
+		}
+		return nil, fmt.Errorf("pull %s: %w", consumer, classifyPull(err))
+	}
+	// The ack wait of these deliveries runs from now, however long ago
+	// their events were stored: their ack ids say so.
+	handedOut := time.Now()
+	out := make([]Delivery, 0, len(msgs))
+	for _, m := range msgs {
+		md, err := m.Metadata()
+		if err != nil {
+			continue
+		}
+		if sb, ok := r.receipts.seen(stream, consumer, md.Sequence.Stream, m.Headers().Get(HeaderEventID)); ok {
+			_ = sb.settleAgain(m) // settled before a restart, its ack state lost with the process
+			continue
+		}
+		r.watchFinal(stream, consumer, cons.CachedInfo().Config.MaxDeliver, m, md)
+		r.out.put(receiptOf(stream, consumer, md.Sequence.Stream, m.Subject(), m.Headers()))
+		r.metrics.delivered.WithLabelValues(consumer, "pull").Inc()
+		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply(), handedOut), Attempt: md.NumDelivered, Seq: md.Sequence.Stream,
+			Replay: m.Headers().Get(HeaderReplay) != "", Redriven: m.Headers().Get(HeaderRedriven) != "", Flags: flagsOf(m.Headers())})
+	}
+	return out, nil
+}
+
+// fetch asks for what is there now; if nothing is, waits for one message,
+// then takes what else arrived with it. Taking what is there goes through
+// g; the wait does not.
+func fetch(ctx context.Context, cons jetstream.Consumer, max int, wait time.Duration, g gate) ([]jetstream.Msg, error) {
+	now := func(n int) ([]jetstream.Msg, error) {
+		if err := g.enter(ctx); err != nil {
+			return nil, err
+		}
+		defer g.leave()
+		return collect(ctx, func() (jetstream.MessageBatch, error) { return cons.FetchNoWait(n) })
+	}
+	msgs, err := now(max)
+	if err != nil || len(msgs) > 0 || wait <= 0 {
+		return msgs, err
+	}
+	msgs, err = collect(ctx, func() (jetstream.MessageBatch, error) {
+		return cons.Fetch(1, jetstream.FetchMaxWait(wait))
+	})
+	if err != nil || len(msgs) == 0 || max == 1 {
+		return msgs, err
+	}
+	more, err := now(max - 1)
+	return append(msgs, more...), err
+}
+
+// collect reads a batch to its end. If ctx ends first, the rest of the batch
+// is drained and handed back in the background, so that no message waits
+// out its AckWait in a batch nobody reads.
+func collect(ctx context.Context, start func() (jetstream.MessageBatch, error)) ([]jetstream.Msg, error) {
+	b, err := start()
+	if err != nil {
+		return nil, err
+	}
+	var out []jetstream.Msg
+	for {
+		select {
+		case m, ok := <-b.Messages():
+			if !ok {
+				return out, ignoreTimeout(b.Error())
+			}
+			out = append(out, m)
+		case <-ctx.Done():
+			go func() {
+				for m := range b.Messages() {
+					_ = m.Nak()
+				}
+			}()
+			return out, ctx.Err()
+		}
+	}
+}
+
+// pollGate counts the pulls in flight on each consumer. JetStream holds at
+// most MaxWaiting pull requests per consumer; beyond that it drops a long
+// poll's request without an answer (it carries heartbeats), and the poll
+// would fail 10 s later as if the server had gone. So the relay refuses
+// the extra pulls itself, at once.
+type pollGate struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// enter takes a place on key if fewer than limit are taken (no limit
+// when limit is 0).
+func (g *pollGate) enter(key string, limit int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if limit > 0 && g.n[key] >= limit {
+		return false
+	}
+	if g.n == nil {
+		g.n = map[string]int{}
+	}
+	g.n[key]++
+	return true
+}
+
+func (g *pollGate) leave(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n[key]--; g.n[key] <= 0 {
+		delete(g.n, key)
+	}
+}
+
+// classifyPull is classify for the errors only a pull meets: the server's
+// "Exceeded MaxWaiting" (pulls of other relays fill the consumer's queue)
+// is too many, and a pull whose heartbeats stopped may be retried.
+func classifyPull(err error) error {
+	switch {
+	case strings.Contains(err.Error(), "Exceeded MaxWaiting"):
+		return fmt.Errorf("%w: %w", events.ErrTooMany, err)
+	case errors.Is(err, jetstream.ErrNoHeartbeat):
+		return fmt.Errorf("%w: %w", events.ErrUnavailable, err)
+	}
+	return classify(err)
+}
+
+func ignoreTimeout(err error) error {
+	if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+func nakAll(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.Nak()
+	}
+}
+
+// consumer returns a cached handle on a durable consumer.
+func (r *Relay) consumer(ctx context.Context, stream, name string) (jetstream.Consumer, error) {
+	key := stream + "/" + name
+	if c, ok := r.cons.Load(key); ok {
+		return c.(jetstream.Consumer), nil
+	}
+	c, err := r.js.Consumer(ctx, stream, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("%w: consumer %s on %s", events.ErrNotFound, name, stream)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open consumer %s: %w", name, classify(err))
+	}
+	r.cons.Store(key, c)
+	return c, nil
+}

@@ -1,0 +1,213 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// PushConfig says how the relay pushes to resellers with a webhook.
+type PushConfig struct {
+	// NewSink builds the Sink of one webhook (adapters/webhook) or set of
+	// TMF hubs, dialling only what p admits.
+	NewSink func(w Webhook, p CallbackPolicy) (Sink, error)
+	// Backoff is the retry schedule (RELAY_WEBHOOK_BACKOFF).
+	Backoff []time.Duration
+	// Concurrency is the default number of items delivered in parallel.
+	Concurrency int
+	// BreakerThreshold and BreakerCooldown tune each endpoint's circuit.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
+}
+
+// DefaultPush is how the relay pushes when nothing is configured: the
+// dispatcher's own defaults.
+func DefaultPush() PushConfig {
+	var d DispatchConfig
+	d.setDefaults()
+	return PushConfig{Backoff: d.Backoff, Concurrency: d.Concurrency, BreakerThreshold: d.BreakerThreshold, BreakerCooldown: d.BreakerCooldown}
+}
+
+// pusher is one running webhook delivery.
+type pusher struct {
+	version string
+	cancel  context.CancelFunc
+	done    <-chan struct{}
+}
+
+// StartPush delivers to every reseller (and every seller, for orders) that
+// has a webhook and is not paused, following registry changes (a new
+// webhook, a rotated secret, a pause) as they happen. It stops when the
+// relay closes.
+func (r *Relay) StartPush(cfg PushConfig) {
+	r.sup.start(r.bg, part{name: "push", run: func(ctx context.Context) error {
+		running := map[string]*pusher{}
+		defer func() {
+			for id := range running {
+				stopPusher(running, id)
+			}
+		}()
+		for {
+			r.reg.mu.RLock()
+			changed := r.reg.changed
+			r.reg.mu.RUnlock()
+			r.reconcilePushers(ctx, cfg, running)
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}, vital: true})
+}
+
+func (r *Relay) reconcilePushers(ctx context.Context, cfg PushConfig, running map[string]*pusher) {
+	want := map[string]endpoint{}
+	for _, ep := range r.endpoints() {
+		if ep.webhook != nil && !ep.paused {
+			want[ep.id] = ep
+		}
+	}
+	for id, p := range running {
+		if ep, ok := want[id]; !ok || r.pushVersion(ep) != p.version {
+			stopPusher(running, id)
+			if ok {
+				r.unpin(ep)
+			}
+		}
+	}
+	for id, ep := range want {
+		if running[id] == nil {
+			r.startPusher(ctx, cfg, running, ep)
+		}
+	}
+}
+
+// pushVersion changes when a pusher must restart: a new webhook, secret or
+// hub, or a new callback policy.
+func (r *Relay) pushVersion(ep endpoint) string {
+	b, _ := json.Marshal(ep.webhook)
+	return string(b) + " " + r.pushPolicy(ep).String()
+}
+
+// pushPolicy: hubs are the tenant's own targets, a webhook the admin's.
+func (r *Relay) pushPolicy(ep endpoint) CallbackPolicy {
+	return r.callbackPolicy(ep, ep.webhook.Format == FormatTMF)
+}
+
+func stopPusher(running map[string]*pusher, id string) {
+	p := running[id]
+	p.cancel()
+	<-p.done
+	delete(running, id)
+}
+
+// unpin gives up the pin of a pusher being replaced (a changed webhook,
+// hub or callback allowance): its successor has a new consumer handle,
+// which JetStream would otherwise keep waiting for RELAY_FAILOVER_AFTER.
+func (r *Relay) unpin(ep endpoint) {
+	ctx, cancel := context.WithTimeout(r.bg, 5*time.Second)
+	defer cancel()
+	s, err := r.js.Stream(ctx, ep.stream)
+	if err == nil {
+		err = s.UnpinConsumer(ctx, ep.id, relayGroup)
+	}
+	if err != nil {
+		r.log.Debug().Err(err).Str("consumer", ep.id).Msg("unpin of a replaced pusher failed; the new one waits for the pin to expire")
+	}
+}
+
+// startPusher runs one endpoint's delivery as a part of its own: a pusher
+// that fails is restarted with backoff and named by Ready meanwhile, and
+// never stops the relay (the other endpoints keep their deliveries).
+func (r *Relay) startPusher(ctx context.Context, cfg PushConfig, running map[string]*pusher, ep endpoint) {
+	sink, err := cfg.NewSink(*ep.webhook, r.pushPolicy(ep))
+	if err != nil {
+		r.log.Error().Err(err).Str("consumer", ep.id).Msg("webhook not started")
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := r.sup.start(ctx, part{name: "push " + ep.id, run: func(ctx context.Context) error {
+		return r.push(ctx, cfg, ep, sink)
+	}})
+	running[ep.id] = &pusher{version: r.pushVersion(ep), cancel: cancel, done: done}
+}
+
+// push runs one endpoint's dispatcher until ctx ends or the endpoint is
+// gone (then it is paused and the registry change stops it).
+func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink Sink) error {
+	// A handle of its own, not the pull API's shared one: it carries the
+	// pin JetStream gives this relay, which a plain pull must not send.
+	cons, err := r.js.Consumer(ctx, ep.stream, ep.id)
+	if err != nil {
+		return fmt.Errorf("open consumer %s: %w", ep.id, classify(err))
+	}
+	concurrency := ep.webhook.Concurrency
+	if concurrency == 0 {
+		concurrency = cfg.Concurrency
+	}
+	d := NewDispatcher(DispatchConfig{
+		Concurrency: concurrency, Backoff: cfg.Backoff, AckWait: r.cfg.AckWait,
+		BreakerThreshold: cfg.BreakerThreshold, BreakerCooldown: cfg.BreakerCooldown,
+		Dead: func(ctx context.Context, m Message, reason string) error {
+			r.rw.note(Receipt{Stream: ep.stream, Consumer: ep.id, Seq: m.Seq, EventID: m.ID, Type: m.Type,
+				State: m.State(), Action: ActionRejected, Reason: reason, Time: time.Now().UTC(), Key: m.Key})
+			return r.deadLetter(ctx, deadLetterOrigin{ep.stream, ep.id, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
+		},
+		Gone:   func(ctx context.Context, err error) { r.webhookGone(ep, err) },
+		Report: func(st DeliveryStatus) { r.reportDelivery(ep.id, st) },
+		Gates:  kvGates{kv: r.gates, reseller: ep.id},
+		Log:    r.log.With().Str("consumer", ep.id).Str("component", "webhook").Logger(),
+	}, &receiptSink{next: sink, r: r, ep: ep}, &groupSource{cons: cons, group: relayGroup})
+	if err := d.Run(ctx); !errors.Is(err, ErrGone) {
+		return err
+	}
+	return nil
+}
+
+// webhookGone pauses an endpoint that answered 410: its events keep
+// accumulating until an admin resumes it.
+func (r *Relay) webhookGone(ep endpoint, cause error) {
+	ctx, cancel := context.WithTimeout(r.bg, 30*time.Second)
+	defer cancel()
+	r.opsEvent(ctx, OpsWebhookGone, ep.id, map[string]any{"error": cause.Error()})
+	if err := r.pause(ctx, ep, "webhook answered 410 Gone"); err != nil {
+		r.log.Error().Err(err).Str("consumer", ep.id).Msg("pause after 410 failed")
+	}
+}
+
+var circuitOpsMu sync.Mutex
+
+// reportDelivery keeps the endpoint's status for GET /v1/resellers/{id}
+// and raises an operational event when its circuit opens or closes.
+func (r *Relay) reportDelivery(id string, st DeliveryStatus) {
+	circuitOpsMu.Lock()
+	defer circuitOpsMu.Unlock()
+	prev, _ := r.hooks.Load(id)
+	r.hooks.Store(id, st)
+	was := CircuitClosed
+	if p, ok := prev.(DeliveryStatus); ok {
+		was = p.Circuit
+	}
+	switch {
+	case was != CircuitOpen && st.Circuit == CircuitOpen:
+		r.log.Warn().Str("reseller_id", id).Str("error", st.LastError).Msg("webhook circuit opened")
+		go r.opsEvent(r.bg, OpsCircuitOpened, id, map[string]any{"error": st.LastError, "consecutive_failures": st.ConsecutiveFailures})
+	case was != CircuitClosed && st.Circuit == CircuitClosed:
+		r.log.Info().Str("reseller_id", id).Msg("webhook circuit closed")
+		go r.opsEvent(r.bg, OpsCircuitClosed, id, nil)
+	}
+}
+
+// WebhookStatus returns the delivery status of a reseller's webhook as
+// this relay sees it, if it pushes to it.
+func (r *Relay) WebhookStatus(id string) (DeliveryStatus, bool) {
+	v, ok := r.hooks.Load(id)
+	if !ok {
+		return DeliveryStatus{}, false
+	}
+	return v.(DeliveryStatus), true
+}

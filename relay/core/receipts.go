@@ -1,0 +1,323 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Receipts record, per item, what each receiver applied (acked) or
+// rejected (terminated): the trail for billing disputes ("did reseller X
+// apply the suspension?") and the input of reconciliation. One message per
+// settled event, on receipts.<stream>.<consumer>.<seller>.<account>.<item>,
+// so that the last receipt of every item is one query away.
+//
+// They also guard against a JetStream detail: a consumer's ack state is
+// written to disk up to ~100 ms after the ack (consumerFileStore.flushLoop).
+// A relay killed in that window would redeliver what a reseller already
+// acked through the API. So the API writes receipts (fsynced like any
+// event) before it sends the acks, and after a restart the relay filters
+// out deliveries whose receipt it finds: nothing a reseller acked comes
+// back.
+const (
+	StreamReceipts = "RECEIPTS"
+	receiptsPrefix = "receipts"
+	// receiptLookback is how far before the newest receipt the start-up
+	// filter reaches: far beyond the ack state's flush delay.
+	receiptLookback = 30 * time.Second
+	// receiptFilterTTL is how long the start-up filter stays in force.
+	receiptFilterTTL = 15 * time.Minute
+)
+
+// Receipt actions.
+const (
+	ActionApplied  = "applied"
+	ActionRejected = "rejected"
+)
+
+// Receipt is one settled event.
+type Receipt struct {
+	Stream   string     `json:"stream"`
+	Consumer string     `json:"consumer"`
+	Seq      uint64     `json:"seq"`
+	EventID  string     `json:"event_id"`
+	Type     string     `json:"type,omitempty"`
+	State    string     `json:"state,omitempty"`
+	Action   string     `json:"action"`
+	Reason   string     `json:"reason,omitempty"`
+	Time     time.Time  `json:"time"`
+	Key      events.Key `json:"-"`
+	// Stored is when the event was stored (for the latency figure).
+	Stored time.Time `json:"-"`
+}
+
+// ReceiptSubject is where a receipt is stored; an agent reading over NATS
+// publishes its receipts there.
+func ReceiptSubject(rc Receipt) string { return receiptSubject(rc) }
+
+func receiptSubject(rc Receipt) string {
+	return receiptsPrefix + "." + rc.Stream + "." + rc.Consumer + "." + rc.Key.Seller + "." + rc.Key.Account + "." + rc.Key.Item
+}
+
+func receiptMsg(rc Receipt) *nats.Msg {
+	m := nats.NewMsg(receiptSubject(rc))
+	m.Data, _ = json.Marshal(rc)
+	return m
+}
+
+// journal stores receipts durably (in atomic batches shared with other
+// callers, one fsync each) before their acks are sent.
+func (r *Relay) journal(ctx context.Context, rcs []Receipt) error {
+	if len(rcs) == 0 {
+		return nil
+	}
+	msgs := make([]*nats.Msg, len(rcs))
+	for i, rc := range rcs {
+		msgs[i] = receiptMsg(rc)
+	}
+	for start := 0; start < len(msgs); start += maxAtomicBatch {
+		if err := r.journalChunk(ctx, msgs[start:min(start+maxAtomicBatch, len(msgs))]); err != nil {
+			return fmt.Errorf("journal receipts: %w", err)
+		}
+	}
+	return nil
+}
+
+// receiptWriter stores receipts of push deliveries in the background, a
+// batch at a time: the delivery is already acked, so its receipt need not
+// hold it up.
+type receiptWriter struct {
+	in chan Receipt
+}
+
+func (r *Relay) startReceiptWriter(ctx, bg context.Context) error {
+	r.rw = &receiptWriter{in: make(chan Receipt, 10_000)}
+	return r.sup.open(ctx, bg, part{name: "receipts", run: r.runReceiptWriter, vital: true})
+}
+
+func (r *Relay) runReceiptWriter(ctx context.Context) error {
+	for {
+		var first Receipt
+		select {
+		case first = <-r.rw.in:
+		case <-ctx.Done():
+			return nil
+		}
+		batch := []Receipt{first}
+		for len(batch) < maxAtomicBatch && len(r.rw.in) > 0 {
+			batch = append(batch, <-r.rw.in)
+		}
+		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := r.journal(jctx, batch); err != nil {
+			r.log.Warn().Err(err).Int("receipts", len(batch)).Msg("receipts of push deliveries not stored")
+		}
+		cancel()
+	}
+}
+
+// note queues a receipt of a push delivery; it never blocks delivery.
+func (w *receiptWriter) note(rc Receipt) {
+	select {
+	case w.in <- rc:
+	default:
+	}
+}
+
+// handedOut remembers, for each delivery handed out by a pull, what its
+// receipt will say, so that an ack needs no read. A miss (after a restart,
+// or an ack reaching another relay) costs one read by sequence.
+type handedOut struct {
+	mu sync.Mutex
+	m  map[string]Receipt
+}
+
+const maxHandedOut = 200_000
+
+func (h *handedOut) put(rc Receipt) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.m) >= maxHandedOut {
+		n := 0
+		for k := range h.m { // Go's map order is random: this drops an arbitrary tenth
+			delete(h.m, k)
+			if n++; n > maxHandedOut/10 {
+				break
+			}
+		}
+	}
+	h.m[rc.Stream+"/"+rc.Consumer+"/"+strconv.FormatUint(rc.Seq, 10)] = rc
+}
+
+func (h *handedOut) take(stream, consumer string, seq uint64) (Receipt, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := stream + "/" + consumer + "/" + strconv.FormatUint(seq, 10)
+	rc, ok := h.m[k]
+	delete(h.m, k)
+	return rc, ok
+}
+
+// receiptOf builds the receipt of a delivered message from its subject and
+// headers.
+func receiptOf(stream, consumer string, seq uint64, subject string, h nats.Header) Receipt {
+	k, _ := keyOfSubject(subject)
+	return Receipt{Stream: stream, Consumer: consumer, Seq: seq, Key: k, Stored: storedOf(h),
+		EventID: h.Get(HeaderEventID), Type: h.Get(HeaderType), State: h.Get(HeaderState)}
+}
+
+// receiptFor finds what a receipt of seq must say.
+func (r *Relay) receiptFor(ctx context.Context, stream, consumer string, seq uint64) (Receipt, error) {
+	if rc, ok := r.out.take(stream, consumer, seq); ok {
+		return rc, nil
+	}
+	m, err := r.getMsg(ctx, stream, seq)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return receiptOf(stream, consumer, seq, m.Subject, m.Header), nil
+}
+
+// receiptFilter holds the stream sequences, per consumer, that were acked
+// or terminated just before the previous stop.
+type receiptFilter struct {
+	mu    sync.RWMutex
+	seqs  map[string]map[uint64]settledBefore // stream/consumer -> seq
+	until time.Time
+}
+
+// settledBefore is what a receipt from before the restart says of one
+// delivery.
+type settledBefore struct {
+	eventID, action, reason string
+}
+
+func newReceiptFilter() *receiptFilter {
+	return &receiptFilter{seqs: map[string]map[uint64]settledBefore{}}
+}
+
+func (f *receiptFilter) add(rc Receipt) {
+	key := rc.Stream + "/" + rc.Consumer
+	m := f.seqs[key]
+	if m == nil {
+		m = map[uint64]settledBefore{}
+		f.seqs[key] = m
+	}
+	m[rc.Seq] = settledBefore{eventID: rc.EventID, action: rc.Action, reason: rc.Reason}
+}
+
+// seen reports how the message at seq of consumer, carrying eventID, was
+// settled before the restart, if it was. The event id must match: a copy
+// stored without an fsync of its own (see fence.go) may be lost in a
+// crash and its sequence reused by another event, which was never settled.
+func (f *receiptFilter) seen(stream, consumer string, seq uint64, eventID string) (settledBefore, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if len(f.seqs) == 0 || time.Now().After(f.until) {
+		return settledBefore{}, false
+	}
+	sb, ok := f.seqs[stream+"/"+consumer][seq]
+	return sb, ok && sb.eventID == eventID
+}
+
+// settleAgain repeats on m what a receipt says was done before the
+// restart: the ack, or the term with its reason, whose advisory is what
+// puts a rejected event in the dead letters.
+func (sb settledBefore) settleAgain(m jetstream.Msg) error {
+	if sb.action == ActionRejected {
+		return m.TermWithReason(clipReason(sb.reason))
+	}
+	return m.Ack()
+}
+
+// loadReceipts fills the filter from the last receipts before this start.
+func (r *Relay) loadReceipts(ctx context.Context) error {
+	st, err := r.js.Stream(ctx, StreamReceipts)
+	if err != nil {
+		return fmt.Errorf("open receipts: %w", classify(err))
+	}
+	last, err := st.GetLastMsgForSubject(ctx, receiptsPrefix+".>")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read last receipt: %w", classify(err))
+	}
+	oc, err := r.js.OrderedConsumer(ctx, StreamReceipts, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+		OptStartTime:  ptr(last.Time.Add(-receiptLookback)),
+	})
+	if err != nil {
+		return fmt.Errorf("read receipts: %w", classify(err))
+	}
+	return r.foldReceipts(ctx, oc, last.Sequence)
+}
+
+func (r *Relay) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq uint64) error {
+	f := r.receipts
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.until = time.Now().Add(receiptFilterTTL)
+	err := scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
+		var rc Receipt
+		if json.Unmarshal(m.Data(), &rc) == nil && receiptSubjectNames(m.Subject(), rc) {
+			f.add(rc)
+		}
+		return md.Sequence.Stream < lastSeq
+	})
+	if err != nil {
+		return fmt.Errorf("read receipts: %w", err)
+	}
+	r.log.Info().Int("consumers", len(f.seqs)).Msg("receipts before restart loaded")
+	return nil
+}
+
+// receiptSubjectNames reports whether a stored receipt's subject names the
+// stream and consumer its payload does. Receipts are written by the relay
+// alone now, but a store from before tenancy may hold one a reseller
+// published on its own subject naming another consumer: such a receipt
+// must not settle that consumer's deliveries after a restart.
+func receiptSubjectNames(subject string, rc Receipt) bool {
+	return strings.HasPrefix(subject, receiptsPrefix+"."+rc.Stream+"."+rc.Consumer+".")
+}
+
+// receiptSink records, after each push delivery, what the receiver applied.
+type receiptSink struct {
+	next Sink
+	r    *Relay
+	ep   endpoint
+}
+
+func (s *receiptSink) Deliver(ctx context.Context, m Message) error {
+	err := s.next.Deliver(ctx, m)
+	outcome := "ok"
+	if err != nil {
+		outcome = "failed"
+	}
+	s.r.metrics.webhookAttempts.WithLabelValues(s.ep.id, outcome).Inc()
+	if err != nil {
+		return err
+	}
+	s.r.metrics.delivered.WithLabelValues(s.ep.id, "webhook").Inc()
+	s.r.metrics.acked.WithLabelValues(s.ep.id, "webhook").Inc()
+	if !m.Stored.IsZero() {
+		s.r.metrics.deliveryLatency.WithLabelValues("webhook").Observe(time.Since(m.Stored).Seconds())
+	}
+	s.r.rw.note(s.receipt(m, ActionApplied, ""))
+	return nil
+}
+
+func (s *receiptSink) receipt(m Message, action, reason string) Receipt {
+	return Receipt{Stream: s.ep.stream, Consumer: s.ep.id, Seq: m.Seq, EventID: m.ID, Type: m.Type,
+		State: m.State(), Action: action, Reason: reason, Time: time.Now().UTC(), Key: m.Key}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,57 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// updateRecord applies change to a registry record with compare-and-set,
+// retrying when another writer got there first, and waits until the local
+// view has the result.
+func updateRecord[T any](ctx context.Context, r *Relay, key, what string, change func(*T) error) (T, error) {
+	var zero T
+	for range 10 {
+		e, err := r.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return zero, fmt.Errorf("%w: %s", events.ErrNotFound, what)
+		}
+		if err != nil {
+			return zero, classify(err)
+		}
+		var rec T
+		if err := json.Unmarshal(e.Value(), &rec); err != nil {
+			return zero, fmt.Errorf("read %s: %w", what, err)
+		}
+		if err := change(&rec); err != nil {
+			return zero, err
+		}
+		b, _ := json.Marshal(rec)
+		rev, err := r.kv.Update(ctx, key, b, e.Revision())
+		if isWrongRevision(err) {
+			continue
+		}
+		if err != nil {
+			return zero, classify(err)
+		}
+		return rec, r.reg.waitRevision(ctx, rev)
+	}
+	return zero, fmt.Errorf("%w: %s keeps changing; retry", events.ErrConflict, what)
+}
+
+func (r *Relay) updateReseller(ctx context.Context, id string, change func(*Reseller) error) (Reseller, error) {
+	return updateRecord(ctx, r, keyReseller+id, fmt.Sprintf("reseller %q", id), change)
+}
+
+func (r *Relay) updateSeller(ctx context.Context, id string, change func(*Seller) error) (Seller, error) {
+	return updateRecord(ctx, r, keySeller+id, fmt.Sprintf("seller %q", id), change)
+}
+
+func isWrongRevision(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}

@@ -1,0 +1,433 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Role is what a token lets its bearer do.
+type Role string
+
+const (
+	RoleSeller   Role = "seller"
+	RoleReseller Role = "reseller"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Role Role
+	ID   string
+}
+
+// Seller is one registered selling platform.
+type Seller struct {
+	ID          string    `json:"id"`
+	TokenSHA256 string    `json:"token_sha256"`
+	Created     time.Time `json:"created"`
+	// Webhook, when set, pushes resellers' orders to the seller.
+	Webhook *Webhook `json:"webhook,omitempty"`
+	// Notify says who hears about the seller's provisioning failures.
+	Notify      *Notify `json:"notify,omitempty"`
+	Paused      bool    `json:"paused,omitempty"`
+	PauseReason string  `json:"pause_reason,omitempty"`
+}
+
+// Reseller is one registered reselling platform.
+type Reseller struct {
+	ID          string    `json:"id"`
+	Seller      string    `json:"seller"`
+	Accounts    []string  `json:"accounts"`
+	TokenSHA256 string    `json:"token_sha256"`
+	Created     time.Time `json:"created"`
+	// Webhook, when set, makes the relay push events to the reseller.
+	Webhook *Webhook `json:"webhook,omitempty"`
+	// Paused stops delivery; events keep accumulating.
+	Paused      bool   `json:"paused,omitempty"`
+	PauseReason string `json:"pause_reason,omitempty"`
+	// Stream stores the reseller's copies (see DeliveryStream): chosen at
+	// registration, kept when RELAY_DELIVERY_SHARDS changes, since its
+	// consumer and its pending copies live there.
+	Stream string `json:"stream,omitempty"`
+	// NATSBcrypt is the token hashed with bcrypt, for the user entry that
+	// `billrelay nats-config` writes into an external cluster's accounts
+	// (nats-server checks passwords as bcrypt, not as SHA-256).
+	NATSBcrypt string `json:"nats_bcrypt,omitempty"`
+	// CallbackAllow lists the prefixes the admin lets this reseller's own
+	// callbacks (TMF hubs) reach besides public addresses (see
+	// CallbackPolicy).
+	CallbackAllow []string `json:"callback_allow,omitempty"`
+}
+
+// Registry key prefixes in BucketRegistry.
+const (
+	keySeller   = "seller."
+	keyReseller = "reseller."
+	keyAckKey   = "secret.ackkey"
+)
+
+type accountKey struct{ seller, account string }
+
+// registry is the in-memory view of BucketRegistry, kept current by a KV
+// watch so that several relays on one cluster see the same registrations.
+// Reads (every request's authentication, every routed event) never touch
+// the network.
+type registry struct {
+	mu        sync.RWMutex
+	rev       uint64
+	changed   chan struct{}
+	sellers   map[string]Seller
+	resellers map[string]Reseller
+	tokens    map[string]Principal
+	routes    map[accountKey][]string
+	// onReseller, when set, hears of every change of a reseller (old or
+	// cur nil when it was added or deleted), after the view is updated.
+	onReseller func(old, cur *Reseller)
+}
+
+func newRegistry() *registry {
+	return &registry{
+		changed:   make(chan struct{}),
+		sellers:   map[string]Seller{},
+		resellers: map[string]Reseller{},
+		tokens:    map[string]Principal{},
+		routes:    map[accountKey][]string{},
+	}
+}
+
+// apply folds one KV entry into the view.
+func (g *registry) apply(e jetstream.KeyValueEntry, log zerolog.Logger) {
+	g.mu.Lock()
+	deleted := e.Operation() != jetstream.KeyValuePut
+	var old, cur *Reseller
+	switch key := e.Key(); {
+	case strings.HasPrefix(key, keySeller):
+		g.applySeller(strings.TrimPrefix(key, keySeller), e.Value(), deleted, log)
+	case strings.HasPrefix(key, keyReseller):
+		id := strings.TrimPrefix(key, keyReseller)
+		old = lookup(g.resellers, id)
+		g.applyReseller(id, e.Value(), deleted, log)
+		cur = lookup(g.resellers, id)
+	}
+	g.rev = max(g.rev, e.Revision())
+	close(g.changed)
+	g.changed = make(chan struct{})
+	hook := g.onReseller
+	g.mu.Unlock()
+	if hook != nil && (old != nil || cur != nil) {
+		hook(old, cur)
+	}
+}
+
+// changes returns a channel that is closed at the next change of the view.
+func (g *registry) changes() <-chan struct{} {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.changed
+}
+
+func lookup(m map[string]Reseller, id string) *Reseller {
+	if r, ok := m[id]; ok {
+		return &r
+	}
+	return nil
+}
+
+func (g *registry) applySeller(id string, val []byte, deleted bool, log zerolog.Logger) {
+	if old, ok := g.sellers[id]; ok {
+		delete(g.tokens, old.TokenSHA256)
+		delete(g.sellers, id)
+	}
+	if deleted {
+		return
+	}
+	var s Seller
+	if err := json.Unmarshal(val, &s); err != nil {
+		log.Error().Err(err).Str("seller_id", id).Msg("unreadable seller record skipped")
+		return
+	}
+	g.sellers[id] = s
+	g.tokens[s.TokenSHA256] = Principal{Role: RoleSeller, ID: id}
+}
+
+func (g *registry) applyReseller(id string, val []byte, deleted bool, log zerolog.Logger) {
+	if old, ok := g.resellers[id]; ok {
+		delete(g.tokens, old.TokenSHA256)
+		delete(g.resellers, id)
+		g.unroute(old)
+	}
+	if deleted {
+		return
+	}
+	var r Reseller
+	if err := json.Unmarshal(val, &r); err != nil {
+		log.Error().Err(err).Str("reseller_id", id).Msg("unreadable reseller record skipped")
+		return
+	}
+	g.resellers[id] = r
+	g.tokens[r.TokenSHA256] = Principal{Role: RoleReseller, ID: id}
+	for _, a := range r.Accounts {
+		k := accountKey{r.Seller, a}
+		g.routes[k] = insertSorted(g.routes[k], id)
+	}
+}
+
+func (g *registry) unroute(r Reseller) {
+	for _, a := range r.Accounts {
+		k := accountKey{r.Seller, a}
+		ids := slices.DeleteFunc(slices.Clone(g.routes[k]), func(s string) bool { return s == r.ID })
+		if len(ids) == 0 {
+			delete(g.routes, k)
+		} else {
+			g.routes[k] = ids
+		}
+	}
+}
+
+func insertSorted(ids []string, id string) []string {
+	i, found := slices.BinarySearch(ids, id)
+	if found {
+		return ids
+	}
+	return slices.Insert(slices.Clone(ids), i, id)
+}
+
+// waitRevision blocks until the view includes KV revision rev, so that a
+// caller who just registered something can rely on it at once.
+func (g *registry) waitRevision(ctx context.Context, rev uint64) error {
+	for {
+		g.mu.RLock()
+		cur, ch := g.rev, g.changed
+		g.mu.RUnlock()
+		if cur >= rev {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for registry revision %d: %w", rev, ctx.Err())
+		}
+	}
+}
+
+func (g *registry) principal(tokenHash string) (Principal, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	p, ok := g.tokens[tokenHash]
+	return p, ok
+}
+
+func (g *registry) seller(id string) (Seller, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	s, ok := g.sellers[id]
+	return s, ok
+}
+
+func (g *registry) reseller(id string) (Reseller, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	r, ok := g.resellers[id]
+	return r, ok
+}
+
+func (g *registry) allSellers() []Seller {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := make([]Seller, 0, len(g.sellers))
+	for _, s := range g.sellers {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Seller) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// taken reports whether id names a seller or a reseller: the two share one
+// namespace, as their consumers and dead letters are named by id.
+func (g *registry) taken(id string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	_, s := g.sellers[id]
+	_, r := g.resellers[id]
+	return s || r
+}
+
+func (g *registry) allResellers() []Reseller {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := make([]Reseller, 0, len(g.resellers))
+	for _, r := range g.resellers {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Reseller) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// route returns the resellers registered on one seller's account. The slice
+// is shared: callers must not modify it.
+func (g *registry) route(seller, account string) []string {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.routes[accountKey{seller, account}]
+}
+
+// watchRegistry keeps the registry view current until bg ends. It returns
+// once the initial values are loaded, so that the relay never serves with
+// an empty view.
+func (r *Relay) watchRegistry(ctx, bg context.Context) error {
+	k := &kvWatch{kv: r.kv, apply: func(e jetstream.KeyValueEntry) { r.reg.apply(e, r.log) }}
+	return r.sup.open(ctx, bg, part{name: "registry", open: k.open, run: k.run, vital: true})
+}
+
+// RegisterSeller adds a seller and returns its record and its token, which
+// is shown only now: the registry keeps a hash.
+func (r *Relay) RegisterSeller(ctx context.Context, id string) (Seller, string, error) {
+	if p := events.NameProblem(id); p != "" {
+		return Seller{}, "", events.Invalid("id", "%s", p)
+	}
+	if r.reg.taken(id) {
+		return Seller{}, "", fmt.Errorf("%w: %q is already registered (sellers and resellers share one set of ids)", events.ErrConflict, id)
+	}
+	token := newToken(sellerTokenPrefix)
+	s := Seller{ID: id, TokenSHA256: hashToken(token), Created: time.Now().UTC()}
+	if err := r.syncConsumer(ctx, sellerEndpoint(s)); err != nil {
+		return Seller{}, "", err
+	}
+	if err := r.createRecord(ctx, keySeller+id, s); err != nil {
+		return Seller{}, "", fmt.Errorf("register seller %q: %w", id, err)
+	}
+	r.log.Info().Str("seller_id", id).Msg("seller registered")
+	return s, token, nil
+}
+
+// Seller returns a registered seller or an error wrapping
+// [events.ErrNotFound].
+func (r *Relay) Seller(id string) (Seller, error) {
+	s, ok := r.reg.seller(id)
+	if !ok {
+		return Seller{}, fmt.Errorf("%w: seller %q", events.ErrNotFound, id)
+	}
+	return s, nil
+}
+
+// ResellerSpec is what a registration asks for.
+type ResellerSpec struct {
+	ID       string       `json:"id"`
+	Seller   string       `json:"seller"`
+	Accounts []string     `json:"accounts"`
+	Webhook  *WebhookSpec `json:"webhook,omitempty"`
+}
+
+// Credentials are the secrets a registration hands out, once.
+type Credentials struct {
+	Token         string
+	WebhookSecret string
+}
+
+func (r *Relay) validateResellerSpec(spec *ResellerSpec) error {
+	ve := &events.ValidationError{}
+	if p := events.NameProblem(spec.ID); p != "" {
+		ve.Add("id", "%s", p)
+	}
+	if p := events.NameProblem(spec.Seller); p != "" {
+		ve.Add("seller", "%s", p)
+	} else if _, ok := r.reg.seller(spec.Seller); !ok {
+		ve.Add("seller", "unknown seller %q; register it first with POST /v1/sellers", spec.Seller)
+	}
+	if len(spec.Accounts) == 0 {
+		ve.Add("accounts", "required; list at least one account id")
+	}
+	for i, a := range spec.Accounts {
+		if p := events.TokenProblem(a); p != "" {
+			ve.Add(fmt.Sprintf("accounts[%d]", i), "%s", p)
+		}
+	}
+	if spec.Webhook != nil {
+		checkWebhook(ve, "webhook.", *spec.Webhook, r.AdminCallbackPolicy())
+	}
+	slices.Sort(spec.Accounts)
+	spec.Accounts = slices.Compact(spec.Accounts)
+	return ve.Err()
+}
+
+// RegisterReseller adds a reseller on one or more of a seller's accounts and
+// creates its durable consumer. The registry record is written last, so a
+// failure leaves no reseller behind (at most an unused consumer that a retry
+// reuses).
+func (r *Relay) RegisterReseller(ctx context.Context, spec ResellerSpec) (Reseller, Credentials, error) {
+	if err := r.validateResellerSpec(&spec); err != nil {
+		return Reseller{}, Credentials{}, err
+	}
+	if r.reg.taken(spec.ID) {
+		return Reseller{}, Credentials{}, fmt.Errorf("%w: %q is already registered (sellers and resellers share one set of ids)", events.ErrConflict, spec.ID)
+	}
+	cred := Credentials{Token: newToken(resellerTokenPrefix)}
+	rs := Reseller{ID: spec.ID, Seller: spec.Seller, Accounts: spec.Accounts,
+		TokenSHA256: hashToken(cred.Token), Created: time.Now().UTC(), Stream: r.shardFor(spec.ID),
+		NATSBcrypt: bcryptToken(cred.Token)}
+	if spec.Webhook != nil {
+		cred.WebhookSecret = r.applyWebhook(&rs.Webhook, *spec.Webhook, rs.Created)
+	}
+	if err := r.captureReseller(ctx, rs); err != nil {
+		return Reseller{}, Credentials{}, err
+	}
+	if err := r.syncConsumer(ctx, resellerEndpoint(rs)); err != nil {
+		return Reseller{}, Credentials{}, err
+	}
+	if err := r.createRecord(ctx, keyReseller+spec.ID, rs); err != nil {
+		return Reseller{}, Credentials{}, fmt.Errorf("register reseller %q: %w", spec.ID, err)
+	}
+	r.log.Info().Str("reseller_id", rs.ID).Str("seller_id", rs.Seller).Strs("accounts", rs.Accounts).
+		Str("stream", rs.Stream).Bool("webhook", rs.Webhook != nil).Msg("reseller registered")
+	if len(r.reg.allResellers())%100 == 1 {
+		r.warnCrowded() // every hundredth registration
+	}
+	return rs, cred, nil
+}
+
+// createRecord writes a new registry record and waits until the local view
+// has it.
+func (r *Relay) createRecord(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	rev, err := r.kv.Create(ctx, key, b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("%w: %s already exists", events.ErrConflict, strings.ReplaceAll(key, ".", " "))
+	}
+	if err != nil {
+		return classify(err)
+	}
+	return r.reg.waitRevision(ctx, rev)
+}
+
+// Authenticate maps a bearer token to its seller or reseller.
+func (r *Relay) Authenticate(token string) (Principal, bool) {
+	if token == "" {
+		return Principal{}, false
+	}
+	return r.reg.principal(hashToken(token))
+}
+
+// Reseller returns a registered reseller or an error wrapping
+// [events.ErrNotFound].
+func (r *Relay) Reseller(id string) (Reseller, error) {
+	rs, ok := r.reg.reseller(id)
+	if !ok {
+		return Reseller{}, fmt.Errorf("%w: reseller %q", events.ErrNotFound, id)
+	}
+	return rs, nil
+}
+
+// Resellers lists every registered reseller by id.
+func (r *Relay) Resellers() []Reseller { return r.reg.allResellers() }

@@ -1,0 +1,442 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// maxAtomicBatch is the server's limit on messages in one atomic batch.
+const maxAtomicBatch = 1000
+
+// relayGroup is the priority group of consumers that one relay at a time
+// must serve (the router, webhook pushers, taps): pinned by JetStream, so
+// that several relays on a cluster never route or push the same stream
+// twice or out of order, with no leader election of the relay's own.
+const relayGroup = "relay"
+
+// startRouter expands INGEST envelopes into per-event EVENTS and ORDERS
+// messages and EVENTS into per-reseller DELIVERY copies. It acks an
+// envelope only after all of that is stored (fsynced under the default
+// sync policy), so a crash at any point repeats writes whose message ids
+// make them harmless, and loses nothing.
+func (r *Relay) startRouter(ctx, bg context.Context) error {
+	_ = r.js.DeleteConsumer(ctx, StreamEvents, routerConsumer) // the router of earlier versions read EVENTS
+	rt := &router{r: r, floor: newAckFloor()}
+	if r.derivedLazy() {
+		var err error
+		if rt.unclean, err = r.markRunning(); err != nil {
+			return err
+		}
+		r.marked = true
+	}
+	return r.sup.open(ctx, bg, part{name: "router", open: rt.open, run: rt.run, vital: true})
+}
+
+// router is the routing part: its consumer on INGEST, and the floor below
+// which every envelope is acked, where a consumer lost at run time is
+// re-created.
+type router struct {
+	r       *Relay
+	cons    jetstream.Consumer
+	floor   *ackFloor
+	unclean bool // the previous run did not stop cleanly: rewind first
+}
+
+func (rt *router) open(ctx context.Context) error {
+	cons, err := rt.r.routerConsumer(ctx, rt.floor.seq)
+	if err != nil {
+		return err
+	}
+	rt.cons = cons
+	rt.floor.reset(cons.CachedInfo().AckFloor.Stream)
+	return nil
+}
+
+func (rt *router) run(ctx context.Context) error {
+	if rt.unclean {
+		if err := rt.r.rewind(ctx); err != nil && ctx.Err() == nil {
+			rt.r.log.Error().Err(err).Msg("re-routing after an unclean stop failed; continuing from the acknowledged floor")
+		}
+		rt.unclean = false
+	}
+	return rt.r.consumeIngest(ctx, rt.cons, rt.floor)
+}
+
+// ackFloor follows the router's acknowledged floor: every envelope up to
+// seq is acked. Acks come out of order (redeliveries), so those above the
+// floor wait in above until the gap below them closes.
+type ackFloor struct {
+	seq   uint64
+	above map[uint64]bool
+}
+
+// maxFloorGap bounds the acks held above the floor: twice the consumer's
+// MaxAckPending, beyond which the gap is not one of pending redeliveries.
+const maxFloorGap = 2 * 20_000
+
+func newAckFloor() *ackFloor { return &ackFloor{above: map[uint64]bool{}} }
+
+func (f *ackFloor) reset(seq uint64) {
+	f.seq = seq
+	clear(f.above)
+}
+
+func (f *ackFloor) acked(seq uint64) {
+	if seq <= f.seq {
+		return
+	}
+	f.above[seq] = true
+	if len(f.above) > maxFloorGap {
+		// a gap that never closes (envelopes aged out unrouted, or
+		// acked by another relay): the floor moves past it
+		f.seq = slices.Min(slices.Collect(maps.Keys(f.above))) - 1
+	}
+	for f.above[f.seq+1] {
+		delete(f.above, f.seq+1)
+		f.seq++
+	}
+}
+
+// routerConsumer creates or updates the router's consumer. One made by an
+// earlier version with AckAll (which cannot be updated to explicit acks)
+// is replaced by one that starts after its acknowledged floor; one lost
+// while the relay runs is re-created after floor, the last this run knew.
+func (r *Relay) routerConsumer(ctx context.Context, floor uint64) (jetstream.Consumer, error) {
+	cfg := r.routerConsumerConfig()
+	old, err := r.js.Consumer(ctx, StreamIngest, routerConsumer)
+	switch {
+	case err == nil:
+		// where it starts cannot change once made
+		cfg.DeliverPolicy, cfg.OptStartSeq = old.CachedInfo().Config.DeliverPolicy, old.CachedInfo().Config.OptStartSeq
+	case errors.Is(err, jetstream.ErrConsumerNotFound) && floor > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+		r.log.Warn().Uint64("from_seq", floor+1).Msg("router consumer was gone; re-created after the acknowledged floor")
+	}
+	if err == nil && old.CachedInfo().Config.AckPolicy != cfg.AckPolicy {
+		floor := old.CachedInfo().AckFloor.Stream
+		if err := r.js.DeleteConsumer(ctx, StreamIngest, routerConsumer); err != nil {
+			return nil, fmt.Errorf("replace router consumer: %w", classify(err))
+		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+		r.log.Info().Uint64("from_seq", floor+1).Msg("router consumer replaced (explicit acks)")
+	}
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, StreamIngest, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("router consumer: %w", classify(err))
+	}
+	return cons, nil
+}
+
+// routerPullBytes bounds what the router's subscription holds for it:
+// envelopes reach 2 MiB, and a subscription that holds more than 64 MiB
+// drops messages (a slow consumer), which then wait out routerAckWait.
+const routerPullBytes = 16 << 20
+
+// consumeIngest routes until ctx ends (nil) or the consumer is lost.
+func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer, floor *ackFloor) error {
+	in := make(chan jetstream.Msg, 16)
+	errs := make(chan error, 1)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case in <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxBytes(routerPullBytes), jetstream.PullPriorityGroup(relayGroup), consumeErrs(r.log, "router", errs))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", StreamIngest, classify(err))
+	}
+	defer cc.Stop()
+	return r.routeLoop(ctx, in, consumeWatch{cons: cons, errs: errs, closed: cc.Closed()}, floor)
+}
+
+// routeLoop takes whatever envelopes are waiting (at least one, no linger
+// timer), stores everything they hold, and acks each once its durability
+// fence has passed. Acks are explicit, one per envelope: after a restart
+// JetStream hands out new envelopes at once and redelivers the pending
+// ones only when their ack wait ends, so acking "all up to" a new one
+// would settle envelopes this run never routed.
+func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg, w consumeWatch, floor *ackFloor) error {
+	fence := &ackFence{}
+	if r.derivedLazy() {
+		fence.delay = fenceDelay
+	}
+	tick := time.NewTicker(derivedSyncInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case first := <-in:
+			batch := drain(in, first, 64, routeBatchBytes)
+			if !r.routeEnvelopes(ctx, batch) {
+				return nil
+			}
+			for _, m := range batch {
+				fence.add(m, time.Now())
+			}
+		case <-tick.C:
+		case err := <-w.errs:
+			if err := w.lost(ctx, err); err != nil {
+				return err
+			}
+		case <-w.closed:
+			return w.stopped()
+		case <-ctx.Done():
+			return nil
+		}
+		for _, m := range fence.ripe(time.Now()) {
+			if err := m.Ack(); err != nil {
+				r.log.Warn().Err(err).Msg("router ack failed; the envelope will be routed again")
+				continue
+			}
+			if md, err := m.Metadata(); err == nil {
+				floor.acked(md.Sequence.Stream)
+			}
+		}
+	}
+}
+
+// routeBatchBytes bounds the envelopes routed together: a backlog of large
+// commit groups must not make one batch outlast routerAckWait (it would be
+// handed out again while still being routed).
+const routeBatchBytes = 1 << 20
+
+func drain(in <-chan jetstream.Msg, first jetstream.Msg, limit, bytes int) []jetstream.Msg {
+	batch := []jetstream.Msg{first}
+	size := len(first.Data())
+	for len(batch) < limit && size < bytes {
+		select {
+		case m := <-in:
+			batch = append(batch, m)
+			size += len(m.Data())
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// stored is one event as it now sits in EVENTS (or ORDERS).
+type stored struct {
+	rec record
+	seq uint64
+	at  time.Time // when ingest stored it (the envelope's time)
+}
+
+// routeEnvelopes loads the last state of the batch's items, stores its
+// events, then their copies. It reports whether everything is stored
+// (false only when ctx ended).
+func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool {
+	var evRecs, orderRecs []record
+	var evAt []time.Time
+	for _, m := range batch {
+		recs, err := decodeEnvelope(m.Data())
+		md, _ := m.Metadata()
+		if err != nil || md == nil {
+			r.log.Error().Err(err).Msg("unreadable envelope skipped")
+			continue
+		}
+		for _, rc := range recs {
+			if strings.HasPrefix(rc.subject, events.OrdersPrefix+".") {
+				orderRecs = append(orderRecs, rc)
+				continue
+			}
+			evRecs, evAt = append(evRecs, rc), append(evAt, md.Timestamp)
+		}
+	}
+	if _, ok := r.storeAll(ctx, msgsOf(orderRecs)); !ok {
+		return false
+	}
+	keys := make([]events.Key, len(evRecs))
+	for i, rc := range evRecs {
+		keys[i], _ = events.ParseEventSubject(rc.subject)
+	}
+	r.prefetchItems(ctx, keys)
+	seqs, ok := r.storeAll(ctx, msgsOf(evRecs))
+	if !ok {
+		return false
+	}
+	evs := make([]stored, len(evRecs))
+	for i := range evRecs {
+		evs[i] = stored{rec: evRecs[i], seq: seqs[i], at: evAt[i]}
+	}
+	for _, part := range r.copyParts(r.copiesOf(evs, keys)) {
+		if _, ok := r.storeAll(ctx, part); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// storeAll stores msgs in order, in atomic batches, retrying until it
+// succeeds or ctx ends, and returns their sequences.
+func (r *Relay) storeAll(ctx context.Context, msgs []*nats.Msg) ([]uint64, bool) {
+	seqs := make([]uint64, 0, len(msgs))
+	for start := 0; start < len(msgs); start += maxAtomicBatch {
+		chunk := msgs[start:min(start+maxAtomicBatch, len(msgs))]
+		s, ok := r.storeChunk(ctx, chunk)
+		if !ok {
+			return nil, false
+		}
+		seqs = append(seqs, s...)
+	}
+	return seqs, true
+}
+
+func msgsOf(recs []record) []*nats.Msg {
+	out := make([]*nats.Msg, len(recs))
+	for i, rc := range recs {
+		out[i] = rc.msg()
+	}
+	return out
+}
+
+func (r *Relay) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bool) {
+	backoff := 50 * time.Millisecond
+	for {
+		seqs, err := r.storeOrdered(ctx, chunk)
+		if err == nil {
+			return seqs, true
+		}
+		r.log.Warn().Err(err).Int("messages", len(chunk)).Dur("retry_in", backoff).Msg("routing store failed")
+		if isDeliverSubject(chunk[0].Subject) && noStream(err) {
+			r.healDelivery(ctx) // a reseller's subjects may be missing from its stream
+		}
+		select {
+		case <-time.After(backoff):
+			backoff = min(2*backoff, 5*time.Second)
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// storeAttempt bounds one store of the router's output: a request lost
+// with a dying server is repeated (message ids keep one copy) instead of
+// holding routing up.
+const storeAttempt = 5 * time.Second
+
+// storeOrdered stores msgs, all for one stream, as one atomic batch (one
+// fsync, all or nothing), or one by one when the batch repeats a stored
+// message id (the server refuses such a batch whole) or the stream is
+// async-persisted behind the fence, and returns each one's sequence.
+func (r *Relay) storeOrdered(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeAttempt)
+	defer cancel()
+	if len(msgs) > 1 && !r.lazySubject(msgs[0].Subject) {
+		ack, err := jetstreamext.PublishMsgBatch(ctx, r.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+		if err == nil {
+			seqs := make([]uint64, len(msgs))
+			for i := range seqs {
+				seqs[i] = ack.Sequence - uint64(len(msgs)-1-i)
+			}
+			return seqs, nil
+		}
+		if apiCode(err) != codeBatchDuplicateID {
+			return nil, classify(err)
+		}
+		stripBatchHeaders(msgs)
+	}
+	return r.storeEach(ctx, msgs)
+}
+
+func stripBatchHeaders(msgs []*nats.Msg) {
+	for _, m := range msgs {
+		m.Header.Del(jetstreamext.BatchIDHeader)
+		m.Header.Del(jetstreamext.BatchSeqHeader)
+		m.Header.Del(jetstreamext.BatchCommitHeader)
+	}
+}
+
+// storeWindow bounds one caller's unanswered publishes, so that
+// concurrent callers stay below the connection's async limit (4000 by
+// default; beyond it publishing stalls and fails).
+const storeWindow = 256
+
+// storeEach publishes msgs pipelined in order, with at most storeWindow
+// unanswered at any time: each new publish waits only for the answer to
+// the one storeWindow places before it, so the pipe stays full.
+func (r *Relay) storeEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
+	seqs := make([]uint64, len(msgs))
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	settle := func(i int) error {
+		ack, err := awaitAck(ctx, futures[i])
+		if err != nil {
+			return err
+		}
+		seqs[i] = ack.Sequence
+		return nil
+	}
+	for i, m := range msgs {
+		if i >= storeWindow {
+			if err := settle(i - storeWindow); err != nil {
+				return nil, err
+			}
+		}
+		f, err := r.js.PublishMsgAsync(m)
+		if err != nil {
+			return nil, classify(err)
+		}
+		futures[i] = f
+	}
+	for i := max(0, len(msgs)-storeWindow); i < len(msgs); i++ {
+		if err := settle(i); err != nil {
+			return nil, err
+		}
+	}
+	return seqs, nil
+}
+
+// copiesOf checks each event against its item's last state and makes a
+// copy for each of its recipients, grouped by the stream that stores it.
+func (r *Relay) copiesOf(evs []stored, keys []events.Key) *copyGroups {
+	out := &copyGroups{idx: map[string]int{}}
+	for i, e := range evs {
+		if keys[i].Item == "" {
+			r.log.Error().Str("subject", e.rec.subject).Msg("unroutable event skipped")
+			continue
+		}
+		flags := r.items.observe(keys[i], stateOf(e.rec.header, e.rec.body, e.seq))
+		for _, f := range flags {
+			r.metrics.flagged.WithLabelValues(f).Inc()
+			r.log.Warn().Str("event_id", e.rec.header.Get(HeaderEventID)).Str("flag", f).Str("item", keys[i].Item).Msg("transition flagged")
+		}
+		for _, id := range r.recipients(keys[i]) {
+			rs, _ := r.reg.reseller(id)
+			out.add(rs.DeliveryStream(), copyFor(id, keys[i], e.rec, e.seq, e.at, flags))
+		}
+	}
+	r.metrics.copies.Add(float64(out.n))
+	return out
+}
+
+// copyFor is reseller's own copy of an event: the same bytes, its own
+// subject, the event's headers, and a message id that makes a repeated
+// copy a duplicate.
+func copyFor(reseller string, k events.Key, rec record, seq uint64, at time.Time, flags []string) *nats.Msg {
+	h := rec.header
+	c := nats.NewMsg(events.DeliverSubject(reseller, k))
+	c.Data = rec.body
+	c.Header.Set(jetstream.MsgIDHeader, copyMsgID(reseller, rec.msgID))
+	c.Header.Set(HeaderEventID, h.Get(HeaderEventID))
+	for _, name := range []string{HeaderContentType, HeaderType, HeaderState, HeaderKind, HeaderTime, HeaderSequence} {
+		if v := h.Get(name); v != "" {
+			c.Header.Set(name, v)
+		}
+	}
+	c.Header.Set(HeaderEventSeq, strconv.FormatUint(seq, 10))
+	c.Header.Set(HeaderStored, strconv.FormatInt(at.UnixNano(), 10))
+	if len(flags) > 0 {
+		c.Header.Set(HeaderFlags, strings.Join(flags, ","))
+	}
+	return c
+}

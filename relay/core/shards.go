@@ -1,0 +1,239 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Delivery shards. JetStream finds a filtered consumer's next message by
+// scanning its stream's blocks, so with every reseller on one stream each
+// consumer reads past every other reseller's copies: at 1,000 resellers
+// bare JetStream drains ~4k copies/s where 10 resellers drain ~97k/s
+// (bench scale). Spreading resellers over several streams makes each
+// consumer scan only its own stream. The subjects stay those of the
+// design (deliver.<reseller>.…); only which stream stores them changes.
+
+// MaxDeliveryShards bounds RELAY_DELIVERY_SHARDS: each shard is one more
+// stream that syncs on its own and, on a cluster, one more Raft group.
+const MaxDeliveryShards = 64
+
+// deliveryStream names shard k: DELIVERY for 0, the design's stream, then
+// DELIVERY_01 and on.
+func deliveryStream(k int) string {
+	if k == 0 {
+		return StreamDelivery
+	}
+	return fmt.Sprintf("%s_%02d", StreamDelivery, k)
+}
+
+// IsDeliveryStream reports whether name is one of the delivery streams.
+func IsDeliveryStream(name string) bool {
+	return name == StreamDelivery || strings.HasPrefix(name, StreamDelivery+"_")
+}
+
+// shardFor places a new reseller by a hash of its id, so that relays on one
+// cluster agree without asking each other.
+func (r *Relay) shardFor(id string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return deliveryStream(int(h.Sum32() % uint32(r.cfg.DeliveryShards)))
+}
+
+// DeliveryStream is the stream that stores the reseller's copies. Records
+// written before shards existed name none: they live on DELIVERY.
+func (rs Reseller) DeliveryStream() string {
+	if rs.Stream == "" {
+		return StreamDelivery
+	}
+	return rs.Stream
+}
+
+// deliveryLayout maps each delivery stream to the subjects it captures:
+// deliver.> on DELIVERY while there is one shard and every reseller lives
+// there (the design's layout), otherwise each stream lists the filters of
+// its own resellers (streams may not overlap).
+func (r *Relay) deliveryLayout(extra ...Reseller) map[string][]string {
+	all := append(r.reg.allResellers(), extra...)
+	spread := r.cfg.DeliveryShards > 1
+	for _, rs := range all {
+		spread = spread || rs.DeliveryStream() != StreamDelivery
+	}
+	if !spread {
+		return map[string][]string{StreamDelivery: {events.DeliverPrefix + ".>"}}
+	}
+	out := map[string][]string{StreamDelivery: nil}
+	for _, rs := range all {
+		s := rs.DeliveryStream()
+		out[s] = append(out[s], events.DeliverFilter(rs.ID))
+	}
+	return out
+}
+
+// provisionDelivery creates or updates every delivery stream the registry
+// needs. It runs at start, after the registry is loaded.
+func (r *Relay) provisionDelivery(ctx context.Context) error {
+	layout := r.deliveryLayout()
+	if err := r.applyLayout(ctx, layout, slices.Sorted(maps.Keys(layout)), true); err != nil {
+		return err
+	}
+	r.warnCrowded()
+	return nil
+}
+
+// crowdedStream is where the scan cost of filtered consumers begins to
+// show (bench scale): more resellers than this on one stream get a
+// warning.
+const crowdedStream = 200
+
+// warnCrowded tells the operator about a delivery stream that holds more
+// than crowdedStream resellers.
+func (r *Relay) warnCrowded() {
+	count := map[string]int{}
+	for _, rs := range r.reg.allResellers() {
+		count[rs.DeliveryStream()]++
+	}
+	for name, n := range count {
+		if n > crowdedStream {
+			r.log.Warn().Str("stream", name).Int("resellers", n).Int("delivery_shards", r.cfg.DeliveryShards).
+				Msg("many resellers share one delivery stream; delivery slows as each consumer scans the others' copies: raise RELAY_DELIVERY_SHARDS (new resellers spread, see README)")
+		}
+	}
+}
+
+// captureReseller makes rs's stream capture its subjects before the
+// registry names it, so that the router never routes to a reseller whose
+// copies no stream would store.
+func (r *Relay) captureReseller(ctx context.Context, rs Reseller) error {
+	names := []string{StreamDelivery}
+	if s := rs.DeliveryStream(); s != StreamDelivery {
+		names = append(names, s)
+	}
+	return r.applyLayout(ctx, r.deliveryLayout(rs), names, false)
+}
+
+// healDelivery re-applies the layout after a copy found no stream: two
+// relays registering at the same moment may each have widened a stream
+// from a view without the other's reseller. Streams whose subjects are
+// right are left alone.
+func (r *Relay) healDelivery(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, storeAttempt)
+	defer cancel()
+	layout := r.deliveryLayout()
+	if err := r.applyLayout(ctx, layout, slices.Sorted(maps.Keys(layout)), false); err != nil {
+		r.log.Warn().Err(err).Msg("delivery streams not repaired; will retry")
+	}
+}
+
+// applyLayout brings the named streams (DELIVERY first, so that it gives up
+// deliver.> before another stream lists a reseller) to the layout. Subjects
+// are only added, never dropped: a relay with an older view of the
+// registry must not take away another relay's new reseller. always updates
+// streams whose subjects did not change too (config changes at start).
+func (r *Relay) applyLayout(ctx context.Context, layout map[string][]string, names []string, always bool) error {
+	r.layoutMu.Lock()
+	defer r.layoutMu.Unlock()
+	slices.SortStableFunc(names, func(a, b string) int { return deliveryFirst(a) - deliveryFirst(b) })
+	for _, name := range names {
+		info, err := r.streamInfo(ctx, name)
+		if err != nil {
+			return err
+		}
+		var cur []string
+		if info != nil {
+			cur = info.Config.Subjects
+		}
+		want := widen(cur, layout[name], name)
+		if len(want) == 0 {
+			want = []string{name} // what JetStream gives a stream without subjects
+		}
+		if !always && cur != nil && sameSet(cur, want) {
+			continue
+		}
+		sc := r.deliveryConfig(name, want)
+		r.fitHeld(&sc, info)
+		if err := r.ensureStream(ctx, sc); err != nil {
+			return fmt.Errorf("provision stream %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// widen is what a stream should capture: deliver.> alone, or the union of
+// what it has and what it needs, without deliver.> and without the
+// stream's own name (JetStream's subject for a stream given none).
+func widen(cur, need []string, name string) []string {
+	all := events.DeliverPrefix + ".>"
+	if slices.Equal(need, []string{all}) {
+		return need
+	}
+	out := slices.Clone(need)
+	for _, s := range cur {
+		if s != all && s != name && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func deliveryFirst(name string) int {
+	if name == StreamDelivery {
+		return 0
+	}
+	return 1
+}
+
+// copyGroups holds the router's copies per delivery stream, each group in
+// routing order (one reseller's copies all go to one stream, so its order
+// holds): an atomic batch holds one stream's messages only.
+type copyGroups struct {
+	idx   map[string]int
+	parts [][]*nats.Msg
+	n     int
+}
+
+func (g *copyGroups) add(stream string, m *nats.Msg) {
+	i, ok := g.idx[stream]
+	if !ok {
+		i = len(g.parts)
+		g.idx[stream] = i
+		g.parts = append(g.parts, nil)
+	}
+	g.parts[i] = append(g.parts[i], m)
+	g.n++
+}
+
+// copyParts is what the router stores in one go: a part per stream for
+// atomic batches; behind the fence, one part still grouped by stream, so
+// that it is pipelined together and each stream's queue in the server gets
+// its messages in runs.
+func (r *Relay) copyParts(g *copyGroups) [][]*nats.Msg {
+	if len(g.parts) < 2 || !r.derivedLazy() {
+		return g.parts
+	}
+	return [][]*nats.Msg{slices.Concat(g.parts...)}
+}
+
+// noStream reports a publish that no stream answered: the subject is
+// captured by none (or, on a cluster, its stream has no leader yet).
+func noStream(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
+func isDeliverSubject(s string) bool { return strings.HasPrefix(s, events.DeliverPrefix+".") }

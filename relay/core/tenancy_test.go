@@ -1,0 +1,462 @@
+package core_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay/core"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+func openListening(t *testing.T) (*core.Relay, string) {
+	t.Helper()
+	ctx := testCtx(t)
+	r, err := core.Open(ctx, core.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Minute,
+		NATSListen: "127.0.0.1:0"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+		t.Fatal(err)
+	}
+	return r, r.Server().ClientURL()
+}
+
+// TestTenancyFollowsTheRegistry: a reseller whose token changes, or that
+// is deleted, loses its open NATS connections at once, and only the
+// current token connects again.
+func TestTenancyFollowsTheRegistry(t *testing.T) {
+	ctx := testCtx(t)
+	r, url := openListening(t)
+	_, cred, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := r.JetStream().KeyValue(ctx, core.BucketRegistry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	nc, err := nats.Connect(url, nats.UserInfo("res-a", cred.Token), nats.MaxReconnects(0),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+
+	// A new token, as a re-tokening writes it.
+	e, err := kv.Get(ctx, "reseller.res-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("bra_new_token"))
+	rec["token_sha256"] = hex.EncodeToString(sum[:])
+	b, _ := json.Marshal(rec)
+	if _, err := kv.Put(ctx, "reseller.res-a", b); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, closed, "the connection made with the old token")
+	if c, err := nats.Connect(url, nats.UserInfo("res-a", cred.Token)); err == nil {
+		c.Close()
+		t.Fatal("the old token still connects")
+	}
+	closed = make(chan struct{})
+	nc2, err := nats.Connect(url, nats.UserInfo("res-a", "bra_new_token"), nats.MaxReconnects(0),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if err != nil {
+		t.Fatalf("the new token does not connect: %v", err)
+	}
+	defer nc2.Close()
+
+	if err := kv.Delete(ctx, "reseller.res-a"); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, closed, "the connection of the deleted reseller")
+	if c, err := nats.Connect(url, nats.UserInfo("res-a", "bra_new_token")); err == nil {
+		c.Close()
+		t.Fatal("a deleted reseller still connects")
+	}
+}
+
+// registerResellers registers ids on sell-1's acc-77 and returns their
+// tokens.
+func registerResellers(t *testing.T, r *core.Relay, ids ...string) map[string]string {
+	t.Helper()
+	creds := map[string]string{}
+	for _, id := range ids {
+		_, c, err := r.RegisterReseller(testCtx(t), core.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-77"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds[id] = c.Token
+	}
+	return creds
+}
+
+func waitClosed(t *testing.T, closed <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s was not closed", what)
+	}
+}
+
+// TestReceiptIntake: a receipt a reseller publishes over NATS is journaled
+// only for a delivery of its own, once; one that names another consumer,
+// claims another's delivery, repeats, is malformed or oversized is refused
+// and counted, never stored.
+func TestReceiptIntake(t *testing.T) {
+	ctx := testCtx(t)
+	r, url := openListening(t)
+	creds := registerResellers(t, r, "res-a", "res-b")
+	if _, err := r.Publish(ctx, core.Principal{Role: core.RoleSeller, ID: "sell-1"},
+		[]events.Event{event("rc-1", "acc-77", "1", "active")}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := connectAs(t, url, "res-a", creds["res-a"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := connectAs(t, url, "res-b", creds["res-b"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, theirs := fetchOne(t, ctx, a, "res-a"), fetchOne(t, ctx, b, "res-b")
+	seqOf := func(m jetstream.Msg) uint64 {
+		md, err := m.Metadata()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return md.Sequence.Stream
+	}
+	send := func(body string) {
+		if err := a.nc.Publish("receipts.DELIVERY.res-a.sell-1.acc-77.1", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own := fmt.Sprintf(`{"seq":%d,"event_id":"rc-1","action":"applied"}`, seqOf(mine))
+	send(own)
+	send(own)
+	send(fmt.Sprintf(`{"stream":"DELIVERY","consumer":"res-b","seq":%d,"event_id":"rc-1","action":"applied"}`, seqOf(theirs)))
+	send(fmt.Sprintf(`{"seq":%d,"event_id":"rc-1","action":"rejected"}`, seqOf(theirs)))
+	send(`{"seq":1,`)
+	send(fmt.Sprintf(`{"seq":%d,"event_id":"rc-1","action":"applied","reason":"%0*d"}`, seqOf(mine), 5000, 0))
+	want := map[string]float64{"repeat": 1, "foreign_consumer": 2, "malformed": 1, "too_large": 1}
+	waitFor(t, "every bad receipt refused", func() bool {
+		got := refusedReceipts(t, r)
+		for k, v := range want {
+			if got[k] != v {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, "the one good receipt journaled", func() bool { return streamMsgs(t, r, core.StreamReceipts) == 1 })
+	rec, err := r.JetStream().Stream(ctx, core.StreamReceipts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := rec.GetLastMsgForSubject(ctx, "receipts.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != "receipts.DELIVERY.res-a.sell-1.acc-77.1" {
+		t.Fatalf("journaled on %s, want res-a's own receipt subject", m.Subject)
+	}
+}
+
+func refusedReceipts(t *testing.T, r *core.Relay) map[string]float64 {
+	t.Helper()
+	mfs, err := r.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "billrelay_receipts_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
+func streamMsgs(t *testing.T, r *core.Relay, name string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := r.JetStream().Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// TestTenantGuardBoundsWhatATenantCosts: a reseller that leaves the
+// server waiting with thousands of unanswered requests (each holds a
+// response mapping in the relay's account) or thousands of subscriptions
+// is closed and kept out for a while; another reseller is untouched; and
+// no reseller holds more than its connection bound.
+func TestTenantGuardBoundsWhatATenantCosts(t *testing.T) {
+	ctx := testCtx(t)
+	r, url := openListening(t)
+	creds := registerResellers(t, r, "res-a", "res-b")
+	g, err := r.Server().LookupAccount("$G")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flood := range []struct {
+		name string
+		do   func(nc *nats.Conn, i int)
+	}{
+		{"unanswered fetches", func(nc *nats.Conn, i int) {
+			_ = nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.DELIVERY.res-a", fmt.Sprintf("_INBOX_res-a.f.%d", i), []byte(`{"batch":1,"no_wait":true}`))
+		}},
+		{"subscriptions", func(nc *nats.Conn, i int) { _, _ = nc.SubscribeSync(fmt.Sprintf("_INBOX_res-a.s.%d", i)) }},
+	} {
+		t.Run(flood.name, func(t *testing.T) {
+			closed := make(chan struct{})
+			nc, err := nats.Connect(url, nats.UserInfo("res-a", creds["res-a"]), nats.MaxReconnects(0),
+				nats.CustomInboxPrefix(core.InboxPrefix("res-a")), nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
+				nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			_, _ = nc.SubscribeSync("_INBOX_res-a.f.>")
+			for i := 0; i < 20_000; i++ {
+				select {
+				case <-closed:
+					i = 20_000
+				default:
+					flood.do(nc, i)
+				}
+			}
+			waitClosed(t, closed, "the flooding reseller's connection")
+			if c, err := nats.Connect(url, nats.UserInfo("res-a", creds["res-a"])); err == nil {
+				c.Close()
+				t.Fatal("the reseller closed by the guard connected again at once")
+			}
+			t.Logf("response mappings in the relay's account after the guard: %d", g.NumPendingAllResponses())
+		})
+		r.UnbanForTest("res-a")
+	}
+	b, err := connectAs(t, url, "res-b", creds["res-b"])
+	if err != nil {
+		t.Fatalf("res-b kept out by res-a's floods: %v", err)
+	}
+	if _, err := b.js.Consumer(ctx, core.StreamDelivery, "res-b"); err != nil {
+		t.Fatalf("res-b's consumer info: %v", err)
+	}
+	var conns []*nats.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for {
+		c, err := nats.Connect(url, nats.UserInfo("res-b", creds["res-b"]), nats.MaxReconnects(0))
+		if err != nil {
+			break
+		}
+		conns = append(conns, c)
+		if len(conns) > 100 {
+			t.Fatal("more than 100 connections of one reseller admitted")
+		}
+	}
+	if len(conns)+1 != 16 { // b is the first
+		t.Fatalf("%d connections of res-b admitted, want the bound of 16", len(conns)+1)
+	}
+}
+
+// TestRevokedTokenKeepsNoConnection: logins with a token race its
+// replacement; every connection made with the old token is closed, none
+// survives the sweep.
+func TestRevokedTokenKeepsNoConnection(t *testing.T) {
+	ctx := testCtx(t)
+	r, url := openListening(t)
+	_, cred, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := r.JetStream().KeyValue(ctx, core.BucketRegistry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := cred.Token
+	for round := range 20 {
+		old := token
+		var (
+			mu    sync.Mutex
+			made  []chan struct{}
+			stop  = make(chan struct{})
+			some  = make(chan struct{}, 1000)
+			group sync.WaitGroup
+		)
+		for range 6 {
+			group.Add(1)
+			go func() {
+				defer group.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					closed := make(chan struct{})
+					nc, err := nats.Connect(url, nats.UserInfo("res-a", old), nats.MaxReconnects(0),
+						nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+					if err != nil {
+						return // the new token is in force
+					}
+					t.Cleanup(nc.Close)
+					mu.Lock()
+					made = append(made, closed)
+					mu.Unlock()
+					some <- struct{}{}
+				}
+			}()
+		}
+		for range 12 { // logins are running when the token changes
+			<-some
+		}
+		token = fmt.Sprintf("bra_round_%d", round)
+		e, err := kv.Get(ctx, "reseller.res-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(e.Value(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(token))
+		rec["token_sha256"] = hex.EncodeToString(sum[:])
+		body, _ := json.Marshal(rec)
+		if _, err := kv.Put(ctx, "reseller.res-a", body); err != nil {
+			t.Fatal(err)
+		}
+		close(stop)
+		group.Wait()
+		for _, closed := range made {
+			waitClosed(t, closed, fmt.Sprintf("round %d: a connection made with the replaced token", round))
+		}
+	}
+}
+
+// TestOneTenantsFloodSparesTheOthers: while res-a floods its consumer
+// info and receipt subjects, res-b's receipts are all journaled, res-b
+// reads its consumer info, and the relay's own lag reads answer.
+func TestOneTenantsFloodSparesTheOthers(t *testing.T) {
+	ctx := testCtx(t)
+	r, url := openListening(t)
+	creds := registerResellers(t, r, "res-a", "res-b")
+	var evs []events.Event
+	for i := range 20 {
+		evs = append(evs, event(fmt.Sprintf("fl-%d", i), "acc-77", strconv.Itoa(i), "active"))
+	}
+	if _, err := r.Publish(ctx, core.Principal{Role: core.RoleSeller, ID: "sell-1"}, evs); err != nil {
+		t.Fatal(err)
+	}
+	b, err := connectAs(t, url, "res-b", creds["res-b"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := b.js.Consumer(ctx, core.StreamDelivery, "res-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []jetstream.Msg
+	for len(held) < len(evs) {
+		batch, err := cons.Fetch(len(evs)-len(held), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			held = append(held, m)
+		}
+	}
+	a, err := nats.Connect(url, nats.UserInfo("res-a", creds["res-a"]), nats.CustomInboxPrefix(core.InboxPrefix("res-a")),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Subscribe("_INBOX_res-a.>", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	flooding := make(chan struct{})
+	go func() {
+		defer close(flooding)
+		junk := []byte(`{"seq":1,"event_id":"fl-0","action":"applied"}`)
+		for i := 0; i < 30_000 && !a.IsClosed(); i++ {
+			_ = a.PublishRequest("$JS.API.CONSUMER.INFO.DELIVERY.res-a", "_INBOX_res-a.i", nil)
+			_ = a.Publish("receipts.DELIVERY.res-a.x", junk)
+		}
+	}()
+	for _, m := range held {
+		md, _ := m.Metadata()
+		body := fmt.Sprintf(`{"seq":%d,"event_id":%q,"action":"applied"}`, md.Sequence.Stream, m.Headers().Get("Relay-Event-Id"))
+		if err := b.nc.Publish("receipts.DELIVERY.res-b.sell-1.acc-77.x", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := r.ResellerLag(short, "res-b")
+		cancel()
+		if err != nil {
+			t.Fatalf("the relay's own lag read during the flood: %v", err)
+		}
+	}
+	if _, err := b.js.Consumer(ctx, core.StreamDelivery, "res-b"); err != nil {
+		t.Fatalf("res-b's consumer info during the flood: %v", err)
+	}
+	<-flooding
+	waitFor(t, "every receipt of res-b journaled", func() bool { return receiptsOf(t, r, "res-b") == len(held) })
+}
+
+func receiptsOf(t *testing.T, r *core.Relay, consumer string) int {
+	t.Helper()
+	st, err := r.JetStream().Stream(t.Context(), core.StreamReceipts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(t.Context(), jetstream.WithSubjectFilter("receipts.DELIVERY."+consumer+".>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(info.State.Subjects)
+}
