@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/adapters/httpapi"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -46,7 +47,7 @@ func startRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) 
 
 // openRelay opens a relay on dir, registering nothing.
 func openRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) {
-	r, err := core.Open(ctx, core.Config{DataDir: dir, SyncAlways: cfg.SyncAlways,
+	r, err := core.Open(ctx, relay.Config{DataDir: dir, SyncAlways: cfg.SyncAlways,
 		SyncInterval: cfg.SyncInterval, AckWait: time.Minute, DeliveryShards: cfg.DeliveryShards}, cfg.Log)
 	if err != nil {
 		return nil, err

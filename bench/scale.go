@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -189,8 +190,8 @@ func (e *relayEnv) waitRouted(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		st, err1 := e.r.JetStream().Stream(ctx, core.StreamIngest)
-		c, err2 := e.r.JetStream().Consumer(ctx, core.StreamIngest, "router")
+		st, err1 := e.r.JetStream().Stream(ctx, relay.StreamIngest)
+		c, err2 := e.r.JetStream().Consumer(ctx, relay.StreamIngest, "router")
 		if err1 == nil && err2 == nil && c.CachedInfo().AckFloor.Stream >= st.CachedInfo().State.LastSeq {
 			return nil
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -26,7 +27,7 @@ func webhookCase(ctx context.Context, dir string, cfg Config, n, events int) (Ro
 		return Row{}, err
 	}
 	defer recv.close()
-	r, err := core.Open(ctx, core.Config{DataDir: dir, SyncAlways: cfg.SyncAlways, SyncInterval: cfg.SyncInterval,
+	r, err := core.Open(ctx, relay.Config{DataDir: dir, SyncAlways: cfg.SyncAlways, SyncInterval: cfg.SyncInterval,
 		AckWait: time.Minute}, cfg.Log)
 	if err != nil {
 		return Row{}, err
@@ -64,7 +65,7 @@ func publishBatches(ctx context.Context, r *core.Relay, n int) error {
 		if err != nil {
 			return err
 		}
-		if _, err := r.Publish(ctx, core.Principal{Role: core.RoleSeller, ID: "sell-1"}, evs); err != nil {
+		if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, evs); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/test/harness"
 	"github.com/nats-io/nats.go"
@@ -125,7 +126,7 @@ func natsConnect(t *testing.T, url, user, password string) *nats.Conn {
 func fetchOwn(t *testing.T, nc *nats.Conn, id string) jetstream.Msg {
 	t.Helper()
 	js, _ := jetstream.New(nc)
-	cons, err := js.Consumer(t.Context(), core.StreamDelivery, id)
+	cons, err := js.Consumer(t.Context(), relay.StreamDelivery, id)
 	if err != nil {
 		t.Fatalf("%s reads its own consumer: %v", id, err)
 	}
@@ -340,7 +341,7 @@ func TestNATSConfigIsolatesOnACluster(t *testing.T) {
 	// restarted server, as an agent keeps asking.
 	js, _ := jetstream.New(a)
 	harness.WaitFor(t, 30*time.Second, "the relay to answer res-a's consumer info", func() bool {
-		_, err := js.Consumer(t.Context(), core.StreamDelivery, "res-a")
+		_, err := js.Consumer(t.Context(), relay.StreamDelivery, "res-a")
 		return err == nil
 	})
 	own := fetchOwn(t, a, "res-a")

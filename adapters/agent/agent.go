@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -80,7 +81,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	d := core.NewDispatcher(core.DispatchConfig{
 		Concurrency: cfg.Concurrency, Backoff: cfg.Backoff, AckWait: ackWait,
 		// The relay keeps the dead-letter copy: it captures the terminate.
-		Dead:  func(context.Context, core.Message, string) error { return nil },
+		Dead:  func(context.Context, relay.Message, string) error { return nil },
 		Gates: &fileGates{path: filepath.Join(cfg.StateDir, cfg.Reseller+".gates.json")},
 		Log:   log.With().Str("reseller_id", cfg.Reseller).Logger(),
 	}, sink, src)
@@ -88,8 +89,8 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	return d.Run(ctx)
 }
 
-func newSink(cfg Config, nc *nats.Conn) core.Sink {
-	var s core.Sink
+func newSink(cfg Config, nc *nats.Conn) relay.Sink {
+	var s relay.Sink
 	if cfg.SinkURL != "" {
 		s = &HTTPSink{URL: cfg.SinkURL, Timeout: cfg.SinkTimeout, Client: &http.Client{
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
@@ -139,31 +140,31 @@ func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (core.Sourc
 // NATS it also records what the node applied, as the relay's pull API
 // does, so that reconciliation sees it.
 type onceSink struct {
-	next     core.Sink
+	next     relay.Sink
 	seen     *recent
 	nc       *nats.Conn
 	reseller string
 	stream   string
 }
 
-func (s *onceSink) Deliver(ctx context.Context, m core.Message) error {
+func (s *onceSink) Deliver(ctx context.Context, m relay.Message) error {
 	if !m.Replay && !m.Redriven && s.seen.has(m.ID) {
 		return nil
 	}
 	err := s.next.Deliver(ctx, m)
-	if errors.Is(err, core.ErrGone) {
+	if errors.Is(err, relay.ErrGone) {
 		return fmt.Errorf("local endpoint answered 410; retrying: %w", errors.Unwrap(err))
 	}
 	if err == nil {
 		s.seen.add(m.ID)
 		s.receipt(m, core.ActionApplied, "")
-	} else if errors.Is(err, core.ErrPermanent) {
+	} else if errors.Is(err, relay.ErrPermanent) {
 		s.receipt(m, core.ActionRejected, err.Error())
 	}
 	return err
 }
 
-func (s *onceSink) receipt(m core.Message, action, reason string) {
+func (s *onceSink) receipt(m relay.Message, action, reason string) {
 	if s.nc == nil {
 		return // over HTTP, the acks API records receipts
 	}

@@ -23,7 +23,7 @@ type fileGates struct {
 
 type gateRecord struct {
 	Key  events.Key `json:"key"`
-	Gate core.Gate `json:"gate"`
+	Gate core.Gate  `json:"gate"`
 }
 
 func (g *fileGates) read() (map[events.Key]core.Gate, error) {

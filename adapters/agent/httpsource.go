@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -66,7 +67,7 @@ func (s *httpSource) call(ctx context.Context, method, path string, body, out an
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("relay %s %s: status %d: %s", method, path, resp.StatusCode, core.Excerpt(b))
+		return fmt.Errorf("relay %s %s: status %d: %s", method, path, resp.StatusCode, relay.Excerpt(b))
 	}
 	if out == nil {
 		return nil
@@ -88,16 +89,16 @@ func newHTTPMsg(s *httpSource, d core.Delivery) (*httpMsg, error) {
 		return nil, fmt.Errorf("event from the relay: %w", err)
 	}
 	h := nats.Header{}
-	h.Set(core.HeaderEventID, e.ID)
-	h.Set(core.HeaderType, e.Type)
+	h.Set(relay.HeaderEventID, e.ID)
+	h.Set(relay.HeaderType, e.Type)
 	if d.Replay {
-		h.Set(core.HeaderReplay, "true")
+		h.Set(relay.HeaderReplay, "true")
 	}
 	if d.Redriven {
-		h.Set(core.HeaderRedriven, "true")
+		h.Set(relay.HeaderRedriven, "true")
 	}
 	if len(d.Flags) > 0 {
-		h.Set(core.HeaderFlags, strings.Join(d.Flags, ","))
+		h.Set(relay.HeaderFlags, strings.Join(d.Flags, ","))
 	}
 	return &httpMsg{src: s, d: d, subject: events.DeliverSubject(s.reseller, e.Key()), header: h}, nil
 }

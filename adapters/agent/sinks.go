@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // HTTPSink posts each event to the reselling billing node's own endpoint.
@@ -26,15 +26,15 @@ type HTTPSink struct {
 	Client  *http.Client
 }
 
-var _ core.Sink = (*HTTPSink)(nil)
+var _ relay.Sink = (*HTTPSink)(nil)
 
 // Deliver implements [core.Sink].
-func (s *HTTPSink) Deliver(ctx context.Context, m core.Message) error {
+func (s *HTTPSink) Deliver(ctx context.Context, m relay.Message) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(m.Body))
 	if err != nil {
-		return fmt.Errorf("%w: %v", core.ErrPermanent, err)
+		return fmt.Errorf("%w: %v", relay.ErrPermanent, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("webhook-id", m.ID)
@@ -52,7 +52,7 @@ func (s *HTTPSink) Deliver(ctx context.Context, m core.Message) error {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	return core.ClassifyHTTP(resp.StatusCode, resp.Header, core.Excerpt(body))
+	return relay.ClassifyHTTP(resp.StatusCode, resp.Header, relay.Excerpt(body))
 }
 
 // CommandSink runs a command per event, the way a BILLmanager processing
@@ -66,10 +66,10 @@ type CommandSink struct {
 	Timeout      time.Duration
 }
 
-var _ core.Sink = (*CommandSink)(nil)
+var _ relay.Sink = (*CommandSink)(nil)
 
 // Deliver implements [core.Sink].
-func (s *CommandSink) Deliver(ctx context.Context, m core.Message) error {
+func (s *CommandSink) Deliver(ctx context.Context, m relay.Message) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", s.Command)
@@ -88,7 +88,7 @@ func (s *CommandSink) Deliver(ctx context.Context, m core.Message) error {
 	case ctx.Err() != nil:
 		return fmt.Errorf("command timed out after %s", s.Timeout)
 	case errors.As(err, &exit) && exit.ExitCode() == s.TermExitCode:
-		return fmt.Errorf("%w: exit %d: %s", core.ErrPermanent, exit.ExitCode(), stderr.excerpt())
+		return fmt.Errorf("%w: exit %d: %s", relay.ErrPermanent, exit.ExitCode(), stderr.excerpt())
 	case errors.As(err, &exit):
 		return fmt.Errorf("exit %d: %s", exit.ExitCode(), stderr.excerpt())
 	default:
@@ -97,7 +97,7 @@ func (s *CommandSink) Deliver(ctx context.Context, m core.Message) error {
 }
 
 // commandEnv names an event's key fields for a command.
-func commandEnv(m core.Message) []string {
+func commandEnv(m relay.Message) []string {
 	return []string{
 		"BILLRELAY_EVENT_ID=" + m.ID,
 		"BILLRELAY_EVENT_TYPE=" + m.Type,
@@ -122,7 +122,7 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 func (l *limitedBuffer) excerpt() string {
-	s := core.Excerpt(l.b.Bytes())
+	s := relay.Excerpt(l.b.Bytes())
 	if s == "" {
 		return "(no output on stderr)"
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // DefaultStatuses maps BILLmanager's numeric item.status codes to service
@@ -177,8 +177,8 @@ func Decode(r *http.Request) (Notification, error) {
 
 // Endpoints is the adapter's HTTP endpoint: POST /adapters/billmanager/events
 // with the seller's token; 202 with the ingest answer.
-func Endpoints(mp Mapper, pub core.Publisher) []core.Endpoint {
-	return []core.Endpoint{core.IngestEndpoint("POST /adapters/billmanager/events", pub,
+func Endpoints(mp Mapper, pub relay.Publisher) []relay.Endpoint {
+	return []relay.Endpoint{relay.IngestEndpoint("POST /adapters/billmanager/events", pub,
 		func(seller string, r *http.Request, received time.Time) (events.Event, error) {
 			n, err := Decode(r)
 			if err != nil {

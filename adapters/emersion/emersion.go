@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // Notification kinds.
@@ -143,8 +143,8 @@ func Decode(r *http.Request) (Notification, error) {
 
 // Endpoints is the adapter's HTTP endpoint: POST /adapters/emersion/events
 // with the seller's token; 202 with the ingest answer.
-func Endpoints(pub core.Publisher) []core.Endpoint {
-	return []core.Endpoint{core.IngestEndpoint("POST /adapters/emersion/events", pub,
+func Endpoints(pub relay.Publisher) []relay.Endpoint {
+	return []relay.Endpoint{relay.IngestEndpoint("POST /adapters/emersion/events", pub,
 		func(seller string, r *http.Request, received time.Time) (events.Event, error) {
 			n, err := Decode(r)
 			if err != nil {

@@ -4,15 +4,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // TestOnlyTheAdminNamesAnActor: X-Actor names the person behind the admin
 // token; a seller or reseller is recorded as itself whatever it sends.
 func TestOnlyTheAdminNamesAnActor(t *testing.T) {
 	admin := &caller{admin: true}
-	resA := &caller{Principal: core.Principal{Role: core.RoleReseller, ID: "res-a"}}
-	sell1 := &caller{Principal: core.Principal{Role: core.RoleSeller, ID: "sell-1"}}
+	resA := &caller{Principal: relay.Principal{Role: relay.RoleReseller, ID: "res-a"}}
+	sell1 := &caller{Principal: relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}}
 	tests := []struct {
 		c      *caller
 		xActor string

@@ -7,13 +7,13 @@ import (
 	"strings"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // caller is who a request comes from.
 type caller struct {
 	admin bool
-	core.Principal
+	relay.Principal
 }
 
 func bearer(r *http.Request) string {
@@ -52,7 +52,7 @@ func (s *Server) requireAdmin(r *http.Request) error {
 
 // requireSelf admits only the token of the reseller or seller named in the
 // path: nobody reads or acks another's consumer, not even the admin.
-func (s *Server) requireSelf(r *http.Request, role core.Role, id string) error {
+func (s *Server) requireSelf(r *http.Request, role relay.Role, id string) error {
 	c, err := s.authenticate(r)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -19,11 +20,11 @@ type webhookAnswer struct {
 // putWebhook sets or rotates a reseller's (or a seller's) webhook. The
 // secret is returned once; a rotated-out secret keeps signing until it
 // expires.
-func (s *Server) putWebhook(role core.Role) http.HandlerFunc {
+func (s *Server) putWebhook(role relay.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) { s.setWebhook(w, r, role) }
 }
 
-func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, role core.Role) {
+func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, role relay.Role) {
 	id := r.PathValue("id")
 	var spec core.WebhookSpec
 	err := s.requireAdmin(r)
@@ -41,7 +42,7 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, role core.Ro
 	writeJSON(w, http.StatusOK, webhookAnswer{ID: id, URL: spec.URL, WebhookSecret: secret})
 }
 
-func (s *Server) deleteWebhook(role core.Role) http.HandlerFunc {
+func (s *Server) deleteWebhook(role relay.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := s.requireAdmin(r)
 		if err == nil {

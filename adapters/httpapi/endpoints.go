@@ -7,12 +7,12 @@ import (
 	"net/http"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // mount serves an adapter's endpoint behind the API's authentication,
 // body limit and error format.
-func (s *Server) mount(mux *http.ServeMux, ep core.Endpoint) {
+func (s *Server) mount(mux *http.ServeMux, ep relay.Endpoint) {
 	mux.HandleFunc(ep.Pattern, func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.adapterCaller(r, ep.Role)
 		if err != nil {
@@ -40,20 +40,20 @@ func (s *Server) mount(mux *http.ServeMux, ep core.Endpoint) {
 // adapterCaller authenticates an adapter's caller by bearer token or, for
 // platforms that can only be configured with a URL, a token= query
 // parameter (the access log never records query strings).
-func (s *Server) adapterCaller(r *http.Request, role core.Role) (core.Principal, error) {
+func (s *Server) adapterCaller(r *http.Request, role relay.Role) (relay.Principal, error) {
 	tok := bearer(r)
 	if tok == "" {
 		tok = r.URL.Query().Get("token")
 	}
 	if tok == "" {
-		return core.Principal{}, fmt.Errorf("%w: send Authorization: Bearer <token> (or ?token=)", events.ErrUnauthorized)
+		return relay.Principal{}, fmt.Errorf("%w: send Authorization: Bearer <token> (or ?token=)", events.ErrUnauthorized)
 	}
 	p, ok := s.relay.Authenticate(tok)
 	if !ok {
-		return core.Principal{}, fmt.Errorf("%w: unknown token", events.ErrUnauthorized)
+		return relay.Principal{}, fmt.Errorf("%w: unknown token", events.ErrUnauthorized)
 	}
 	if p.Role != role {
-		return core.Principal{}, fmt.Errorf("%w: this endpoint takes a %s token", events.ErrForbidden, role)
+		return relay.Principal{}, fmt.Errorf("%w: this endpoint takes a %s token", events.ErrForbidden, role)
 	}
 	return p, nil
 }

@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 )
 
 type publishResponse struct {
-	Results []core.Result `json:"results"`
+	Results []relay.Result `json:"results"`
 }
 
 // postEvents stores one event or a batch and answers 202 only after
@@ -25,7 +25,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		evs, err = s.decodeEvents(w, r, c)
 	}
-	var res []core.Result
+	var res []relay.Result
 	if err == nil {
 		res, err = s.relay.Publish(r.Context(), c.Principal, evs)
 	}

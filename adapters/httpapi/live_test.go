@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/adapters/httpapi"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/test/harness"
 	"github.com/rs/zerolog"
@@ -29,13 +30,13 @@ type live struct {
 
 const adminToken = "bra_test_admin"
 
-func startLive(t *testing.T, endpoints func(*core.Relay) []core.Endpoint) *live {
+func startLive(t *testing.T, endpoints func(*core.Relay) []relay.Endpoint) *live {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	logs := &syncBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
-	r, err := core.Open(ctx, core.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 5 * time.Second}, log)
+	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 5 * time.Second}, log)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

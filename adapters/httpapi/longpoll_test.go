@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/test/harness"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -65,16 +65,16 @@ func TestLongPollsOverTheWaitingLimitAnswer429(t *testing.T) {
 // returns it.
 func setMaxWaiting(t *testing.T, ctx context.Context, js jetstream.JetStream, reseller string, n int) jetstream.Consumer {
 	t.Helper()
-	cons, err := js.Consumer(ctx, core.StreamDelivery, reseller)
+	cons, err := js.Consumer(ctx, relay.StreamDelivery, reseller)
 	if err != nil {
 		t.Fatalf("consumer %s: %v", reseller, err)
 	}
 	cfg := cons.CachedInfo().Config
 	cfg.MaxWaiting = n
-	if err := js.DeleteConsumer(ctx, core.StreamDelivery, reseller); err != nil {
+	if err := js.DeleteConsumer(ctx, relay.StreamDelivery, reseller); err != nil {
 		t.Fatal(err)
 	}
-	if cons, err = js.CreateConsumer(ctx, core.StreamDelivery, cfg); err != nil {
+	if cons, err = js.CreateConsumer(ctx, relay.StreamDelivery, cfg); err != nil {
 		t.Fatalf("re-create %s with MaxWaiting %d: %v", reseller, n, err)
 	}
 	return cons
@@ -86,7 +86,7 @@ func TestDroppedLongPollIsNoError(t *testing.T) {
 	l := startLive(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cons, err := l.r.JetStream().Consumer(ctx, core.StreamDelivery, "res-a")
+	cons, err := l.r.JetStream().Consumer(ctx, relay.StreamDelivery, "res-a")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -102,7 +103,7 @@ func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
 		err = decodeBody(w, r, &o)
 	}
 	var id string
-	var res core.Result
+	var res relay.Result
 	if err == nil {
 		id, res, err = s.relay.PublishOverride(r.Context(), o)
 	}

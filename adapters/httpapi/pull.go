@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -16,17 +17,17 @@ type pullResponse struct {
 
 // pullEvents is the reseller's long poll.
 func (s *Server) pullEvents(w http.ResponseWriter, r *http.Request) {
-	s.longPoll(w, r, core.RoleReseller, s.relay.Pull)
+	s.longPoll(w, r, relay.RoleReseller, s.relay.Pull)
 }
 
 // pullOrders is the seller's long poll for its resellers' orders.
 func (s *Server) pullOrders(w http.ResponseWriter, r *http.Request) {
-	s.longPoll(w, r, core.RoleSeller, s.relay.PullOrders)
+	s.longPoll(w, r, relay.RoleSeller, s.relay.PullOrders)
 }
 
 type pullFunc func(ctx context.Context, id string, max int, wait time.Duration) ([]core.Delivery, error)
 
-func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role core.Role, pull pullFunc) {
+func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Role, pull pullFunc) {
 	id := r.PathValue("id")
 	err := s.requireSelf(r, role, id)
 	var max int
@@ -73,16 +74,16 @@ func pullParams(r *http.Request) (int, time.Duration, error) {
 }
 
 func (s *Server) postAcks(w http.ResponseWriter, r *http.Request) {
-	s.settle(w, r, core.RoleReseller, s.relay.Ack)
+	s.settle(w, r, relay.RoleReseller, s.relay.Ack)
 }
 
 func (s *Server) ackOrders(w http.ResponseWriter, r *http.Request) {
-	s.settle(w, r, core.RoleSeller, s.relay.AckOrders)
+	s.settle(w, r, relay.RoleSeller, s.relay.AckOrders)
 }
 
 type ackFunc func(ctx context.Context, id string, req core.AckRequest) (core.AckResult, error)
 
-func (s *Server) settle(w http.ResponseWriter, r *http.Request, role core.Role, ack ackFunc) {
+func (s *Server) settle(w http.ResponseWriter, r *http.Request, role relay.Role, ack ackFunc) {
 	id := r.PathValue("id")
 	var req core.AckRequest
 	err := s.requireSelf(r, role, id)

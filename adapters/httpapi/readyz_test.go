@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -51,7 +51,7 @@ func TestReadyzNamesABrokenRouter(t *testing.T) {
 	for _, id := range want {
 		l.publish(t, id)
 	}
-	if err := js.DeleteConsumer(ctx, core.StreamIngest, "router"); err != nil {
+	if err := js.DeleteConsumer(ctx, relay.StreamIngest, "router"); err != nil {
 		t.Fatalf("remove the blocker: %v", err)
 	}
 	l.waitReady(t, http.StatusOK)
@@ -72,10 +72,10 @@ func TestReadyzNamesABrokenRouter(t *testing.T) {
 func blockRouter(t *testing.T, ctx context.Context, js jetstream.JetStream) {
 	t.Helper()
 	for round := 0; round < 100; round++ {
-		if err := js.DeleteConsumer(ctx, core.StreamIngest, "router"); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		if err := js.DeleteConsumer(ctx, relay.StreamIngest, "router"); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			t.Fatalf("delete router consumer: %v", err)
 		}
-		_, err := js.CreateConsumer(ctx, core.StreamIngest, jetstream.ConsumerConfig{
+		_, err := js.CreateConsumer(ctx, relay.StreamIngest, jetstream.ConsumerConfig{
 			Durable: "router", AckPolicy: jetstream.AckExplicitPolicy, ReplayPolicy: jetstream.ReplayOriginalPolicy,
 		})
 		if err == nil {

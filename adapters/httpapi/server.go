@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
@@ -23,7 +24,7 @@ type Config struct {
 	AdminToken string
 	// Endpoints are the platform adapters' endpoints, served next to the
 	// API.
-	Endpoints []core.Endpoint
+	Endpoints []relay.Endpoint
 }
 
 // Server serves the HTTP API of one relay.
@@ -64,12 +65,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/resellers/{id}", s.getReseller)
 	mux.HandleFunc("GET /v1/resellers/{id}/events", s.pullEvents)
 	mux.HandleFunc("POST /v1/resellers/{id}/acks", s.postAcks)
-	mux.HandleFunc("PUT /v1/resellers/{id}/webhook", s.putWebhook(core.RoleReseller))
-	mux.HandleFunc("DELETE /v1/resellers/{id}/webhook", s.deleteWebhook(core.RoleReseller))
+	mux.HandleFunc("PUT /v1/resellers/{id}/webhook", s.putWebhook(relay.RoleReseller))
+	mux.HandleFunc("DELETE /v1/resellers/{id}/webhook", s.deleteWebhook(relay.RoleReseller))
 	mux.HandleFunc("PUT /v1/resellers/{id}/callback-allow", s.putCallbackAllow)
 	mux.HandleFunc("GET /v1/sellers/{id}", s.getSeller)
-	mux.HandleFunc("PUT /v1/sellers/{id}/webhook", s.putWebhook(core.RoleSeller))
-	mux.HandleFunc("DELETE /v1/sellers/{id}/webhook", s.deleteWebhook(core.RoleSeller))
+	mux.HandleFunc("PUT /v1/sellers/{id}/webhook", s.putWebhook(relay.RoleSeller))
+	mux.HandleFunc("DELETE /v1/sellers/{id}/webhook", s.deleteWebhook(relay.RoleSeller))
 	mux.HandleFunc("GET /v1/sellers/{id}/events", s.pullOrders)
 	mux.HandleFunc("POST /v1/sellers/{id}/acks", s.ackOrders)
 	mux.HandleFunc("POST /v1/sellers/{id}/resume", s.resumeSeller)

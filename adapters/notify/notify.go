@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -97,21 +98,21 @@ type Notifier struct {
 	Done     func(ctx context.Context, key string) (bool, error)
 	MarkDone func(ctx context.Context, key string) error
 	// Webhook builds the sink that posts to a notification webhook.
-	Webhook func(url, secret string) (core.Sink, error)
+	Webhook func(url, secret string) (relay.Sink, error)
 	// Mail sends e-mail; nil when SMTP is not configured.
 	Mail *Mailer
 }
 
-var _ core.Sink = (*Notifier)(nil)
+var _ relay.Sink = (*Notifier)(nil)
 
 // Deliver notifies about e if it is a failure; anything else passes.
-func (nt *Notifier) Deliver(ctx context.Context, m core.Message) error {
+func (nt *Notifier) Deliver(ctx context.Context, m relay.Message) error {
 	if m.Type != events.TypeProvisioningFailed && m.Type != events.TypeOpsOverride {
 		return nil
 	}
 	var e events.Event
 	if err := json.Unmarshal(m.Body, &e); err != nil {
-		return fmt.Errorf("%w: event %s: %v", core.ErrPermanent, m.ID, err)
+		return fmt.Errorf("%w: event %s: %v", relay.ErrPermanent, m.ID, err)
 	}
 	s, err := nt.Seller(e.Seller)
 	if err != nil || s.Notify == nil {
@@ -155,5 +156,5 @@ func (nt *Notifier) post(ctx context.Context, cfg *core.Notify, n Notification) 
 		return err
 	}
 	body, _ := json.Marshal(n)
-	return sink.Deliver(ctx, core.Message{ID: n.ID, Type: NotificationType, Body: body, Attempt: 1})
+	return sink.Deliver(ctx, relay.Message{ID: n.ID, Type: NotificationType, Body: body, Attempt: 1})
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/test/golden"
 )
@@ -16,7 +17,7 @@ func TestBuildGolden(t *testing.T) {
 	golden.Run(t, "testdata/golden", func(t *testing.T, _ string, in []byte) (any, error) {
 		var c struct {
 			Event  events.Event `json:"event"`
-			Notify core.Notify `json:"notify"`
+			Notify core.Notify  `json:"notify"`
 		}
 		if err := json.Unmarshal(in, &c); err != nil {
 			t.Fatal(err)
@@ -30,9 +31,9 @@ func TestBuildGolden(t *testing.T) {
 }
 
 // sinkFunc is a hand-written fake webhook.
-type sinkFunc func(context.Context, core.Message) error
+type sinkFunc func(context.Context, relay.Message) error
 
-func (f sinkFunc) Deliver(ctx context.Context, m core.Message) error { return f(ctx, m) }
+func (f sinkFunc) Deliver(ctx context.Context, m relay.Message) error { return f(ctx, m) }
 
 // TestOncePerFailure: the same failure delivered again (a redelivery of
 // the tap's message) is not notified again; a failed send is retried.
@@ -45,8 +46,8 @@ func TestOncePerFailure(t *testing.T) {
 		},
 		Done:     func(_ context.Context, k string) (bool, error) { return done[k], nil },
 		MarkDone: func(_ context.Context, k string) error { done[k] = true; return nil },
-		Webhook: func(string, string) (core.Sink, error) {
-			return sinkFunc(func(context.Context, core.Message) error {
+		Webhook: func(string, string) (relay.Sink, error) {
+			return sinkFunc(func(context.Context, relay.Message) error {
 				posts++
 				if fail {
 					fail = false
@@ -57,7 +58,7 @@ func TestOncePerFailure(t *testing.T) {
 		},
 	}
 	body := []byte(`{"specversion":"1.0","id":"pf","source":"/s","type":"provisioning.failed","seller":"sell-1","account":"a","item":"i","data":{"error":{"message":"m"}}}`)
-	m := core.Message{ID: "pf", Type: events.TypeProvisioningFailed, Body: body}
+	m := relay.Message{ID: "pf", Type: events.TypeProvisioningFailed, Body: body}
 	if err := nt.Deliver(context.Background(), m); err == nil {
 		t.Fatal("a failed send was not reported for a retry")
 	}
@@ -82,14 +83,14 @@ func TestMarksAreScopedBySeller(t *testing.T) {
 		},
 		Done:     func(_ context.Context, k string) (bool, error) { return done[k], nil },
 		MarkDone: func(_ context.Context, k string) error { done[k] = true; return nil },
-		Webhook: func(url, _ string) (core.Sink, error) {
-			return sinkFunc(func(context.Context, core.Message) error { sent = append(sent, url); return nil }), nil
+		Webhook: func(url, _ string) (relay.Sink, error) {
+			return sinkFunc(func(context.Context, relay.Message) error { sent = append(sent, url); return nil }), nil
 		},
 	}
 	for _, seller := range []string{"sell-1", "sell-2", "sell-1"} {
 		body := []byte(`{"specversion":"1.0","id":"1","source":"/s","type":"provisioning.failed","seller":"` + seller +
 			`","account":"a","item":"i","data":{"error":{"message":"m"}}}`)
-		if err := nt.Deliver(context.Background(), core.Message{ID: "1", Type: events.TypeProvisioningFailed, Body: body}); err != nil {
+		if err := nt.Deliver(context.Background(), relay.Message{ID: "1", Type: events.TypeProvisioningFailed, Body: body}); err != nil {
 			t.Fatal(err)
 		}
 	}

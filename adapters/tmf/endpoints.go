@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -21,14 +22,14 @@ type Hubs interface {
 
 // Endpoints serves the listeners (seller token) and the hubs (reseller
 // token) of both APIs, v4 and v5.
-func Endpoints(mp Mapper, pub core.Publisher, hubs Hubs) []core.Endpoint {
-	var out []core.Endpoint
+func Endpoints(mp Mapper, pub relay.Publisher, hubs Hubs) []relay.Endpoint {
+	var out []relay.Endpoint
 	for _, api := range []string{APIOrdering, APIInventory} {
 		base := "/tmf-api/" + api + "/{version}"
 		out = append(out,
-			core.Endpoint{Pattern: "POST " + base + "/listener/{event}", Role: core.RoleSeller, Handle: mp.listen(api, pub)},
-			core.Endpoint{Pattern: "POST " + base + "/hub", Role: core.RoleReseller, Handle: addHub(api, hubs)},
-			core.Endpoint{Pattern: "DELETE " + base + "/hub/{id}", Role: core.RoleReseller, Handle: removeHub(hubs)},
+			relay.Endpoint{Pattern: "POST " + base + "/listener/{event}", Role: relay.RoleSeller, Handle: mp.listen(api, pub)},
+			relay.Endpoint{Pattern: "POST " + base + "/hub", Role: relay.RoleReseller, Handle: addHub(api, hubs)},
+			relay.Endpoint{Pattern: "DELETE " + base + "/hub/{id}", Role: relay.RoleReseller, Handle: removeHub(hubs)},
 		)
 	}
 	return out
@@ -44,8 +45,8 @@ func version(r *http.Request) (string, error) {
 
 // listen answers a listener as the spec says: v4 201 with an
 // EventSubscription-shaped body, v5 204.
-func (mp Mapper) listen(api string, pub core.Publisher) func(context.Context, core.Principal, *http.Request) (int, any, error) {
-	return func(ctx context.Context, p core.Principal, r *http.Request) (int, any, error) {
+func (mp Mapper) listen(api string, pub relay.Publisher) func(context.Context, relay.Principal, *http.Request) (int, any, error) {
+	return func(ctx context.Context, p relay.Principal, r *http.Request) (int, any, error) {
 		v, err := version(r)
 		if err != nil {
 			return 0, nil, err
@@ -104,8 +105,8 @@ func decodeHub(body io.Reader) (hubRequest, error) {
 	return req, nil
 }
 
-func addHub(api string, hubs Hubs) func(context.Context, core.Principal, *http.Request) (int, any, error) {
-	return func(ctx context.Context, p core.Principal, r *http.Request) (int, any, error) {
+func addHub(api string, hubs Hubs) func(context.Context, relay.Principal, *http.Request) (int, any, error) {
+	return func(ctx context.Context, p relay.Principal, r *http.Request) (int, any, error) {
 		v, err := version(r)
 		if err != nil {
 			return 0, nil, err
@@ -126,8 +127,8 @@ func addHub(api string, hubs Hubs) func(context.Context, core.Principal, *http.R
 	}
 }
 
-func removeHub(hubs Hubs) func(context.Context, core.Principal, *http.Request) (int, any, error) {
-	return func(ctx context.Context, p core.Principal, r *http.Request) (int, any, error) {
+func removeHub(hubs Hubs) func(context.Context, relay.Principal, *http.Request) (int, any, error) {
+	return func(ctx context.Context, p relay.Principal, r *http.Request) (int, any, error) {
 		if _, err := version(r); err != nil {
 			return 0, nil, err
 		}

@@ -14,13 +14,14 @@ import (
 
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
 // Notify builds the TMF notification of a catalog event for a hub of api
 // ("productOrderingManagement/v4", …), or reports that the event is not
 // that API's business.
-func Notify(m core.Message, api string, now time.Time) (map[string]any, bool) {
+func Notify(m relay.Message, api string, now time.Time) (map[string]any, bool) {
 	var e events.Event
 	if json.Unmarshal(m.Body, &e) != nil {
 		return nil, false
@@ -94,10 +95,10 @@ type HubSink struct {
 	Timeout time.Duration
 }
 
-var _ core.Sink = (*HubSink)(nil)
+var _ relay.Sink = (*HubSink)(nil)
 
 // Deliver implements [core.Sink].
-func (s *HubSink) Deliver(ctx context.Context, m core.Message) error {
+func (s *HubSink) Deliver(ctx context.Context, m relay.Message) error {
 	var errs []error
 	for _, h := range s.Hubs {
 		n, ok := Notify(m, h.API, time.Now())
@@ -112,13 +113,13 @@ func (s *HubSink) Deliver(ctx context.Context, m core.Message) error {
 	return errors.Join(errs...)
 }
 
-func (s *HubSink) post(ctx context.Context, h core.Hub, m core.Message, n map[string]any) error {
+func (s *HubSink) post(ctx context.Context, h core.Hub, m relay.Message, n map[string]any) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	body, _ := json.Marshal(n)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.Callback, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("%w: hub %s: %w", core.ErrPermanent, h.ID, webhook.PostError(h.Callback, err))
+		return fmt.Errorf("%w: hub %s: %w", relay.ErrPermanent, h.ID, webhook.PostError(h.Callback, err))
 	}
 	var secrets []string
 	if h.Secret != "" {
@@ -131,5 +132,5 @@ func (s *HubSink) post(ctx context.Context, h core.Hub, m core.Message, n map[st
 	}
 	defer resp.Body.Close()
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	return core.ClassifyHTTP(resp.StatusCode, resp.Header, core.Excerpt(excerpt))
+	return relay.ClassifyHTTP(resp.StatusCode, resp.Header, relay.Excerpt(excerpt))
 }

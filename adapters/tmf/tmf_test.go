@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/test/golden"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -64,7 +64,7 @@ func TestNotifyGoldenAndSchemas(t *testing.T) {
 		if err := json.Unmarshal(in, &c); err != nil {
 			t.Fatal(err)
 		}
-		n, ok := Notify(core.Message{Body: c.Event}, c.API, received)
+		n, ok := Notify(relay.Message{Body: c.Event}, c.API, received)
 		if !ok {
 			return map[string]string{"skipped": "not this hub's API"}, nil
 		}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -42,7 +43,7 @@ func guard(p core.CallbackPolicy) func(network, address string, _ syscall.RawCon
 	return func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
-			return fmt.Errorf("%w: %w: %q is not an IP address", core.ErrPermanent, core.ErrAddressRefused, address)
+			return fmt.Errorf("%w: %w: %q is not an IP address", relay.ErrPermanent, core.ErrAddressRefused, address)
 		}
 		return p.Check(ap.Addr())
 	}

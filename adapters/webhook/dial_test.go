@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -50,7 +51,7 @@ func TestClientChecksTheDialledAddress(t *testing.T) {
 	byName := "http://localhost:" + port + "/tmf"
 	for _, target := range []string{srv.URL, byName} {
 		_, err := post(t, NewClient(core.CallbackPolicy{}), target)
-		if !errors.Is(err, core.ErrAddressRefused) || !errors.Is(err, core.ErrPermanent) || !strings.Contains(err.Error(), "loopback") {
+		if !errors.Is(err, core.ErrAddressRefused) || !errors.Is(err, relay.ErrPermanent) || !strings.Contains(err.Error(), "loopback") {
 			t.Fatalf("%s: err = %v, want the address refused", target, err)
 		}
 	}
@@ -100,7 +101,7 @@ func TestDeliveryErrorsCarryNoSecret(t *testing.T) {
 		"http://us3r:pa55w0rd@" + addr + "/hook\x7f?token=s3cr3t": "(unparseable URL)", // fails while building the request
 	} {
 		s, _ := New(Config{URL: target, Secrets: func() []string { return nil }, Timeout: 5 * time.Second})
-		err := s.Deliver(context.Background(), core.Message{ID: "evt-1", Body: []byte("{}")})
+		err := s.Deliver(context.Background(), relay.Message{ID: "evt-1", Body: []byte("{}")})
 		if err == nil {
 			t.Fatalf("%q delivered", target)
 		}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -52,7 +53,7 @@ type Sink struct {
 	client *http.Client
 }
 
-var _ core.Sink = (*Sink)(nil)
+var _ relay.Sink = (*Sink)(nil)
 
 // DefaultTimeout bounds one attempt when Config.Timeout is not set
 // (RELAY_WEBHOOK_TIMEOUT).
@@ -74,12 +75,12 @@ func New(cfg Config) (*Sink, error) {
 
 // Deliver POSTs the event and classifies the answer with
 // [core.ClassifyHTTP].
-func (s *Sink) Deliver(ctx context.Context, m core.Message) error {
+func (s *Sink) Deliver(ctx context.Context, m relay.Message) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(m.Body))
 	if err != nil {
-		return fmt.Errorf("%w: %w", core.ErrPermanent, PostError(s.cfg.URL, err))
+		return fmt.Errorf("%w: %w", relay.ErrPermanent, PostError(s.cfg.URL, err))
 	}
 	SetHeaders(req.Header, m, s.cfg.Secrets(), m.Body)
 	resp, err := s.client.Do(req)
@@ -89,12 +90,12 @@ func (s *Sink) Deliver(ctx context.Context, m core.Message) error {
 	defer resp.Body.Close()
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, maxExcerpt))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection if cheap
-	return core.ClassifyHTTP(resp.StatusCode, resp.Header, core.Excerpt(excerpt))
+	return relay.ClassifyHTTP(resp.StatusCode, resp.Header, relay.Excerpt(excerpt))
 }
 
 // SetHeaders sets the Standard Webhooks headers of m carrying body, signed
 // with secrets (none: no signature), and billrelay's delivery headers.
-func SetHeaders(h http.Header, m core.Message, secrets []string, body []byte) {
+func SetHeaders(h http.Header, m relay.Message, secrets []string, body []byte) {
 	ts := time.Now().Unix()
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "billrelay")
@@ -134,8 +135,8 @@ func Sign(secrets []string, id string, ts int64, body []byte) string {
 
 // NewFactory returns the relay's sink factory for webhooks, taking their
 // clients from clients.
-func NewFactory(timeout time.Duration, clients *Clients) func(w core.Webhook, p core.CallbackPolicy) (core.Sink, error) {
-	return func(w core.Webhook, p core.CallbackPolicy) (core.Sink, error) {
+func NewFactory(timeout time.Duration, clients *Clients) func(w core.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
+	return func(w core.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
 		return New(Config{URL: w.URL, Timeout: timeout, Client: clients.For(p),
 			Secrets: func() []string { return w.ActiveSecrets(time.Now()) }})
 	}

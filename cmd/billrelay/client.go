@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // client talks to a running relay for the ops commands: RELAY_URL and the
@@ -29,7 +29,7 @@ func newClient() (*client, error) {
 	base := strings.TrimRight(envOr("RELAY_URL", "http://127.0.0.1:8080"), "/")
 	token := os.Getenv("RELAY_ADMIN_TOKEN")
 	if token == "" {
-		b, err := os.ReadFile(filepath.Join(envOr("RELAY_DATA_DIR", core.DefaultConfig().DataDir), "admin.token"))
+		b, err := os.ReadFile(filepath.Join(envOr("RELAY_DATA_DIR", relay.DefaultConfig().DataDir), "admin.token"))
 		if err != nil {
 			return nil, errors.New("set RELAY_ADMIN_TOKEN (no token file in RELAY_DATA_DIR either)")
 		}

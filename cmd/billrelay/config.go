@@ -12,6 +12,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/billmanager"
 	"github.com/billrelay/billrelay/adapters/tmf"
 	"github.com/billrelay/billrelay/adapters/webhook"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
@@ -74,7 +75,7 @@ const defaultHTTPAddr = "127.0.0.1:8080"
 // core.DefaultPush) and the webhook sink own, so that the binary never
 // repeats them.
 func defaultConfig() config {
-	rc, pc := core.DefaultConfig(), core.DefaultPush()
+	rc, pc := relay.DefaultConfig(), core.DefaultPush()
 	return config{
 		DataDir: rc.DataDir, HTTPAddr: defaultHTTPAddr, Replicas: rc.Replicas,
 		MaxFileStore: byteSize(rc.MaxFileStore), MaxMemStore: byteSize(rc.MaxMemStore),
@@ -122,8 +123,8 @@ func loadConfig() (config, error) {
 	return c, errors.Join(errs...)
 }
 
-func (c config) relay() core.Config {
-	return core.Config{
+func (c config) relay() relay.Config {
+	return relay.Config{
 		DataDir: c.DataDir, NATSURL: c.NATSURL, NATSCredsFile: c.NATSCreds, NATSListen: c.NATSListen, NATSLeaf: c.NATSLeaf, NATSDomain: c.NATSDomain, Replicas: c.Replicas,
 		SyncAlways: c.SyncInterval.always, SyncInterval: c.SyncInterval.every,
 		MaxFileStore: int64(c.MaxFileStore), MaxMemStore: int64(c.MaxMemStore),
@@ -202,10 +203,10 @@ func (b *byteSize) Decode(v string) error {
 
 // sinkFactory builds a reseller's push sink: its TMF hubs, or its Standard
 // Webhooks endpoint, each dialling under the policy the relay gives it.
-func sinkFactory(c config) func(core.Webhook, core.CallbackPolicy) (core.Sink, error) {
+func sinkFactory(c config) func(core.Webhook, core.CallbackPolicy) (relay.Sink, error) {
 	clients := &webhook.Clients{}
 	std := webhook.NewFactory(c.WebhookTimeout, clients)
-	return func(w core.Webhook, p core.CallbackPolicy) (core.Sink, error) {
+	return func(w core.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
 		if w.Format == core.FormatTMF {
 			return &tmf.HubSink{Hubs: w.Hubs, Client: clients.For(p), Timeout: c.WebhookTimeout}, nil
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay"
 )
 
 func TestDefaultsAreDurable(t *testing.T) {
@@ -96,8 +96,8 @@ func TestTenantBoundDefaultsAreRelays(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
-	if c.SettleReservePercent != core.DefaultSettleReservePercent || c.OrderRate != core.DefaultOrderRate || c.OrderBurst != core.DefaultOrderBurst {
+	if c.SettleReservePercent != relay.DefaultSettleReservePercent || c.OrderRate != relay.DefaultOrderRate || c.OrderBurst != relay.DefaultOrderBurst {
 		t.Fatalf("defaults %d %g %d, relay's %d %g %d", c.SettleReservePercent, c.OrderRate, c.OrderBurst,
-			core.DefaultSettleReservePercent, core.DefaultOrderRate, core.DefaultOrderBurst)
+			relay.DefaultSettleReservePercent, relay.DefaultOrderRate, relay.DefaultOrderBurst)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/notify"
 	"github.com/billrelay/billrelay/adapters/tmf"
 	"github.com/billrelay/billrelay/adapters/webhook"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/rs/zerolog"
 )
@@ -113,9 +114,9 @@ func adminToken(cfg config, log zerolog.Logger, stderr io.Writer) (string, error
 }
 
 // adapterEndpoints are the platform adapters' HTTP endpoints.
-func adapterEndpoints(cfg config, r *core.Relay) []core.Endpoint {
+func adapterEndpoints(cfg config, r *core.Relay) []relay.Endpoint {
 	statuses, _ := billmanager.ParseStatuses(cfg.BillmanagerStatus) // checked by loadConfig
-	var eps []core.Endpoint
+	var eps []relay.Endpoint
 	eps = append(eps, cloudblue.Endpoints(r)...)
 	eps = append(eps, billmanager.Endpoints(billmanager.Mapper{Statuses: statuses}, r)...)
 	eps = append(eps, emersion.Endpoints(r)...)
@@ -129,7 +130,7 @@ func startNotify(ctx context.Context, cfg config, r *core.Relay) error {
 	client := webhook.NewClient(r.AdminCallbackPolicy())
 	nt := &notify.Notifier{
 		Seller: r.Seller, Done: r.Done, MarkDone: r.MarkDone,
-		Webhook: func(url, secret string) (core.Sink, error) {
+		Webhook: func(url, secret string) (relay.Sink, error) {
 			return webhook.New(webhook.Config{URL: url, Timeout: cfg.WebhookTimeout, Client: client, Secrets: func() []string { return []string{secret} }})
 		},
 	}

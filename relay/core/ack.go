@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // MaxAckIDs bounds the ids of one ack request.
@@ -74,7 +75,7 @@ func (r *Relay) AckOrders(ctx context.Context, seller string, req AckRequest) (A
 	if _, err := r.Seller(seller); err != nil {
 		return AckResult{}, err
 	}
-	return r.settle(ctx, StreamOrders, seller, req)
+	return r.settle(ctx, relay.StreamOrders, seller, req)
 }
 
 // settlement is one checked id with what to send for it.

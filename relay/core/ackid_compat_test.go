@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/rs/zerolog"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestAckIDOfEarlierFormSettles(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	r, err := Open(ctx, Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 2 * time.Second}, zerolog.Nop())
+	r, err := Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 2 * time.Second}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -29,7 +30,7 @@ func TestAckIDOfEarlierFormSettles(t *testing.T) {
 	}
 	ev := events.Event{SpecVersion: "1.0", ID: "before-upgrade", Source: "/test/sell-1", Type: events.TypeServiceStateChanged,
 		Time: time.Now().UTC(), Seller: "sell-1", Account: "acc-77", Item: "i1", Data: json.RawMessage(`{"state":"active"}`)}
-	if _, err := r.Publish(ctx, Principal{Role: RoleSeller, ID: "sell-1"}, []events.Event{ev}); err != nil {
+	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, []events.Event{ev}); err != nil {
 		t.Fatal(err)
 	}
 	tick := time.NewTicker(20 * time.Millisecond) // a bounded poll until the event is older than the ack wait

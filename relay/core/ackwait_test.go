@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/rs/zerolog"
 )
@@ -19,7 +20,7 @@ const shortAckWait = 2 * time.Second
 func setupShortAckWait(t *testing.T, maxDeliver int) world {
 	t.Helper()
 	ctx := testCtx(t)
-	r, err := core.Open(ctx, core.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: shortAckWait, MaxDeliver: maxDeliver}, zerolog.Nop())
+	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: shortAckWait, MaxDeliver: maxDeliver}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -30,7 +31,7 @@ func setupShortAckWait(t *testing.T, maxDeliver int) world {
 	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatalf("RegisterReseller: %v", err)
 	}
-	return world{r: r, seller: core.Principal{Role: core.RoleSeller, ID: "sell-1"}}
+	return world{r: r, seller: relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}}
 }
 
 // waitBacklogAge polls the reseller's status until its oldest unacked

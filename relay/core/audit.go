@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/billrelay/billrelay/relay"
 )
 
 // The AUDIT stream keeps who changed what, when and why: every manual
 // event, pause, resume, replay, redrive, reconciliation fix, webhook
 // change and registration made through the admin API.
 const (
-	StreamAudit = "AUDIT"
 	auditPrefix = "audit"
 )
 
@@ -67,7 +68,7 @@ func (r *Relay) audit(ctx context.Context, e AuditEntry) {
 
 // Audit lists the latest audit entries, oldest first.
 func (r *Relay) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
-	msgs, err := r.tail(ctx, StreamAudit, auditPrefix+".>", limit)
+	msgs, err := r.tail(ctx, relay.StreamAudit, auditPrefix+".>", limit)
 	if err != nil {
 		return nil, err
 	}

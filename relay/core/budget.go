@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -30,55 +31,30 @@ import (
 // ADVISORIES holds the advisories of terms whose dead-letter copy waits for
 // room in DLQ; its part lets it keep about as many as DLQ holds copies.
 var settleShares = map[string]int64{
-	StreamReceipts:   4000,
-	StreamDLQ:        4000,
-	StreamAdvisories: 2000,
+	relay.StreamReceipts:   4000,
+	relay.StreamDLQ:        4000,
+	relay.StreamAdvisories: 2000,
 }
 
 // bulkShares split what is left, in parts of 10,000. StreamDelivery's share
 // is that of all delivery shards together. EVENTS and DELIVERY keep
 // Retention, INGEST about a day: they get most.
 var bulkShares = map[string]int64{
-	StreamIngest:   1500,
-	StreamEvents:   2500,
-	StreamOrders:   700,
-	StreamDelivery: 4500,
-	StreamAudit:    200,
-	StreamOps:      100,
-	BucketRegistry: 100,
-	BucketOwners:   200,
-	BucketGates:    100,
-	BucketDone:     100,
-}
-
-// minFileStore is the smallest store the budget can split.
-const minFileStore = 1 << 20
-
-// settleReserve is the room kept for settling.
-func (c *Config) settleReserve() int64 {
-	return shareOf(c.MaxFileStore, int64(c.SettleReservePercent)*100)
+	relay.StreamIngest:   1500,
+	relay.StreamEvents:   2500,
+	relay.StreamOrders:   700,
+	relay.StreamDelivery: 4500,
+	relay.StreamAudit:    200,
+	relay.StreamOps:      100,
+	relay.BucketRegistry: 100,
+	relay.BucketOwners:   200,
+	relay.BucketGates:    100,
+	relay.BucketDone:     100,
 }
 
 // shareOf is share parts of 10,000 of x, without overflow for any store.
 func shareOf(x, share int64) int64 {
 	return x/10_000*share + x%10_000*share/10_000
-}
-
-// maxBytes is the MaxBytes of a stream or bucket. Delivery shards share
-// StreamDelivery's part: shards of them each get 1/shards of it.
-func (c *Config) maxBytes(name string, shards int) int64 {
-	if s, ok := settleShares[name]; ok {
-		return shareOf(c.settleReserve(), s)
-	}
-	bulk := c.MaxFileStore - c.settleReserve()
-	if IsDeliveryStream(name) {
-		return shareOf(bulk, bulkShares[StreamDelivery]) / int64(max(shards, 1))
-	}
-	s, ok := bulkShares[name]
-	if !ok {
-		panic("relay: no store budget for " + name) // a new stream must be given a share above
-	}
-	return shareOf(bulk, s)
 }
 
 // deliveryShards is how many delivery streams share DELIVERY's part: the
@@ -91,7 +67,7 @@ func (r *Relay) deliveryShards() int {
 	}
 	for _, rs := range r.reg.allResellers() {
 		var k int
-		if _, err := fmt.Sscanf(rs.DeliveryStream(), StreamDelivery+"_%d", &k); err == nil {
+		if _, err := fmt.Sscanf(rs.DeliveryStream(), relay.StreamDelivery+"_%d", &k); err == nil {
 			n = max(n, k+1)
 		}
 	}
@@ -194,4 +170,26 @@ func (r *Relay) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) 
 	r.log.Warn().Err(err).Str("stream", "KV_"+cfg.Bucket).Int64("max_bytes", cfg.MaxBytes).
 		Msg("the store has no room for this bucket's new limits; it keeps its old configuration (lower what the store holds or raise RELAY_MAX_FILE_STORE)")
 	return kv, nil
+}
+
+// settleReserve is the room kept for settling.
+func settleReserve(c *relay.Config) int64 {
+	return shareOf(c.MaxFileStore, int64(c.SettleReservePercent)*100)
+}
+
+// maxBytes is the MaxBytes of a stream or bucket. Delivery shards share
+// relay.StreamDelivery's part: shards of them each get 1/shards of it.
+func maxBytes(c *relay.Config, name string, shards int) int64 {
+	if s, ok := settleShares[name]; ok {
+		return shareOf(settleReserve(c), s)
+	}
+	bulk := c.MaxFileStore - settleReserve(c)
+	if IsDeliveryStream(name) {
+		return shareOf(bulk, bulkShares[relay.StreamDelivery]) / int64(max(shards, 1))
+	}
+	s, ok := bulkShares[name]
+	if !ok {
+		panic("relay: no store budget for " + name) // a new stream must be given a share above
+	}
+	return shareOf(bulk, s)
 }

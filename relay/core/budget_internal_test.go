@@ -2,6 +2,8 @@ package core
 
 import (
 	"testing"
+
+	"github.com/billrelay/billrelay/relay"
 )
 
 // TestBudgetFitsTheStore checks that the MaxBytes of every stream and
@@ -9,11 +11,11 @@ import (
 // reserve, and that the settle streams get their reserve: JetStream keeps
 // room for one stream only when no other can grow past its own limit.
 func TestBudgetFitsTheStore(t *testing.T) {
-	for _, store := range []int64{minFileStore, 3 << 20, 16 << 30, 1<<40 + 7} {
+	for _, store := range []int64{relay.MinFileStore, 3 << 20, 16 << 30, 1<<40 + 7} {
 		for _, pct := range []int{1, 10, 50} {
-			for _, shards := range []int{1, 16, MaxDeliveryShards} {
-				cfg := Config{MaxFileStore: store, SettleReservePercent: pct, DeliveryShards: shards}
-				cfg.setDefaults()
+			for _, shards := range []int{1, 16, relay.MaxDeliveryShards} {
+				cfg := relay.Config{MaxFileStore: store, SettleReservePercent: pct, DeliveryShards: shards}
+				cfg.SetDefaults()
 				r := &Relay{cfg: cfg}
 				var sum, settle int64
 				for _, sc := range r.baseStreamConfigs() {
@@ -25,8 +27,8 @@ func TestBudgetFitsTheStore(t *testing.T) {
 						settle += sc.MaxBytes
 					}
 				}
-				for _, b := range []string{BucketRegistry, BucketOwners, BucketGates, BucketDone} {
-					sum += cfg.maxBytes(b, 0)
+				for _, b := range []string{relay.BucketRegistry, relay.BucketOwners, relay.BucketGates, relay.BucketDone} {
+					sum += maxBytes(&cfg, b, 0)
 				}
 				for k := range shards {
 					sum += r.deliveryConfig(deliveryStream(k), nil).MaxBytes

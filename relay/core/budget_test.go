@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/rs/zerolog"
 )
@@ -41,7 +42,7 @@ func openStoreSharded(t *testing.T, dir string, store int64, shards int, log zer
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := core.Config{DataDir: dir, SyncAlways: true, AckWait: time.Minute, MaxFileStore: store, DeliveryShards: shards}
+	cfg := relay.Config{DataDir: dir, SyncAlways: true, AckWait: time.Minute, MaxFileStore: store, DeliveryShards: shards}
 	r, err := core.Open(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("Open with a %d byte store: %v", store, err)
@@ -71,7 +72,7 @@ func TestStoreThatRefusesTheLayoutStillSettles(t *testing.T) {
 	logs := &syncBuffer{}
 	r = openStore(t, dir, 4<<20, zerolog.New(logs))
 	defer r.Close()
-	for _, s := range []string{core.StreamIngest, core.StreamReceipts, core.StreamDelivery} {
+	for _, s := range []string{relay.StreamIngest, relay.StreamReceipts, relay.StreamDelivery} {
 		if !strings.Contains(logs.String(), `"stream":"`+s+`"`) || !strings.Contains(logs.String(), "keeps its old configuration") {
 			t.Fatalf("no warning that %s keeps its old configuration:\n%s", s, logs)
 		}
@@ -110,7 +111,7 @@ func TestStoreThatRefusesTheLayoutStillSettles(t *testing.T) {
 // refuses one and returns how many were accepted.
 func fillRelay(t *testing.T, r *core.Relay) int {
 	t.Helper()
-	seller := core.Principal{Role: core.RoleSeller, ID: "sell-1"}
+	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 	pad := strings.Repeat("x", 1000)
 	for n := 0; n < 100_000; n += 50 {
 		var batch []events.Event
@@ -145,7 +146,7 @@ func TestMoreShardsDoNotStarveAFullStream(t *testing.T) {
 	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
-	seller := core.Principal{Role: core.RoleSeller, ID: "sell-1"}
+	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 	pad := strings.Repeat("x", 1000)
 	for n := 0; n < 1500; n += 50 {
 		var batch []events.Event
@@ -186,7 +187,7 @@ func TestMoreShardsDoNotStarveAFullStream(t *testing.T) {
 func TestOrdersFloodStopsNoSeller(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := core.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Minute, MaxFileStore: 2 << 20,
+	cfg := relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Minute, MaxFileStore: 2 << 20,
 		OrderRate: 1e6, OrderBurst: 1000}
 	r, err := core.Open(ctx, cfg, zerolog.Nop())
 	if err != nil {
@@ -203,7 +204,7 @@ func TestOrdersFloodStopsNoSeller(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reseller := core.Principal{Role: core.RoleReseller, ID: "res-a"}
+	reseller := relay.Principal{Role: relay.RoleReseller, ID: "res-a"}
 	pad := strings.Repeat("x", 1000)
 	refused := false
 	for n := 0; n < 10_000 && !refused; n += 10 {
@@ -222,7 +223,7 @@ func TestOrdersFloodStopsNoSeller(t *testing.T) {
 	if !refused {
 		t.Fatal("ORDERS never filled")
 	}
-	seller := core.Principal{Role: core.RoleSeller, ID: "sell-1"}
+	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 	if _, err := r.Publish(ctx, seller, []events.Event{event("after", "acc-77", "shared", "active")}); err != nil {
 		t.Fatalf("the seller's event after the flood: %v", err)
 	}

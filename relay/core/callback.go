@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // maxCallbackURL bounds a stored webhook or hub URL.
@@ -58,7 +59,7 @@ func checkCallback(ve *events.ValidationError, field, raw string, tenant bool, p
 	u, _ := url.Parse(raw)
 	if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
 		if err := p.Check(ip); err != nil {
-			ve.Add(field, "%s", strings.TrimPrefix(err.Error(), ErrPermanent.Error()+": "))
+			ve.Add(field, "%s", strings.TrimPrefix(err.Error(), relay.ErrPermanent.Error()+": "))
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 
 // StreamIngest holds envelopes: one message per commit group.
 const (
-	StreamIngest  = "INGEST"
 	subjectIngest = "ingest.commit"
 )
 

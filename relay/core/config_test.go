@@ -3,6 +3,8 @@ package core
 import (
 	"strings"
 	"testing"
+
+	"github.com/billrelay/billrelay/relay"
 )
 
 // TestConfigNamesWhatCannotWork checks that each impossible combination of
@@ -10,31 +12,31 @@ import (
 func TestConfigNamesWhatCannotWork(t *testing.T) {
 	cases := []struct {
 		name string
-		cfg  Config
+		cfg  relay.Config
 		want string // "" means valid
 	}{
-		{"embedded R1", Config{}, ""},
-		{"embedded R3", Config{Replicas: 3}, "replicas"},
-		{"cluster R3", Config{NATSURL: "nats://a,nats://b", Replicas: 3}, ""},
-		{"leaf R3", Config{NATSLeaf: "nats-leaf://hub:7422", NATSDomain: "hub", Replicas: 3}, ""},
-		{"leaf and url", Config{NATSLeaf: "nats-leaf://hub:7422", NATSDomain: "hub", NATSURL: "nats://a"}, "nats leaf"},
-		{"leaf without domain", Config{NATSLeaf: "nats-leaf://hub:7422"}, "nats domain"},
-		{"leaf and listen", Config{NATSLeaf: "nats-leaf://hub:7422", NATSDomain: "hub", NATSListen: "127.0.0.1:4222"}, "nats listen"},
-		{"url and listen", Config{NATSURL: "nats://a", NATSListen: "127.0.0.1:4222"}, "nats listen"},
-		{"failover too fast", Config{FailoverAfter: 10}, "failover after"},
-		{"sixteen delivery shards", Config{DeliveryShards: 16}, ""},
-		{"too many delivery shards", Config{DeliveryShards: MaxDeliveryShards + 1}, "delivery shards"},
-		{"negative delivery shards", Config{DeliveryShards: -1}, "delivery shards"},
-		{"settle reserve too large", Config{SettleReservePercent: 60}, "settle reserve"},
-		{"store too small to split", Config{MaxFileStore: 64 << 10}, "max file store"},
-		{"negative order rate", Config{OrderRate: -1}, "order rate"},
-		{"negative order burst", Config{OrderBurst: -1}, "order burst"},
+		{"embedded R1", relay.Config{}, ""},
+		{"embedded R3", relay.Config{Replicas: 3}, "replicas"},
+		{"cluster R3", relay.Config{NATSURL: "nats://a,nats://b", Replicas: 3}, ""},
+		{"leaf R3", relay.Config{NATSLeaf: "nats-leaf://hub:7422", NATSDomain: "hub", Replicas: 3}, ""},
+		{"leaf and url", relay.Config{NATSLeaf: "nats-leaf://hub:7422", NATSDomain: "hub", NATSURL: "nats://a"}, "nats leaf"},
+		{"leaf without domain", relay.Config{NATSLeaf: "nats-leaf://hub:7422"}, "nats domain"},
+		{"leaf and listen", relay.Config{NATSLeaf: "nats-leaf://hub:7422", NATSDomain: "hub", NATSListen: "127.0.0.1:4222"}, "nats listen"},
+		{"url and listen", relay.Config{NATSURL: "nats://a", NATSListen: "127.0.0.1:4222"}, "nats listen"},
+		{"failover too fast", relay.Config{FailoverAfter: 10}, "failover after"},
+		{"sixteen delivery shards", relay.Config{DeliveryShards: 16}, ""},
+		{"too many delivery shards", relay.Config{DeliveryShards: relay.MaxDeliveryShards + 1}, "delivery shards"},
+		{"negative delivery shards", relay.Config{DeliveryShards: -1}, "delivery shards"},
+		{"settle reserve too large", relay.Config{SettleReservePercent: 60}, "settle reserve"},
+		{"store too small to split", relay.Config{MaxFileStore: 64 << 10}, "max file store"},
+		{"negative order rate", relay.Config{OrderRate: -1}, "order rate"},
+		{"negative order burst", relay.Config{OrderBurst: -1}, "order burst"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := c.cfg
 			cfg.SyncAlways = true
-			cfg.setDefaults()
+			cfg.SetDefaults()
 			err := cfg.Validate()
 			switch {
 			case c.want == "" && err != nil:

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/billrelay/billrelay/relay"
 )
 
 func TestClassifyHTTP(t *testing.T) {
@@ -15,18 +17,18 @@ func TestClassifyHTTP(t *testing.T) {
 		after      time.Duration
 	}{
 		{200, "", nil, 0}, {204, "", nil, 0},
-		{410, "", ErrGone, 0},
-		{400, "", ErrPermanent, 0}, {404, "", ErrPermanent, 0}, {422, "", ErrPermanent, 0},
+		{410, "", relay.ErrGone, 0},
+		{400, "", relay.ErrPermanent, 0}, {404, "", relay.ErrPermanent, 0}, {422, "", relay.ErrPermanent, 0},
 		{408, "", errRetry, 0}, {500, "", errRetry, 0}, {502, "", errRetry, 0}, {301, "", errRetry, 0},
 		{429, "7", errRetry, 7 * time.Second}, {503, "2", errRetry, 2 * time.Second}, {503, "", errRetry, 0},
 	}
 	for _, tc := range tests {
-		err := ClassifyHTTP(tc.status, http.Header{"Retry-After": {tc.retryAfter}}, "body")
-		var ra *RetryAfterError
+		err := relay.ClassifyHTTP(tc.status, http.Header{"Retry-After": {tc.retryAfter}}, "body")
+		var ra *relay.RetryAfterError
 		switch {
 		case tc.want == nil && err != nil:
 			t.Errorf("%d: %v, want delivered", tc.status, err)
-		case tc.want == errRetry && (err == nil || errors.Is(err, ErrGone) || errors.Is(err, ErrPermanent)):
+		case tc.want == errRetry && (err == nil || errors.Is(err, relay.ErrGone) || errors.Is(err, relay.ErrPermanent)):
 			t.Errorf("%d: %v, want a retry", tc.status, err)
 		case tc.want != nil && tc.want != errRetry && !errors.Is(err, tc.want):
 			t.Errorf("%d: %v, want %v", tc.status, err, tc.want)
@@ -45,7 +47,7 @@ func FuzzRetryAfter(f *testing.F) {
 	f.Add("Wed, 21 Oct 2015 07:28:00 GMT")
 	f.Add("-5")
 	f.Fuzz(func(t *testing.T, v string) {
-		if d, ok := RetryAfter(v, time.Now()); ok && d < 0 {
+		if d, ok := relay.RetryAfter(v, time.Now()); ok && d < 0 {
 			t.Fatalf("%q → %v", v, d)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -16,7 +17,6 @@ import (
 // streams in the ADVISORIES stream, so that none is lost while the relay is
 // down, and a durable consumer turns each into a dead-letter copy.
 const (
-	StreamAdvisories = "ADVISORIES"
 	advisoryMaxDeliv = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
 	advisoryTerm     = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED."
 	deadWatchName    = "dead-letters"
@@ -51,7 +51,7 @@ type deadWatch struct {
 }
 
 func (dw *deadWatch) open(ctx context.Context) error {
-	cons, err := dw.r.js.CreateOrUpdateConsumer(ctx, StreamAdvisories, jetstream.ConsumerConfig{
+	cons, err := dw.r.js.CreateOrUpdateConsumer(ctx, relay.StreamAdvisories, jetstream.ConsumerConfig{
 		Durable: deadWatchName, Description: "copies exhausted and terminated deliveries to the DLQ",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxDeliver: -1, Replicas: dw.r.cfg.Replicas,
 	})
@@ -90,7 +90,7 @@ func (r *Relay) onAdvisory(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	if !r.reg.taken(a.Consumer) || !(IsDeliveryStream(a.Stream) || a.Stream == StreamOrders) {
+	if !r.reg.taken(a.Consumer) || !(IsDeliveryStream(a.Stream) || a.Stream == relay.StreamOrders) {
 		_ = m.Ack() // not a seller's or reseller's consumer (or deleted since)
 		return
 	}

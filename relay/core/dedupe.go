@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -134,25 +135,25 @@ func (d *dedupe) size() int {
 // loadDedupe reads the INGEST window into the index, then keeps tailing
 // INGEST when other relays may write to it (an external NATS).
 func (r *Relay) loadDedupe(ctx, bg context.Context) error {
-	st, err := r.js.Stream(ctx, StreamIngest)
+	st, err := r.js.Stream(ctx, relay.StreamIngest)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", StreamIngest, classify(err))
+		return fmt.Errorf("open %s: %w", relay.StreamIngest, classify(err))
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("%s info: %w", StreamIngest, classify(err))
+		return fmt.Errorf("%s info: %w", relay.StreamIngest, classify(err))
 	}
 	last := info.State.LastSeq
 	if last == 0 {
 		close(r.dedupe.ready)
-		if r.cfg.localJetStream() {
+		if r.cfg.LocalJetStream() {
 			return nil
 		}
 	}
-	oc, err := r.js.OrderedConsumer(ctx, StreamIngest, jetstream.OrderedConsumerConfig{
+	oc, err := r.js.OrderedConsumer(ctx, relay.StreamIngest, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: ptr(time.Now().Add(-r.cfg.DedupeWindow))})
 	if err != nil {
-		return fmt.Errorf("read %s: %w", StreamIngest, classify(err))
+		return fmt.Errorf("read %s: %w", relay.StreamIngest, classify(err))
 	}
 	tail := &ingestTail{r: r, oc: oc, last: last, caughtUp: last == 0}
 	if err := r.sup.open(ctx, bg, part{name: "dedupe", run: tail.run, vital: true}); err != nil {
@@ -182,7 +183,7 @@ type ingestTail struct {
 func (t *ingestTail) run(ctx context.Context) error {
 	it, err := t.oc.Messages()
 	if err != nil {
-		return fmt.Errorf("tail %s: %w", StreamIngest, classify(err))
+		return fmt.Errorf("tail %s: %w", relay.StreamIngest, classify(err))
 	}
 	defer it.Stop()
 	defer context.AfterFunc(ctx, it.Stop)()
@@ -192,7 +193,7 @@ func (t *ingestTail) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("tail %s: %w", StreamIngest, err)
+			return fmt.Errorf("tail %s: %w", relay.StreamIngest, err)
 		}
 		md, _ := m.Metadata()
 		if ids, err := envelopeIDs(m.Data()); err == nil {
@@ -201,7 +202,7 @@ func (t *ingestTail) run(ctx context.Context) error {
 		if !t.caughtUp && md.Sequence.Stream >= t.last {
 			t.caughtUp = true
 			close(t.r.dedupe.ready)
-			if t.r.cfg.localJetStream() {
+			if t.r.cfg.LocalJetStream() {
 				return nil // only this relay writes to an embedded store
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -80,7 +81,7 @@ type DispatchConfig struct {
 	BreakerMaxCooldown time.Duration
 	// Dead keeps a copy of a message before it is terminated. If it fails,
 	// the message is retried instead of being terminated.
-	Dead func(ctx context.Context, m Message, reason string) error
+	Dead func(ctx context.Context, m relay.Message, reason string) error
 	// Gone is called when the receiver says it is gone; the dispatcher then
 	// stops (the caller pauses delivery).
 	Gone func(ctx context.Context, err error)
@@ -117,7 +118,7 @@ func (c *DispatchConfig) setDefaults() {
 		c.BreakerMaxCooldown = 5 * time.Minute
 	}
 	if c.Dead == nil {
-		c.Dead = func(context.Context, Message, string) error { return nil }
+		c.Dead = func(context.Context, relay.Message, string) error { return nil }
 	}
 }
 
@@ -128,7 +129,7 @@ func (c *DispatchConfig) setDefaults() {
 // in a buffer.
 type Dispatcher struct {
 	cfg  DispatchConfig
-	sink Sink
+	sink relay.Sink
 	src  Source
 	log  zerolog.Logger
 
@@ -157,11 +158,11 @@ type itemQueue struct {
 
 type entry struct {
 	d   Delivered
-	msg Message
+	msg relay.Message
 }
 
 // NewDispatcher prepares a dispatcher; Run starts it.
-func NewDispatcher(cfg DispatchConfig, sink Sink, src Source) *Dispatcher {
+func NewDispatcher(cfg DispatchConfig, sink relay.Sink, src Source) *Dispatcher {
 	cfg.setDefaults()
 	return &Dispatcher{
 		cfg: cfg, sink: sink, src: src, log: cfg.Log,
@@ -195,7 +196,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	wg.Wait()
 	d.release()
 	if d.isGone() {
-		return ErrGone
+		return relay.ErrGone
 	}
 	return err
 }
@@ -380,13 +381,13 @@ func (d *Dispatcher) deliver(ctx context.Context, stop context.CancelFunc, q *it
 		return done, time.Time{}
 	case ctx.Err() != nil:
 		return keep, time.Time{}
-	case errors.Is(err, ErrGone):
+	case errors.Is(err, relay.ErrGone):
 		d.breaker.failure(err)
 		log.Error().Err(err).Msg("receiver is gone; pausing delivery")
 		d.setGone(ctx, err)
 		stop()
 		return keep, time.Time{}
-	case errors.Is(err, ErrPermanent):
+	case errors.Is(err, relay.ErrPermanent):
 		d.breaker.success() // the receiver answered: it is up
 		return d.kill(ctx, log, e, err.Error())
 	}
@@ -429,7 +430,7 @@ func (d *Dispatcher) kill(ctx context.Context, log zerolog.Logger, e *entry, rea
 func (d *Dispatcher) retryDelay(attempt int, err error) time.Duration {
 	base := d.cfg.Backoff[min(attempt, len(d.cfg.Backoff))-1]
 	delay := base + time.Duration((rand.Float64()*0.4-0.2)*float64(base))
-	var ra *RetryAfterError
+	var ra *relay.RetryAfterError
 	if errors.As(err, &ra) && ra.After > delay {
 		delay = ra.After
 	}
@@ -600,22 +601,22 @@ func insertSeq(s []uint64, seq uint64) []uint64 {
 }
 
 // messageOf reads what a Sink needs from a delivered message.
-func messageOf(m Delivered) (Message, error) {
+func messageOf(m Delivered) (relay.Message, error) {
 	md, err := m.Metadata()
 	if err != nil {
-		return Message{}, fmt.Errorf("metadata: %w", err)
+		return relay.Message{}, fmt.Errorf("metadata: %w", err)
 	}
 	k, err := keyOfSubject(m.Subject())
 	if err != nil {
-		return Message{}, err
+		return relay.Message{}, err
 	}
 	h := m.Headers()
-	id := h.Get(HeaderEventID)
+	id := h.Get(relay.HeaderEventID)
 	if id == "" {
 		id = eventIDOf(m.Data())
 	}
-	return Message{ID: id, Type: h.Get(HeaderType), Key: k, Body: m.Data(),
-		Attempt: int(md.NumDelivered), Replay: h.Get(HeaderReplay) != "", Redriven: h.Get(HeaderRedriven) != "",
+	return relay.Message{ID: id, Type: h.Get(relay.HeaderType), Key: k, Body: m.Data(),
+		Attempt: int(md.NumDelivered), Replay: h.Get(relay.HeaderReplay) != "", Redriven: h.Get(relay.HeaderRedriven) != "",
 		Seq: md.Sequence.Stream, Subject: m.Subject(), Flags: flagsOf(h), Stored: storedOf(h)}, nil
 }
 
@@ -642,7 +643,7 @@ func keyOfSubject(subject string) (events.Key, error) {
 
 // storedOf reads when the event was stored (Relay-Stored, Unix ns).
 func storedOf(h nats.Header) time.Time {
-	ns, err := strconv.ParseInt(h.Get(HeaderStored), 10, 64)
+	ns, err := strconv.ParseInt(h.Get(relay.HeaderStored), 10, 64)
 	if err != nil {
 		return time.Time{}
 	}
@@ -651,7 +652,7 @@ func storedOf(h nats.Header) time.Time {
 
 // flagsOf reads the Relay-Flags header.
 func flagsOf(h nats.Header) []string {
-	if v := h.Get(HeaderFlags); v != "" {
+	if v := h.Get(relay.HeaderFlags); v != "" {
 		return strings.Split(v, ",")
 	}
 	return nil

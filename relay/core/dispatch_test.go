@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -42,9 +43,9 @@ func (g *memGates) Clear(_ context.Context, k events.Key) error {
 }
 
 // sinkFunc is a hand-written fake receiver.
-type sinkFunc func(context.Context, core.Message) error
+type sinkFunc func(context.Context, relay.Message) error
 
-func (f sinkFunc) Deliver(ctx context.Context, m core.Message) error { return f(ctx, m) }
+func (f sinkFunc) Deliver(ctx context.Context, m relay.Message) error { return f(ctx, m) }
 
 // TestGateKeepsItemOrderAcrossRestart: the first event of an item fails
 // and waits for its retry; the dispatcher stops (its held events go back to
@@ -57,7 +58,7 @@ func TestGateKeepsItemOrderAcrossRestart(t *testing.T) {
 	if _, err := w.r.Publish(ctx, w.seller, evs); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := w.r.JetStream().Consumer(ctx, core.StreamDelivery, "res-a")
+	cons, err := w.r.JetStream().Consumer(ctx, relay.StreamDelivery, "res-a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +67,8 @@ func TestGateKeepsItemOrderAcrossRestart(t *testing.T) {
 	var order []string
 	failed := make(chan struct{})
 	delivered := make(chan struct{}, 10)
-	sink := func(fail bool) core.Sink {
-		return sinkFunc(func(_ context.Context, m core.Message) error {
+	sink := func(fail bool) relay.Sink {
+		return sinkFunc(func(_ context.Context, m relay.Message) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if fail && m.ID == "o1" {

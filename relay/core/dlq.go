@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -17,7 +18,6 @@ import (
 // itself with where it came from and why it died, so that it can be read
 // and redriven even after the original copy aged out.
 const (
-	StreamDLQ        = "DLQ"
 	dlqEntryPrefix   = "dlq.entry"
 	dlqRedrivePrefix = "dlq.redriven"
 
@@ -139,7 +139,7 @@ func (r *Relay) readDLQ(ctx context.Context, reseller string) ([]DeadLetter, map
 	if who == "" {
 		who = "*"
 	}
-	msgs, err := r.tail(ctx, StreamDLQ, "dlq.*."+who, 1<<30)
+	msgs, err := r.tail(ctx, relay.StreamDLQ, "dlq.*."+who, 1<<30)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -161,7 +161,7 @@ func deadLetterOf(m *jetstream.RawStreamMsg) DeadLetter {
 	d := DeadLetter{ID: strconv.FormatUint(m.Sequence, 10), Reseller: m.Header.Get(headerReseller),
 		Event: m.Data, Attempts: attempts, Reason: m.Header.Get(headerReason), Time: m.Time,
 		Subject: m.Header.Get(headerOrigSubject), Seq: seq}
-	if m.Header.Get(headerStream) == StreamOrders {
+	if m.Header.Get(headerStream) == relay.StreamOrders {
 		d.Seller, d.Reseller = d.Reseller, ""
 	}
 	return d
@@ -224,9 +224,9 @@ func (r *Relay) redriveOne(ctx context.Context, d DeadLetter) error {
 	m := nats.NewMsg(d.Subject)
 	m.Data = d.Event
 	m.Header.Set(jetstream.MsgIDHeader, "redrive:"+d.ID)
-	m.Header.Set(HeaderContentType, ContentTypeCE)
-	m.Header.Set(HeaderRedriven, "true")
-	m.Header.Set(HeaderEventID, eventIDOf(d.Event))
+	m.Header.Set(relay.HeaderContentType, relay.ContentTypeCE)
+	m.Header.Set(relay.HeaderRedriven, "true")
+	m.Header.Set(relay.HeaderEventID, eventIDOf(d.Event))
 	if _, err := r.js.PublishMsg(ctx, m); err != nil {
 		return fmt.Errorf("redrive %s: %w", d.ID, classify(err))
 	}
@@ -243,7 +243,7 @@ func (r *Relay) redriveOne(ctx context.Context, d DeadLetter) error {
 // DLQCount counts a reseller's dead letters not yet redriven, from the
 // stream's per-subject counts (no message is read).
 func (r *Relay) DLQCount(ctx context.Context, reseller string) (int, error) {
-	st, err := r.js.Stream(ctx, StreamDLQ)
+	st, err := r.js.Stream(ctx, relay.StreamDLQ)
 	if err != nil {
 		return 0, classify(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/rs/zerolog"
 )
@@ -61,7 +62,7 @@ func TestTermByResellerIsDeadLettered(t *testing.T) {
 // when the ack wait passes, without waiting for a pull that never comes.
 func TestExhaustedPullIsDeadLetteredWithoutAnotherPull(t *testing.T) {
 	ctx := testCtx(t)
-	r, err := core.Open(ctx, core.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Second, MaxDeliver: 2}, zerolog.Nop())
+	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Second, MaxDeliver: 2}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestExhaustedPullIsDeadLetteredWithoutAnotherPull(t *testing.T) {
 	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Publish(ctx, core.Principal{Role: core.RoleSeller, ID: "sell-1"}, []events.Event{event("x1", "acc-77", "1", "active")}); err != nil {
+	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, []events.Event{event("x1", "acc-77", "1", "active")}); err != nil {
 		t.Fatal(err)
 	}
 	pullN(t, r, "res-a", 1)
@@ -107,7 +108,7 @@ func TestTermJournaledBeforeCrashIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := pullN(t, r, "res-a", 1)[0]
-	rc := core.Receipt{Stream: core.StreamDelivery, Consumer: "res-a", Seq: d.Seq, EventID: "ghost-1",
+	rc := core.Receipt{Stream: relay.StreamDelivery, Consumer: "res-a", Seq: d.Seq, EventID: "ghost-1",
 		Action: core.ActionRejected, Reason: "unknown item ghost", Time: time.Now().UTC(),
 		Key: events.Key{Seller: "sell-1", Account: "acc-77", Item: "ghost"}}
 	body, _ := json.Marshal(rc)
@@ -153,7 +154,7 @@ func TestForgedLegacyReceiptSettlesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim := pullN(t, r, "res-b", 1)[0]
-	forged := core.Receipt{Stream: core.StreamDelivery, Consumer: "res-b", Seq: victim.Seq, EventID: "fl-1",
+	forged := core.Receipt{Stream: relay.StreamDelivery, Consumer: "res-b", Seq: victim.Seq, EventID: "fl-1",
 		Action: core.ActionApplied, Time: time.Now().UTC()}
 	body, _ := json.Marshal(forged)
 	if _, err := r.JetStream().Publish(ctx, "receipts.DELIVERY.res-a.sell-1.acc-77.i1", body); err != nil {

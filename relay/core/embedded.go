@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
@@ -18,7 +19,7 @@ const maxPayload = 8 << 20
 // cfg.DataDir. The store limits and the consumer limit are set explicitly,
 // never left to the server's defaults, so that the relay behaves the same on
 // every machine.
-func startEmbedded(cfg Config, auth *natsAuth, reg *registry, log zerolog.Logger) (*server.Server, error) {
+func startEmbedded(cfg relay.Config, auth *natsAuth, reg *registry, log zerolog.Logger) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName:         cfg.ServerName,
 		JetStream:          true,
@@ -68,8 +69,8 @@ func startEmbedded(cfg Config, auth *natsAuth, reg *registry, log zerolog.Logger
 
 // tenantDomain is the JetStream domain in the v2 ack subjects a reseller
 // sees: none on the embedded store; the hub's through a leaf.
-func tenantDomain(cfg Config) string {
-	if cfg.localJetStream() {
+func tenantDomain(cfg relay.Config) string {
+	if cfg.LocalJetStream() {
 		return ""
 	}
 	return cfg.NATSDomain

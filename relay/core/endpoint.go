@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+
+	"github.com/billrelay/billrelay/relay"
 )
 
 // endpoint is one delivery destination: a reseller's consumer on its
@@ -11,7 +13,7 @@ import (
 // (orders going up).
 // Webhooks, pauses and dead letters work the same for both.
 type endpoint struct {
-	role    Role
+	role    relay.Role
 	id      string
 	stream  string
 	webhook *Webhook
@@ -22,11 +24,11 @@ type endpoint struct {
 
 func resellerEndpoint(rs Reseller) endpoint {
 	allow, _ := ParseAllow(rs.CallbackAllow) // stored canonical by SetCallbackAllow
-	return endpoint{role: RoleReseller, id: rs.ID, stream: rs.DeliveryStream(), webhook: rs.Webhook, paused: rs.Paused, allow: allow}
+	return endpoint{role: relay.RoleReseller, id: rs.ID, stream: rs.DeliveryStream(), webhook: rs.Webhook, paused: rs.Paused, allow: allow}
 }
 
 func sellerEndpoint(s Seller) endpoint {
-	return endpoint{role: RoleSeller, id: s.ID, stream: StreamOrders, webhook: s.Webhook, paused: s.Paused}
+	return endpoint{role: relay.RoleSeller, id: s.ID, stream: relay.StreamOrders, webhook: s.Webhook, paused: s.Paused}
 }
 
 // endpoints lists every seller and reseller.
@@ -42,8 +44,8 @@ func (r *Relay) endpoints() []endpoint {
 }
 
 // endpointOf finds a registered seller or reseller.
-func (r *Relay) endpointOf(role Role, id string) (endpoint, error) {
-	if role == RoleSeller {
+func (r *Relay) endpointOf(role relay.Role, id string) (endpoint, error) {
+	if role == relay.RoleSeller {
 		s, err := r.Seller(id)
 		return sellerEndpoint(s), err
 	}
@@ -54,7 +56,7 @@ func (r *Relay) endpointOf(role Role, id string) (endpoint, error) {
 // setState records a pause, a resume or a webhook change on the right
 // kind of record.
 func (r *Relay) setState(ctx context.Context, ep endpoint, change func(w **Webhook, paused *bool, reason *string)) (endpoint, error) {
-	if ep.role == RoleSeller {
+	if ep.role == relay.RoleSeller {
 		s, err := r.updateSeller(ctx, ep.id, func(s *Seller) error {
 			change(&s.Webhook, &s.Paused, &s.PauseReason)
 			return nil

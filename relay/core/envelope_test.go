@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestEnvelopeRoundTrip(t *testing.T) {
 	h := nats.Header{}
-	h.Set(HeaderType, "service.state_changed")
+	h.Set(relay.HeaderType, "service.state_changed")
 	h.Set(jetstream.MsgIDHeader, "e1")
 	recs := []record{
 		{subject: "events.s.a.i", msgID: "e1", header: h, body: []byte(`{"id":"e1"}`)},
@@ -18,7 +19,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	}
 	got, err := decodeEnvelope(encodeEnvelope(recs))
 	if err != nil || len(got) != 2 || got[0].subject != "events.s.a.i" || got[0].msgID != "e1" ||
-		got[0].header.Get(HeaderType) != "service.state_changed" || got[0].header.Get(jetstream.MsgIDHeader) != "" ||
+		got[0].header.Get(relay.HeaderType) != "service.state_changed" || got[0].header.Get(jetstream.MsgIDHeader) != "" ||
 		!bytes.Equal(got[1].body, []byte(`{}`)) || got[1].msgID != "r:e2" {
 		t.Fatalf("%+v, %v", got, err)
 	}

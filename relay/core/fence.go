@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sys/unix"
 )
@@ -45,7 +46,7 @@ const (
 
 // derivedLazy reports whether the derived streams are async-persisted
 // behind the fence: only on the embedded server with fsync always.
-func (r *Relay) derivedLazy() bool { return r.cfg.localJetStream() && r.cfg.SyncAlways }
+func (r *Relay) derivedLazy() bool { return r.cfg.LocalJetStream() && r.cfg.SyncAlways }
 
 // lazySubject reports whether subject belongs to a derived stream that is
 // async-persisted behind the fence.
@@ -75,7 +76,7 @@ func (r *Relay) awaitFence(ctx context.Context) error {
 
 // syncIntervalOf is the embedded server's periodic fsync: the derived
 // streams' when every write of the others is fsynced, else the operator's.
-func syncIntervalOf(cfg Config) time.Duration {
+func syncIntervalOf(cfg relay.Config) time.Duration {
 	if cfg.SyncAlways {
 		return derivedSyncInterval
 	}
@@ -164,7 +165,7 @@ func (r *Relay) rewind(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := r.js.Stream(ctx, StreamIngest)
+	s, err := r.js.Stream(ctx, relay.StreamIngest)
 	if err != nil {
 		return classify(err)
 	}
@@ -185,7 +186,7 @@ func (r *Relay) rewind(ctx context.Context) error {
 
 // routeRange routes the envelopes an ordered consumer reads, up to last.
 func (r *Relay) routeRange(ctx context.Context, cfg jetstream.OrderedConsumerConfig, last uint64) (int, error) {
-	oc, err := r.js.OrderedConsumer(ctx, StreamIngest, cfg)
+	oc, err := r.js.OrderedConsumer(ctx, relay.StreamIngest, cfg)
 	if err != nil {
 		return 0, classify(err)
 	}
@@ -211,7 +212,7 @@ func (r *Relay) routeRange(ctx context.Context, cfg jetstream.OrderedConsumerCon
 // routedFloor is the last envelope the router acknowledged, and when it
 // was stored; zero when there is none.
 func (r *Relay) routedFloor(ctx context.Context) (uint64, time.Time, error) {
-	c, err := r.js.Consumer(ctx, StreamIngest, routerConsumer)
+	c, err := r.js.Consumer(ctx, relay.StreamIngest, routerConsumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return 0, time.Time{}, nil
 	}
@@ -222,7 +223,7 @@ func (r *Relay) routedFloor(ctx context.Context) (uint64, time.Time, error) {
 	if floor == 0 {
 		return 0, time.Time{}, nil
 	}
-	s, err := r.js.Stream(ctx, StreamIngest)
+	s, err := r.js.Stream(ctx, relay.StreamIngest)
 	if err != nil {
 		return 0, time.Time{}, classify(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -25,7 +26,7 @@ func TestUncleanStopRoutesAgain(t *testing.T) {
 	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
-	seller := core.Principal{Role: core.RoleSeller, ID: "sell-1"}
+	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 	if _, err := r.Publish(ctx, seller, []events.Event{event("e-lost", "acc-77", "i1", "active")}); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestUncleanStopRoutesAgain(t *testing.T) {
 	r.Close()
 
 	r = openRelay(t, dir) // a clean start: nothing is routed again
-	s, err := r.JetStream().Stream(ctx, core.StreamDelivery)
+	s, err := r.JetStream().Stream(ctx, relay.StreamDelivery)
 	if err == nil {
 		err = s.Purge(ctx)
 	}
@@ -60,11 +61,11 @@ func waitRouted(t *testing.T, r *core.Relay) {
 	t.Helper()
 	ctx := testCtx(t)
 	for {
-		s, err := r.JetStream().Stream(ctx, core.StreamIngest)
+		s, err := r.JetStream().Stream(ctx, relay.StreamIngest)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := r.JetStream().Consumer(ctx, core.StreamIngest, "router")
+		c, err := r.JetStream().Consumer(ctx, relay.StreamIngest, "router")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +92,7 @@ func TestUncleanStopRepeatsNothingStored(t *testing.T) {
 	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
-	seller := core.Principal{Role: core.RoleSeller, ID: "sell-1"}
+	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 	for i := range 10 {
 		if _, err := r.Publish(ctx, seller, []events.Event{event(fmt.Sprintf("e-%d", i), "acc-77", "i1", "active")}); err != nil {
 			t.Fatal(err)
@@ -110,7 +111,7 @@ func TestUncleanStopRepeatsNothingStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRouted(t, r)
-	for _, name := range []string{core.StreamEvents, core.StreamDelivery} {
+	for _, name := range []string{relay.StreamEvents, relay.StreamDelivery} {
 		s, err := r.JetStream().Stream(ctx, name)
 		if err != nil {
 			t.Fatal(err)

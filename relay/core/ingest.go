@@ -8,45 +8,10 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// Headers the relay sets on stored messages. Consumers that read JetStream
-// directly (the agent, native NATS resellers) rely on them; all other
-// headers (such as the Nats-Batch-* ones of atomic batches) are to be
-// ignored.
-const (
-	HeaderContentType = "Content-Type"
-	HeaderType        = "Relay-Type"
-	HeaderEventSeq    = "Relay-Event-Seq"
-	HeaderReplay      = "Relay-Replay"
-	HeaderRedriven    = "Relay-Redriven"
-	HeaderEventID     = "Relay-Event-Id"
-	HeaderFlags       = "Relay-Flags"
-	HeaderStored      = "Relay-Stored"
-	HeaderState       = "Relay-State"
-	HeaderKind        = "Relay-Kind"
-	HeaderTime        = "Relay-Time"
-	HeaderSequence    = "Relay-Sequence"
-	HeaderApplies     = "Relay-Applies"
-	HeaderOrderItem   = "Relay-Order-Item"
-	ContentTypeCE     = "application/cloudevents+json"
-)
-
-// ResultStatus is the outcome of one published event.
-type ResultStatus string
-
-const (
-	StatusAccepted  ResultStatus = "accepted"
-	StatusDuplicate ResultStatus = "duplicate"
-)
-
-// Result is the outcome for one event of a publish call.
-type Result struct {
-	ID     string       `json:"id"`
-	Status ResultStatus `json:"status"`
-}
 
 // Publish stores evs for principal p and returns one result per event, in
 // order. A seller's events go to EVENTS (and from there to its resellers);
@@ -55,11 +20,11 @@ type Result struct {
 // policy). On error nothing of the call is stored, except when ctx ends
 // while its commit group is being written: then the outcome is unknown,
 // and a retry answers "duplicate" for what was stored.
-func (r *Relay) Publish(ctx context.Context, p Principal, evs []events.Event) ([]Result, error) {
+func (r *Relay) Publish(ctx context.Context, p relay.Principal, evs []events.Event) ([]relay.Result, error) {
 	if err := r.Authorize(p, evs); err != nil {
 		return nil, err
 	}
-	if p.Role == RoleReseller {
+	if p.Role == relay.RoleReseller {
 		if err := r.limitOrders(ctx, p.ID, evs); err != nil {
 			return nil, err
 		}
@@ -76,7 +41,7 @@ func (r *Relay) Publish(ctx context.Context, p Principal, evs []events.Event) ([
 	if err != nil {
 		return nil, err
 	}
-	if p.Role == RoleReseller {
+	if p.Role == relay.RoleReseller {
 		if err := r.learnOwners(ctx, p.ID, evs, res); err != nil {
 			return nil, err
 		}
@@ -87,7 +52,7 @@ func (r *Relay) Publish(ctx context.Context, p Principal, evs []events.Event) ([
 // store commits the records not yet stored and says, per record, whether
 // it was accepted or a duplicate: decided before the write, so that a
 // duplicate never sinks the records committed with it.
-func (r *Relay) store(ctx context.Context, recs []record) ([]Result, error) {
+func (r *Relay) store(ctx context.Context, recs []record) ([]relay.Result, error) {
 	ids := make([]string, len(recs))
 	for i, rc := range recs {
 		ids[i] = rc.msgID
@@ -97,11 +62,11 @@ func (r *Relay) store(ctx context.Context, recs []record) ([]Result, error) {
 		return nil, err
 	}
 	var fresh []record
-	res := make([]Result, len(recs))
+	res := make([]relay.Result, len(recs))
 	for i, rc := range recs {
-		res[i] = Result{ID: rc.header.Get(HeaderEventID), Status: StatusDuplicate}
+		res[i] = relay.Result{ID: rc.header.Get(relay.HeaderEventID), Status: relay.StatusDuplicate}
 		if owned[i] {
-			res[i].Status = StatusAccepted
+			res[i].Status = relay.StatusAccepted
 			fresh = append(fresh, rc)
 		}
 	}
@@ -114,9 +79,9 @@ func (r *Relay) store(ctx context.Context, recs []record) ([]Result, error) {
 	return res, nil
 }
 
-func (r *Relay) countIngest(res []Result) {
+func (r *Relay) countIngest(res []relay.Result) {
 	for _, x := range res {
-		if x.Status == StatusDuplicate {
+		if x.Status == relay.StatusDuplicate {
 			r.metrics.IngestDuplicate.Inc()
 		} else {
 			r.metrics.IngestAccepted.Inc()
@@ -126,9 +91,9 @@ func (r *Relay) countIngest(res []Result) {
 
 // learnOwners records the reseller that placed an order as its item's
 // owner.
-func (r *Relay) learnOwners(ctx context.Context, reseller string, evs []events.Event, res []Result) error {
+func (r *Relay) learnOwners(ctx context.Context, reseller string, evs []events.Event, res []relay.Result) error {
 	for i, e := range evs {
-		if e.Type == events.TypeOrderPlaced && res[i].Status == StatusAccepted {
+		if e.Type == events.TypeOrderPlaced && res[i].Status == relay.StatusAccepted {
 			if err := r.learnOwner(ctx, e.Key(), reseller); err != nil {
 				return err
 			}
@@ -142,11 +107,11 @@ func (r *Relay) learnOwners(ctx context.Context, reseller string, evs []events.E
 // overrides API); a reseller only orders, for its own seller, on its own
 // accounts, for items no other reseller owns. Fields left empty are not
 // judged here: validation names them.
-func (r *Relay) Authorize(p Principal, evs []events.Event) error {
+func (r *Relay) Authorize(p relay.Principal, evs []events.Event) error {
 	for i, e := range evs {
 		field := "[" + strconv.Itoa(i) + "]"
 		var err error
-		if p.Role == RoleReseller {
+		if p.Role == relay.RoleReseller {
 			err = r.authorizeOrder(p.ID, field, e)
 		} else {
 			err = authorizeSellerEvent(p.ID, field, e)
@@ -189,29 +154,29 @@ func (r *Relay) authorizeOrder(reseller, field string, e events.Event) error {
 
 // eventMsg is the stored form of an event: its JSON, its message id
 // (scoped by seller, see msgid.go), and headers that spare the router and the receivers a JSON decode.
-func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
+func (r *Relay) eventMsg(p relay.Principal, e *events.Event) (*nats.Msg, error) {
 	body, err := e.AppendJSON(make([]byte, 0, 512))
 	if err != nil {
 		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
 	}
 	subject, msgID := events.EventSubject(e.Key()), eventMsgID(e.Seller, e.ID)
-	if p.Role == RoleReseller {
+	if p.Role == relay.RoleReseller {
 		subject, msgID = events.OrderSubject(p.ID, e.Key()), orderMsgID(e.Seller, p.ID, e.ID)
 	}
 	m := nats.NewMsg(subject)
 	m.Data = body
 	m.Header.Set(jetstream.MsgIDHeader, msgID)
-	m.Header.Set(HeaderEventID, e.ID)
-	m.Header.Set(HeaderContentType, ContentTypeCE)
-	m.Header.Set(HeaderType, e.Type)
-	m.Header.Set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
+	m.Header.Set(relay.HeaderEventID, e.ID)
+	m.Header.Set(relay.HeaderContentType, relay.ContentTypeCE)
+	m.Header.Set(relay.HeaderType, e.Type)
+	m.Header.Set(relay.HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
 	if d, err := events.ParseData(e.Data); err == nil {
 		setDataHeaders(m.Header, e.Type, d)
 	}
 	if seq, ok := e.Extensions["sequence"]; ok {
 		var s string
 		if json.Unmarshal(seq, &s) == nil && s != "" {
-			m.Header.Set(HeaderSequence, s)
+			m.Header.Set(relay.HeaderSequence, s)
 		}
 	}
 	return m, nil
@@ -222,14 +187,14 @@ func (r *Relay) eventMsg(p Principal, e *events.Event) (*nats.Msg, error) {
 // (only when it is a valid token: it comes from the seller).
 func setDataHeaders(h nats.Header, typ string, d events.Data) {
 	if d.State != "" {
-		h.Set(HeaderState, d.State)
-		h.Set(HeaderKind, string(d.Kind(typ)))
+		h.Set(relay.HeaderState, d.State)
+		h.Set(relay.HeaderKind, string(d.Kind(typ)))
 	}
 	if typ == events.TypeOpsOverride && d.Applies != "" {
-		h.Set(HeaderApplies, d.Applies)
+		h.Set(relay.HeaderApplies, d.Applies)
 	}
 	if d.OrderItem != "" && events.TokenProblem(d.OrderItem) == "" {
-		h.Set(HeaderOrderItem, d.OrderItem)
+		h.Set(relay.HeaderOrderItem, d.OrderItem)
 	}
 }
 

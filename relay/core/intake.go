@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
@@ -267,7 +268,7 @@ func (in *receiptIntake) check(ctx context.Context, reseller string, lim *intake
 	if err != nil {
 		return Receipt{}, refusal(refusedLookup, "%v", err)
 	}
-	if !strings.HasPrefix(stored.Subject, events.DeliverPrefix+"."+reseller+".") || stored.Header.Get(HeaderEventID) != sent.EventID {
+	if !strings.HasPrefix(stored.Subject, events.DeliverPrefix+"."+reseller+".") || stored.Header.Get(relay.HeaderEventID) != sent.EventID {
 		return Receipt{}, refusal(refusedForeign, "message %d is not a delivery of event %q to %s", sent.Seq, sent.EventID, reseller)
 	}
 	rc := receiptOf(stream, reseller, sent.Seq, stored.Subject, stored.Header)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
@@ -50,13 +51,13 @@ func newItemCache() *itemCache { return &itemCache{m: map[events.Key]itemState{}
 // stateOf reads an event's state from its headers (or its body, for
 // messages stored before the relay set them).
 func stateOf(h nats.Header, data []byte, seq uint64) itemState {
-	st := itemState{seq: seq, state: h.Get(HeaderState), kind: h.Get(HeaderKind), sequence: h.Get(HeaderSequence), known: true,
-		typ: h.Get(HeaderType), orderItem: h.Get(HeaderOrderItem)}
-	if a := h.Get(HeaderApplies); a != "" {
+	st := itemState{seq: seq, state: h.Get(relay.HeaderState), kind: h.Get(relay.HeaderKind), sequence: h.Get(relay.HeaderSequence), known: true,
+		typ: h.Get(relay.HeaderType), orderItem: h.Get(relay.HeaderOrderItem)}
+	if a := h.Get(relay.HeaderApplies); a != "" {
 		st.typ = a
 	}
-	st.at, _ = time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
-	if st.state == "" && h.Get(HeaderTime) == "" || st.typ == events.TypeOpsOverride {
+	st.at, _ = time.Parse(time.RFC3339Nano, h.Get(relay.HeaderTime))
+	if st.state == "" && h.Get(relay.HeaderTime) == "" || st.typ == events.TypeOpsOverride {
 		st.fromBody(data) // stored before the relay set these headers
 	}
 	st.provisioned, st.provItem = st.typ == events.TypeProvisioningCompleted, st.orderItem
@@ -120,7 +121,7 @@ func (r *Relay) prefetchItems(ctx context.Context, keys []events.Key) {
 }
 
 func (r *Relay) fetchLast(ctx context.Context, subjects []string) {
-	msgs, err := jetstreamext.GetLastMsgsFor(ctx, r.js, StreamEvents, subjects)
+	msgs, err := jetstreamext.GetLastMsgsFor(ctx, r.js, relay.StreamEvents, subjects)
 	if err != nil {
 		r.log.Warn().Err(err).Msg("item states not loaded; transitions of these items go unchecked")
 		return

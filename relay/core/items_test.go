@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 )
 
@@ -36,8 +37,8 @@ func TestFailureAfterCompletionIsRegressive(t *testing.T) {
 			var got []string
 			for i, e := range c.evs {
 				h := nats.Header{}
-				h.Set(HeaderType, e.typ)
-				h.Set(HeaderTime, time.Unix(int64(1000+i), 0).UTC().Format(time.RFC3339Nano))
+				h.Set(relay.HeaderType, e.typ)
+				h.Set(relay.HeaderTime, time.Unix(int64(1000+i), 0).UTC().Format(time.RFC3339Nano))
 				setDataHeaders(h, e.typ, events.Data{State: e.state, Applies: e.applies, OrderItem: e.orderItem, StateKind: events.KindService})
 				got = append(got, fmt.Sprint(cache.observe(k, stateOf(h, nil, uint64(i+1)))))
 			}
@@ -54,16 +55,16 @@ func TestFailureAfterCompletionIsRegressive(t *testing.T) {
 func TestOverrideStoredBeforeTheHeaders(t *testing.T) {
 	cache, k := newItemCache(), events.Key{Seller: "s", Account: "a", Item: "i"}
 	h := nats.Header{}
-	h.Set(HeaderType, events.TypeOpsOverride)
-	h.Set(HeaderState, "active")
-	h.Set(HeaderKind, "service")
-	h.Set(HeaderTime, time.Unix(1000, 0).UTC().Format(time.RFC3339Nano))
+	h.Set(relay.HeaderType, events.TypeOpsOverride)
+	h.Set(relay.HeaderState, "active")
+	h.Set(relay.HeaderKind, "service")
+	h.Set(relay.HeaderTime, time.Unix(1000, 0).UTC().Format(time.RFC3339Nano))
 	body := []byte(`{"specversion":"1.0","id":"o","source":"/billrelay/ops","type":"ops.override","seller":"s","account":"a","item":"i",` +
 		`"data":{"applies":"provisioning.completed","state":"active","order_item":"5","actor":"x","reason":"y"}}`)
 	cache.observe(k, stateOf(h, body, 1))
 	f := nats.Header{}
-	f.Set(HeaderType, events.TypeProvisioningFailed)
-	f.Set(HeaderTime, time.Unix(1001, 0).UTC().Format(time.RFC3339Nano))
+	f.Set(relay.HeaderType, events.TypeProvisioningFailed)
+	f.Set(relay.HeaderTime, time.Unix(1001, 0).UTC().Format(time.RFC3339Nano))
 	setDataHeaders(f, events.TypeProvisioningFailed, events.Data{State: "failed", OrderItem: "5"})
 	if flags := cache.observe(k, stateOf(f, nil, 2)); fmt.Sprint(flags) != "[regressive]" {
 		t.Fatalf("flags %v, want [regressive]", flags)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -35,7 +36,7 @@ func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
 	}
 	v := ItemView{Seller: k.Seller, Account: k.Account, Item: k.Item, Recipients: r.recipients(k), Receipts: []Receipt{}}
 	v.Owner, _ = r.owners.get(k)
-	last, err := r.lastFor(ctx, StreamEvents, events.EventSubject(k))
+	last, err := r.lastFor(ctx, relay.StreamEvents, events.EventSubject(k))
 	if err != nil {
 		return v, err
 	}
@@ -43,12 +44,12 @@ func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
 		return v, fmt.Errorf("%w: no event for item %q of %s/%s", events.ErrNotFound, k.Item, k.Seller, k.Account)
 	}
 	if last != nil {
-		v.State, v.EventID, v.EventType = last.Header.Get(HeaderState), last.Header.Get(HeaderEventID), last.Header.Get(HeaderType)
+		v.State, v.EventID, v.EventType = last.Header.Get(relay.HeaderState), last.Header.Get(relay.HeaderEventID), last.Header.Get(relay.HeaderType)
 		v.Seq, v.Time = last.Sequence, last.Time
 	}
 	for _, id := range v.Recipients {
 		rs, _ := r.reg.reseller(id) // gone since: DELIVERY, as before shards
-		rm, err := r.lastFor(ctx, StreamReceipts, receiptSubject(Receipt{Stream: rs.DeliveryStream(), Consumer: id, Key: k}))
+		rm, err := r.lastFor(ctx, relay.StreamReceipts, receiptSubject(Receipt{Stream: rs.DeliveryStream(), Consumer: id, Key: k}))
 		if err != nil {
 			return v, err
 		}

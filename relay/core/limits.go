@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // Orders a reseller publishes go through INGEST and the router into ORDERS,
@@ -111,7 +112,7 @@ func (r *Relay) checkOrdersRoom(ctx context.Context, evs []events.Event) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if time.Since(c.at) > time.Second {
-		info, err := r.streamInfo(ctx, StreamOrders)
+		info, err := r.streamInfo(ctx, relay.StreamOrders)
 		if err != nil {
 			return err
 		}

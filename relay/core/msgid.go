@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // Message ids. Event ids are unique per seller, not across sellers (two
@@ -33,7 +34,7 @@ func copyMsgID(reseller, msgID string) string { return reseller + ":" + msgID }
 // rebuilt from its subject, so that the dedupe window carries over an
 // upgrade.
 func dedupeKey(rc record) string {
-	id := rc.header.Get(HeaderEventID)
+	id := rc.header.Get(relay.HeaderEventID)
 	switch {
 	case id == "":
 	case rc.msgID == id:

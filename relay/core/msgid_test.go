@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -30,22 +31,22 @@ func TestSameIDFromTwoSellersIsTwoEvents(t *testing.T) {
 	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-x", Seller: "sell-2", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
-	sell2 := core.Principal{Role: core.RoleSeller, ID: "sell-2"}
-	publishOne(t, r, sell1, sellerEvent("sell-1", "1", "acc-77", "i1", "active"), core.StatusAccepted)
-	publishOne(t, r, sell2, sellerEvent("sell-2", "1", "acc-77", "i9", "suspended"), core.StatusAccepted)
+	sell2 := relay.Principal{Role: relay.RoleSeller, ID: "sell-2"}
+	publishOne(t, r, sell1, sellerEvent("sell-1", "1", "acc-77", "i1", "active"), relay.StatusAccepted)
+	publishOne(t, r, sell2, sellerEvent("sell-2", "1", "acc-77", "i9", "suspended"), relay.StatusAccepted)
 	checkOnly(t, r, "res-a", "sell-1/1/i1")
 	checkOnly(t, r, "res-x", "sell-2/1/i9")
 	r.Close()
 
 	r = openRelay(t, dir)
 	defer r.Close()
-	publishOne(t, r, sell1, sellerEvent("sell-1", "1", "acc-77", "i1", "active"), core.StatusDuplicate)
-	publishOne(t, r, sell2, sellerEvent("sell-2", "1", "acc-77", "i9", "suspended"), core.StatusDuplicate)
-	publishOne(t, r, sell2, sellerEvent("sell-2", "2", "acc-77", "i9", "active"), core.StatusAccepted)
+	publishOne(t, r, sell1, sellerEvent("sell-1", "1", "acc-77", "i1", "active"), relay.StatusDuplicate)
+	publishOne(t, r, sell2, sellerEvent("sell-2", "1", "acc-77", "i9", "suspended"), relay.StatusDuplicate)
+	publishOne(t, r, sell2, sellerEvent("sell-2", "2", "acc-77", "i9", "active"), relay.StatusAccepted)
 	checkOnly(t, r, "res-x", "sell-2/2/i9")
 }
 
-func publishOne(t *testing.T, r *core.Relay, p core.Principal, e events.Event, want core.ResultStatus) {
+func publishOne(t *testing.T, r *core.Relay, p relay.Principal, e events.Event, want relay.ResultStatus) {
 	t.Helper()
 	res, err := r.Publish(testCtx(t), p, []events.Event{e})
 	if err != nil || res[0].Status != want || res[0].ID != e.ID {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -50,16 +51,16 @@ func TestLegacyIDsStayInTheWindow(t *testing.T) {
 
 	r = openInternal(t, ctx, dir)
 	defer r.Close()
-	sell1, sell2 := Principal{Role: RoleSeller, ID: "sell-1"}, Principal{Role: RoleSeller, ID: "sell-2"}
-	resA := Principal{Role: RoleReseller, ID: "res-a"}
+	sell1, sell2 := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, relay.Principal{Role: relay.RoleSeller, ID: "sell-2"}
+	resA := relay.Principal{Role: relay.RoleReseller, ID: "res-a"}
 	for _, c := range []struct {
-		p    Principal
+		p    relay.Principal
 		e    events.Event
-		want ResultStatus
+		want relay.ResultStatus
 	}{
-		{sell1, catalogEvent("sell-1", "7", "i1", events.TypeServiceStateChanged, `{"state":"active"}`), StatusDuplicate},
-		{resA, catalogEvent("sell-1", "o1", "i2", events.TypeOrderPlaced, `{}`), StatusDuplicate},
-		{sell2, catalogEvent("sell-2", "7", "i1", events.TypeServiceStateChanged, `{"state":"active"}`), StatusAccepted},
+		{sell1, catalogEvent("sell-1", "7", "i1", events.TypeServiceStateChanged, `{"state":"active"}`), relay.StatusDuplicate},
+		{resA, catalogEvent("sell-1", "o1", "i2", events.TypeOrderPlaced, `{}`), relay.StatusDuplicate},
+		{sell2, catalogEvent("sell-2", "7", "i1", events.TypeServiceStateChanged, `{"state":"active"}`), relay.StatusAccepted},
 	} {
 		res, err := r.Publish(ctx, c.p, []events.Event{c.e})
 		if err != nil || res[0].Status != c.want {
@@ -73,7 +74,7 @@ func TestLegacyIDsStayInTheWindow(t *testing.T) {
 
 func openInternal(t *testing.T, ctx context.Context, dir string) *Relay {
 	t.Helper()
-	r, err := Open(ctx, Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second}, zerolog.Nop())
+	r, err := Open(ctx, relay.Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -84,8 +85,8 @@ func openInternal(t *testing.T, ctx context.Context, dir string) *Relay {
 func legacyRecord(subject, id, msgID string) record {
 	h := nats.Header{}
 	h.Set(jetstream.MsgIDHeader, msgID)
-	h.Set(HeaderEventID, id)
-	h.Set(HeaderType, events.TypeServiceStateChanged)
+	h.Set(relay.HeaderEventID, id)
+	h.Set(relay.HeaderType, events.TypeServiceStateChanged)
 	return record{subject: subject, msgID: msgID, header: h, body: []byte(`{"id":"` + id + `"}`)}
 }
 

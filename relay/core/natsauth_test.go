@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -59,7 +60,7 @@ func TestResellerNATSPermissions(t *testing.T) {
 
 func checkPermissions(t *testing.T, ackV2 bool) {
 	ctx := testCtx(t)
-	r, err := core.Open(ctx, core.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 30 * time.Second,
+	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 30 * time.Second,
 		NATSListen: "127.0.0.1:0", FeatureFlags: map[string]bool{"js_ack_fc_v2": ackV2}}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +70,7 @@ func checkPermissions(t *testing.T, ackV2 bool) {
 	r.RegisterSeller(ctx, "sell-1")
 	_, credA, _ := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
 	_, credB, _ := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}})
-	if _, err := r.Publish(ctx, core.Principal{Role: core.RoleSeller, ID: "sell-1"},
+	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"},
 		[]events.Event{event("n1", "acc-77", "1", "active"), event("n2", "acc-77", "2", "active")}); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func checkPermissions(t *testing.T, ackV2 bool) {
 	a.mustViolate(t, "fetch from res-b")
 	short, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := a.js.Consumer(short, core.StreamDelivery, "res-b"); err == nil {
+	if _, err := a.js.Consumer(short, relay.StreamDelivery, "res-b"); err == nil {
 		t.Fatalf("res-a read res-b's consumer info")
 	}
 	a.mustViolate(t, "info of res-b")
@@ -138,7 +139,7 @@ func checkPermissions(t *testing.T, ackV2 bool) {
 
 func fetchOne(t *testing.T, ctx context.Context, c *natsClient, consumer string) jetstream.Msg {
 	t.Helper()
-	cons, err := c.js.Consumer(ctx, core.StreamDelivery, consumer)
+	cons, err := c.js.Consumer(ctx, relay.StreamDelivery, consumer)
 	if err != nil {
 		t.Fatalf("%s consumer: %v", consumer, err)
 	}

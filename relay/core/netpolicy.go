@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/billrelay/billrelay/relay"
 )
 
 // ErrAddressRefused marks a callback whose address the relay will not
@@ -83,7 +85,7 @@ var embeddedV4 = []struct {
 func (p CallbackPolicy) Check(ip netip.Addr) error {
 	ip = ip.WithZone("")
 	if !ip.IsValid() {
-		return fmt.Errorf("%w: %w: no address", ErrPermanent, ErrAddressRefused)
+		return fmt.Errorf("%w: %w: no address", relay.ErrPermanent, ErrAddressRefused)
 	}
 	if p.allows(ip) {
 		return nil
@@ -93,7 +95,7 @@ func (p CallbackPolicy) Check(ip netip.Addr) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %w: %s is %s; the admin may allow it in RELAY_CALLBACK_ALLOW or the reseller's callback_allow",
-		ErrPermanent, ErrAddressRefused, ip, class.name)
+		relay.ErrPermanent, ErrAddressRefused, ip, class.name)
 }
 
 // allows reports whether an explicit prefix admits ip (in either of its

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // TestCallbackPolicy walks every refused range in its IPv4, IPv6,
@@ -115,7 +116,7 @@ func TestCallbackPolicy(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrAddressRefused) || !errors.Is(err, ErrPermanent) {
+			if !errors.Is(err, ErrAddressRefused) || !errors.Is(err, relay.ErrPermanent) {
 				t.Fatalf("err = %v, want ErrAddressRefused and ErrPermanent", err)
 			}
 			if !strings.Contains(err.Error(), tc.reason) || !strings.Contains(err.Error(), "RELAY_CALLBACK_ALLOW") {

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // StreamOps keeps operational events: things on-call must hear about
 // through a channel that does not depend on the failing endpoint.
 const (
-	StreamOps  = "OPS"
 	opsPrefix  = "ops"
 	opsMaxKeep = 100_000
 )
@@ -48,7 +48,7 @@ func (r *Relay) opsEvent(ctx context.Context, typ, reseller string, data map[str
 
 // OpsEvents returns the latest operational events, oldest first.
 func (r *Relay) OpsEvents(ctx context.Context, limit int) ([]OpsEvent, error) {
-	raw, err := r.tail(ctx, StreamOps, opsPrefix+".>", limit)
+	raw, err := r.tail(ctx, relay.StreamOps, opsPrefix+".>", limit)
 	if err != nil {
 		return nil, err
 	}

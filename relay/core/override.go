@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // Override is a manual event an admin injects: a CloudBlue event given as
@@ -33,18 +34,18 @@ type Override struct {
 
 // PublishOverride stores the override, records it in the audit trail and
 // returns its event id.
-func (r *Relay) PublishOverride(ctx context.Context, o Override) (string, Result, error) {
+func (r *Relay) PublishOverride(ctx context.Context, o Override) (string, relay.Result, error) {
 	e, err := r.overrideEvent(o)
 	if err != nil {
-		return "", Result{}, err
+		return "", relay.Result{}, err
 	}
-	m, err := r.eventMsg(Principal{Role: RoleSeller, ID: e.Seller}, &e)
+	m, err := r.eventMsg(relay.Principal{Role: relay.RoleSeller, ID: e.Seller}, &e)
 	if err != nil {
-		return "", Result{}, err
+		return "", relay.Result{}, err
 	}
 	res, err := r.store(ctx, []record{recordOf(m)})
 	if err != nil {
-		return "", Result{}, err
+		return "", relay.Result{}, err
 	}
 	entry := AuditEntry{Actor: o.Actor, Reason: o.Reason, Action: "override", EventID: e.ID,
 		Target: e.Seller + "/" + e.Account + "/" + e.Item, Detail: map[string]any{"event": e, "status": res[0].Status}}

@@ -9,15 +9,9 @@ import (
 	"sync"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// Item ownership: an item a reseller ordered (order.placed) belongs to it,
-// and the seller's events about it go to that reseller alone; an item of
-// unknown owner goes to every reseller of its account. Ownership lives in
-// the RELAY_OWNERS bucket and is watched into memory, so routing never
-// waits for a lookup.
-const BucketOwners = "RELAY_OWNERS"
 
 func ownerKey(k events.Key) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(k.Seller + "\x00" + k.Account + "\x00" + k.Item))
@@ -47,11 +41,11 @@ func (o *owners) get(k events.Key) (string, bool) {
 
 func (r *Relay) watchOwners(ctx, bg context.Context) error {
 	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
-		Bucket: BucketOwners, Description: "which reseller owns an item (learned from its orders)",
-		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: r.cfg.maxBytes(BucketOwners, 0),
+		Bucket: relay.BucketOwners, Description: "which reseller owns an item (learned from its orders)",
+		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: maxBytes(&r.cfg, relay.BucketOwners, 0),
 	})
 	if err != nil {
-		return fmt.Errorf("provision bucket %s: %w", BucketOwners, err)
+		return fmt.Errorf("provision bucket %s: %w", relay.BucketOwners, err)
 	}
 	r.ownersKV = kv
 	k := &kvWatch{kv: kv, apply: r.applyOwner}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/billrelay/billrelay/relay"
 )
 
 // pauseForever is how far ahead a pause is set: JetStream pauses until a
@@ -13,7 +15,7 @@ const pauseForever = 100 * 365 * 24 * time.Hour
 // Pause stops delivery to a reseller (pull, webhook and agent alike) until
 // Resume. Events keep being routed to it and accumulate; nothing is dropped.
 func (r *Relay) Pause(ctx context.Context, id, reason string) error {
-	ep, err := r.endpointOf(RoleReseller, id)
+	ep, err := r.endpointOf(relay.RoleReseller, id)
 	if err != nil {
 		return err
 	}
@@ -22,7 +24,7 @@ func (r *Relay) Pause(ctx context.Context, id, reason string) error {
 
 // Resume restarts delivery to a reseller from where it stopped.
 func (r *Relay) Resume(ctx context.Context, id string) error {
-	ep, err := r.endpointOf(RoleReseller, id)
+	ep, err := r.endpointOf(relay.RoleReseller, id)
 	if err != nil {
 		return err
 	}
@@ -32,7 +34,7 @@ func (r *Relay) Resume(ctx context.Context, id string) error {
 // ResumeSeller restarts delivery of orders to a seller paused after its
 // webhook answered 410.
 func (r *Relay) ResumeSeller(ctx context.Context, id string) error {
-	ep, err := r.endpointOf(RoleSeller, id)
+	ep, err := r.endpointOf(relay.RoleSeller, id)
 	if err != nil {
 		return err
 	}

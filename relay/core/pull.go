@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -50,16 +51,16 @@ func (r *Relay) watchFinal(stream, consumer string, maxDeliver int, m jetstream.
 // after wait with none. It never takes more than max from the consumer, so
 // nothing is held back in a hidden buffer while its AckWait runs.
 func (r *Relay) Pull(ctx context.Context, reseller string, max int, wait time.Duration) ([]Delivery, error) {
-	return r.pullEndpoint(ctx, RoleReseller, reseller, max, wait)
+	return r.pullEndpoint(ctx, relay.RoleReseller, reseller, max, wait)
 }
 
 // PullOrders is [Relay.Pull] for a seller: the orders its resellers placed
 // or cancelled.
 func (r *Relay) PullOrders(ctx context.Context, seller string, max int, wait time.Duration) ([]Delivery, error) {
-	return r.pullEndpoint(ctx, RoleSeller, seller, max, wait)
+	return r.pullEndpoint(ctx, relay.RoleSeller, seller, max, wait)
 }
 
-func (r *Relay) pullEndpoint(ctx context.Context, role Role, id string, max int, wait time.Duration) ([]Delivery, error) {
+func (r *Relay) pullEndpoint(ctx context.Context, role relay.Role, id string, max int, wait time.Duration) ([]Delivery, error) {
 	ep, err := r.endpointOf(role, id)
 	if err != nil {
 		return nil, err
@@ -96,7 +97,7 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 		if err != nil {
 			continue
 		}
-		if sb, ok := r.receipts.seen(stream, consumer, md.Sequence.Stream, m.Headers().Get(HeaderEventID)); ok {
+		if sb, ok := r.receipts.seen(stream, consumer, md.Sequence.Stream, m.Headers().Get(relay.HeaderEventID)); ok {
 			_ = sb.settleAgain(m) // settled before a restart, its ack state lost with the process
 			continue
 		}
@@ -104,7 +105,7 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 		r.out.put(receiptOf(stream, consumer, md.Sequence.Stream, m.Subject(), m.Headers()))
 		r.metrics.delivered.WithLabelValues(consumer, "pull").Inc()
 		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply(), handedOut), Attempt: md.NumDelivered, Seq: md.Sequence.Stream,
-			Replay: m.Headers().Get(HeaderReplay) != "", Redriven: m.Headers().Get(HeaderRedriven) != "", Flags: flagsOf(m.Headers())})
+			Replay: m.Headers().Get(relay.HeaderReplay) != "", Redriven: m.Headers().Get(relay.HeaderRedriven) != "", Flags: flagsOf(m.Headers())})
 	}
 	return out, nil
 }

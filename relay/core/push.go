@@ -7,13 +7,15 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/billrelay/billrelay/relay"
 )
 
 // PushConfig says how the relay pushes to resellers with a webhook.
 type PushConfig struct {
 	// NewSink builds the Sink of one webhook (adapters/webhook) or set of
 	// TMF hubs, dialling only what p admits.
-	NewSink func(w Webhook, p CallbackPolicy) (Sink, error)
+	NewSink func(w Webhook, p CallbackPolicy) (relay.Sink, error)
 	// Backoff is the retry schedule (RELAY_WEBHOOK_BACKOFF).
 	Backoff []time.Duration
 	// Concurrency is the default number of items delivered in parallel.
@@ -138,7 +140,7 @@ func (r *Relay) startPusher(ctx context.Context, cfg PushConfig, running map[str
 
 // push runs one endpoint's dispatcher until ctx ends or the endpoint is
 // gone (then it is paused and the registry change stops it).
-func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink Sink) error {
+func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink relay.Sink) error {
 	// A handle of its own, not the pull API's shared one: it carries the
 	// pin JetStream gives this relay, which a plain pull must not send.
 	cons, err := r.js.Consumer(ctx, ep.stream, ep.id)
@@ -152,7 +154,7 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink Sink
 	d := NewDispatcher(DispatchConfig{
 		Concurrency: concurrency, Backoff: cfg.Backoff, AckWait: r.cfg.AckWait,
 		BreakerThreshold: cfg.BreakerThreshold, BreakerCooldown: cfg.BreakerCooldown,
-		Dead: func(ctx context.Context, m Message, reason string) error {
+		Dead: func(ctx context.Context, m relay.Message, reason string) error {
 			r.rw.note(Receipt{Stream: ep.stream, Consumer: ep.id, Seq: m.Seq, EventID: m.ID, Type: m.Type,
 				State: m.State(), Action: ActionRejected, Reason: reason, Time: time.Now().UTC(), Key: m.Key})
 			return r.deadLetter(ctx, deadLetterOrigin{ep.stream, ep.id, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
@@ -162,7 +164,7 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink Sink
 		Gates:  kvGates{kv: r.gates, reseller: ep.id},
 		Log:    r.log.With().Str("consumer", ep.id).Str("component", "webhook").Logger(),
 	}, &receiptSink{next: sink, r: r, ep: ep}, &groupSource{cons: cons, group: relayGroup})
-	if err := d.Run(ctx); !errors.Is(err, ErrGone) {
+	if err := d.Run(ctx); !errors.Is(err, relay.ErrGone) {
 		return err
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -29,7 +30,6 @@ import (
 // out deliveries whose receipt it finds: nothing a reseller acked comes
 // back.
 const (
-	StreamReceipts = "RECEIPTS"
 	receiptsPrefix = "receipts"
 	// receiptLookback is how far before the newest receipt the start-up
 	// filter reaches: far beyond the ack state's flush delay.
@@ -171,7 +171,7 @@ func (h *handedOut) take(stream, consumer string, seq uint64) (Receipt, bool) {
 func receiptOf(stream, consumer string, seq uint64, subject string, h nats.Header) Receipt {
 	k, _ := keyOfSubject(subject)
 	return Receipt{Stream: stream, Consumer: consumer, Seq: seq, Key: k, Stored: storedOf(h),
-		EventID: h.Get(HeaderEventID), Type: h.Get(HeaderType), State: h.Get(HeaderState)}
+		EventID: h.Get(relay.HeaderEventID), Type: h.Get(relay.HeaderType), State: h.Get(relay.HeaderState)}
 }
 
 // receiptFor finds what a receipt of seq must say.
@@ -240,7 +240,7 @@ func (sb settledBefore) settleAgain(m jetstream.Msg) error {
 
 // loadReceipts fills the filter from the last receipts before this start.
 func (r *Relay) loadReceipts(ctx context.Context) error {
-	st, err := r.js.Stream(ctx, StreamReceipts)
+	st, err := r.js.Stream(ctx, relay.StreamReceipts)
 	if err != nil {
 		return fmt.Errorf("open receipts: %w", classify(err))
 	}
@@ -251,7 +251,7 @@ func (r *Relay) loadReceipts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read last receipt: %w", classify(err))
 	}
-	oc, err := r.js.OrderedConsumer(ctx, StreamReceipts, jetstream.OrderedConsumerConfig{
+	oc, err := r.js.OrderedConsumer(ctx, relay.StreamReceipts, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
 		OptStartTime:  ptr(last.Time.Add(-receiptLookback)),
 	})
@@ -291,12 +291,12 @@ func receiptSubjectNames(subject string, rc Receipt) bool {
 
 // receiptSink records, after each push delivery, what the receiver applied.
 type receiptSink struct {
-	next Sink
+	next relay.Sink
 	r    *Relay
 	ep   endpoint
 }
 
-func (s *receiptSink) Deliver(ctx context.Context, m Message) error {
+func (s *receiptSink) Deliver(ctx context.Context, m relay.Message) error {
 	err := s.next.Deliver(ctx, m)
 	outcome := "ok"
 	if err != nil {
@@ -315,7 +315,7 @@ func (s *receiptSink) Deliver(ctx context.Context, m Message) error {
 	return nil
 }
 
-func (s *receiptSink) receipt(m Message, action, reason string) Receipt {
+func (s *receiptSink) receipt(m relay.Message, action, reason string) Receipt {
 	return Receipt{Stream: s.ep.stream, Consumer: s.ep.id, Seq: m.Seq, EventID: m.ID, Type: m.Type,
 		State: m.State(), Action: action, Reason: reason, Time: time.Now().UTC(), Key: m.Key}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -46,19 +47,19 @@ func (r *Relay) Reconcile(ctx context.Context, reseller string, fix bool, progre
 	if err != nil {
 		return ReconcileResult{}, err
 	}
-	current, err := r.lastPerSubject(ctx, StreamEvents, replaySubjects(rs, nil))
+	current, err := r.lastPerSubject(ctx, relay.StreamEvents, replaySubjects(rs, nil))
 	if err != nil {
 		return ReconcileResult{}, err
 	}
 	prefix := receiptsPrefix + "." + rs.DeliveryStream() + "." + rs.ID + "."
-	applied, err := r.lastPerSubject(ctx, StreamReceipts, []string{prefix + ">"})
+	applied, err := r.lastPerSubject(ctx, relay.StreamReceipts, []string{prefix + ">"})
 	if err != nil {
 		return ReconcileResult{}, err
 	}
 	res := ReconcileResult{Items: []Drift{}}
 	for _, m := range current {
 		k, _ := events.ParseEventSubject(m.Subject)
-		state := m.Header.Get(HeaderState)
+		state := m.Header.Get(relay.HeaderState)
 		if state == "" || !contains(r.recipients(k), rs.ID) {
 			continue
 		}
@@ -74,8 +75,8 @@ func (r *Relay) Reconcile(ctx context.Context, reseller string, fix bool, progre
 }
 
 func driftOf(k events.Key, m *jetstream.RawStreamMsg, rcMsg *jetstream.RawStreamMsg) (Drift, bool) {
-	d := Drift{Seller: k.Seller, Account: k.Account, Item: k.Item, SellerState: m.Header.Get(HeaderState),
-		SellerEventID: m.Header.Get(HeaderEventID), SellerSeq: m.Sequence}
+	d := Drift{Seller: k.Seller, Account: k.Account, Item: k.Item, SellerState: m.Header.Get(relay.HeaderState),
+		SellerEventID: m.Header.Get(relay.HeaderEventID), SellerSeq: m.Sequence}
 	if rcMsg == nil {
 		return d, true
 	}
@@ -184,12 +185,12 @@ func snapshotMsg(reseller string, d Drift) (*nats.Msg, error) {
 	m := nats.NewMsg(events.DeliverSubject(reseller, k))
 	m.Data = body
 	m.Header.Set(jetstream.MsgIDHeader, reseller+":"+e.ID)
-	m.Header.Set(HeaderEventID, e.ID)
-	m.Header.Set(HeaderContentType, ContentTypeCE)
-	m.Header.Set(HeaderType, e.Type)
-	m.Header.Set(HeaderState, d.SellerState)
-	m.Header.Set(HeaderKind, string(kind))
-	m.Header.Set(HeaderTime, e.Time.Format(time.RFC3339Nano))
-	m.Header.Set(HeaderStored, strconv.FormatInt(e.Time.UnixNano(), 10))
+	m.Header.Set(relay.HeaderEventID, e.ID)
+	m.Header.Set(relay.HeaderContentType, relay.ContentTypeCE)
+	m.Header.Set(relay.HeaderType, e.Type)
+	m.Header.Set(relay.HeaderState, d.SellerState)
+	m.Header.Set(relay.HeaderKind, string(kind))
+	m.Header.Set(relay.HeaderTime, e.Time.Format(time.RFC3339Nano))
+	m.Header.Set(relay.HeaderStored, strconv.FormatInt(e.Time.UnixNano(), 10))
 	return m, nil
 }

@@ -11,23 +11,10 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
-
-// Role is what a token lets its bearer do.
-type Role string
-
-const (
-	RoleSeller   Role = "seller"
-	RoleReseller Role = "reseller"
-)
-
-// Principal is an authenticated caller.
-type Principal struct {
-	Role Role
-	ID   string
-}
 
 // Seller is one registered selling platform.
 type Seller struct {
@@ -87,7 +74,7 @@ type registry struct {
 	changed   chan struct{}
 	sellers   map[string]Seller
 	resellers map[string]Reseller
-	tokens    map[string]Principal
+	tokens    map[string]relay.Principal
 	routes    map[accountKey][]string
 	// onReseller, when set, hears of every change of a reseller (old or
 	// cur nil when it was added or deleted), after the view is updated.
@@ -99,7 +86,7 @@ func newRegistry() *registry {
 		changed:   make(chan struct{}),
 		sellers:   map[string]Seller{},
 		resellers: map[string]Reseller{},
-		tokens:    map[string]Principal{},
+		tokens:    map[string]relay.Principal{},
 		routes:    map[accountKey][]string{},
 	}
 }
@@ -156,7 +143,7 @@ func (g *registry) applySeller(id string, val []byte, deleted bool, log zerolog.
 		return
 	}
 	g.sellers[id] = s
-	g.tokens[s.TokenSHA256] = Principal{Role: RoleSeller, ID: id}
+	g.tokens[s.TokenSHA256] = relay.Principal{Role: relay.RoleSeller, ID: id}
 }
 
 func (g *registry) applyReseller(id string, val []byte, deleted bool, log zerolog.Logger) {
@@ -174,7 +161,7 @@ func (g *registry) applyReseller(id string, val []byte, deleted bool, log zerolo
 		return
 	}
 	g.resellers[id] = r
-	g.tokens[r.TokenSHA256] = Principal{Role: RoleReseller, ID: id}
+	g.tokens[r.TokenSHA256] = relay.Principal{Role: relay.RoleReseller, ID: id}
 	for _, a := range r.Accounts {
 		k := accountKey{r.Seller, a}
 		g.routes[k] = insertSorted(g.routes[k], id)
@@ -219,7 +206,7 @@ func (g *registry) waitRevision(ctx context.Context, rev uint64) error {
 	}
 }
 
-func (g *registry) principal(tokenHash string) (Principal, bool) {
+func (g *registry) principal(tokenHash string) (relay.Principal, bool) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	p, ok := g.tokens[tokenHash]
@@ -412,9 +399,9 @@ func (r *Relay) createRecord(ctx context.Context, key string, v any) error {
 }
 
 // Authenticate maps a bearer token to its seller or reseller.
-func (r *Relay) Authenticate(token string) (Principal, bool) {
+func (r *Relay) Authenticate(token string) (relay.Principal, bool) {
 	if token == "" {
-		return Principal{}, false
+		return relay.Principal{}, false
 	}
 	return r.reg.principal(hashToken(token))
 }

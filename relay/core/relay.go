@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,7 +19,7 @@ import (
 // an external cluster), the provisioned topology, the registry view and the
 // router. Every method is safe for concurrent use.
 type Relay struct {
-	cfg  Config
+	cfg  relay.Config
 	log  zerolog.Logger
 	root zerolog.Logger
 
@@ -64,8 +65,8 @@ type Relay struct {
 // Open starts the embedded server or connects to cfg.NATSURL, provisions
 // streams and buckets, loads the registry and starts the router. It returns
 // only when the relay can serve.
-func Open(ctx context.Context, cfg Config, log zerolog.Logger) (*Relay, error) {
-	cfg.setDefaults()
+func Open(ctx context.Context, cfg relay.Config, log zerolog.Logger) (*Relay, error) {
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("relay config: %w", err)
 	}
@@ -256,7 +257,7 @@ func (r *Relay) JetStream() jetstream.JetStream { return r.js }
 // leaf connection it retries for up to clusterWait, so that relays and
 // servers may start in any order.
 func (r *Relay) waitJetStream(ctx context.Context) error {
-	if r.cfg.localJetStream() {
+	if r.cfg.LocalJetStream() {
 		return r.provision(ctx)
 	}
 	ctx, cancel := context.WithTimeout(ctx, clusterWait)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/rs/zerolog"
 )
@@ -17,7 +18,7 @@ func openRelay(t *testing.T, dir string) *core.Relay {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := core.Open(ctx, core.Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second}, zerolog.Nop())
+	r, err := core.Open(ctx, relay.Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -40,7 +41,7 @@ func event(id, account, item, state string) events.Event {
 
 type world struct {
 	r      *core.Relay
-	seller core.Principal
+	seller relay.Principal
 }
 
 func setup(t *testing.T) world {
@@ -60,7 +61,7 @@ func setup(t *testing.T) world {
 			t.Fatalf("RegisterReseller %s: %v", spec.ID, err)
 		}
 	}
-	return world{r: r, seller: core.Principal{Role: core.RoleSeller, ID: "sell-1"}}
+	return world{r: r, seller: relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}}
 }
 
 // pullN long-polls until n events arrived or the test context ends.
@@ -97,12 +98,12 @@ func TestSharedAccountReachesEveryReseller(t *testing.T) {
 		t.Fatalf("Publish: %v", err)
 	}
 	for _, r := range res {
-		if r.Status != core.StatusAccepted {
+		if r.Status != relay.StatusAccepted {
 			t.Fatalf("results = %+v, want all accepted", res)
 		}
 	}
 	again, err := w.r.Publish(ctx, w.seller, batch[:1])
-	if err != nil || again[0].Status != core.StatusDuplicate {
+	if err != nil || again[0].Status != relay.StatusDuplicate {
 		t.Fatalf("republish = %+v, %v; want duplicate", again, err)
 	}
 
@@ -212,11 +213,11 @@ func TestPublishAuthorization(t *testing.T) {
 	other.Seller = "sell-2"
 	tests := []struct {
 		name string
-		p    core.Principal
+		p    relay.Principal
 		e    events.Event
 	}{
 		{"seller for another seller", w.seller, other},
-		{"reseller publishing a state change", core.Principal{Role: core.RoleReseller, ID: "res-a"}, event("o2", "acc-77", "i1", "active")},
+		{"reseller publishing a state change", relay.Principal{Role: relay.RoleReseller, ID: "res-a"}, event("o2", "acc-77", "i1", "active")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,7 +267,7 @@ func TestAckedNothingComesBackAfterRestart(t *testing.T) {
 
 // openWithResA opens a relay on dir with sell-1 and res-a on acc-77, for
 // tests that close it and open it again on the same data.
-func openWithResA(t *testing.T, dir string) (*core.Relay, core.Principal) {
+func openWithResA(t *testing.T, dir string) (*core.Relay, relay.Principal) {
 	t.Helper()
 	r := openRelay(t, dir)
 	ctx := testCtx(t)
@@ -276,5 +277,5 @@ func openWithResA(t *testing.T, dir string) (*core.Relay, core.Principal) {
 	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
-	return r, core.Principal{Role: core.RoleSeller, ID: "sell-1"}
+	return r, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -89,7 +90,7 @@ func (r *Relay) Replay(ctx context.Context, reseller string, q ReplayRequest, pr
 // (or its chosen items) and says which sequence ends the scan: the stream's
 // last at the start, so a replay never chases new events.
 func (r *Relay) replayConsumer(ctx context.Context, rs Reseller, q ReplayRequest) (jetstream.Consumer, uint64, error) {
-	st, err := r.js.Stream(ctx, StreamEvents)
+	st, err := r.js.Stream(ctx, relay.StreamEvents)
 	if err != nil {
 		return nil, 0, classify(err)
 	}
@@ -104,7 +105,7 @@ func (r *Relay) replayConsumer(ctx context.Context, rs Reseller, q ReplayRequest
 	case q.Since != nil:
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, q.Since
 	}
-	oc, err := r.js.OrderedConsumer(ctx, StreamEvents, cfg)
+	oc, err := r.js.OrderedConsumer(ctx, relay.StreamEvents, cfg)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open replay: %w", classify(err))
 	}
@@ -182,7 +183,7 @@ func (r *Relay) replayMatches(rs Reseller, q ReplayRequest, m jetstream.Msg) boo
 	if err != nil || !contains(r.recipients(k), rs.ID) {
 		return false
 	}
-	return len(q.Types) == 0 || slices.Contains(q.Types, m.Headers().Get(HeaderType))
+	return len(q.Types) == 0 || slices.Contains(q.Types, m.Headers().Get(relay.HeaderType))
 }
 
 // replayCopy is the reseller's copy of a replayed event, marked as such.
@@ -190,6 +191,6 @@ func replayCopy(reseller, run string, m jetstream.Msg, md *jetstream.MsgMetadata
 	k, _ := events.ParseEventSubject(m.Subject())
 	c := copyFor(reseller, k, record{header: m.Headers(), body: m.Data()}, md.Sequence.Stream, md.Timestamp, nil)
 	c.Header.Set(jetstream.MsgIDHeader, "replay:"+run+":"+reseller+":"+strconv.FormatUint(md.Sequence.Stream, 10))
-	c.Header.Set(HeaderReplay, "true")
+	c.Header.Set(relay.HeaderReplay, "true")
 	return c
 }

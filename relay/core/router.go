@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -31,7 +32,7 @@ const relayGroup = "relay"
 // sync policy), so a crash at any point repeats writes whose message ids
 // make them harmless, and loses nothing.
 func (r *Relay) startRouter(ctx, bg context.Context) error {
-	_ = r.js.DeleteConsumer(ctx, StreamEvents, routerConsumer) // the router of earlier versions read EVENTS
+	_ = r.js.DeleteConsumer(ctx, relay.StreamEvents, routerConsumer) // the router of earlier versions read EVENTS
 	rt := &router{r: r, floor: newAckFloor()}
 	if r.derivedLazy() {
 		var err error
@@ -114,7 +115,7 @@ func (f *ackFloor) acked(seq uint64) {
 // while the relay runs is re-created after floor, the last this run knew.
 func (r *Relay) routerConsumer(ctx context.Context, floor uint64) (jetstream.Consumer, error) {
 	cfg := r.routerConsumerConfig()
-	old, err := r.js.Consumer(ctx, StreamIngest, routerConsumer)
+	old, err := r.js.Consumer(ctx, relay.StreamIngest, routerConsumer)
 	switch {
 	case err == nil:
 		// where it starts cannot change once made
@@ -125,13 +126,13 @@ func (r *Relay) routerConsumer(ctx context.Context, floor uint64) (jetstream.Con
 	}
 	if err == nil && old.CachedInfo().Config.AckPolicy != cfg.AckPolicy {
 		floor := old.CachedInfo().AckFloor.Stream
-		if err := r.js.DeleteConsumer(ctx, StreamIngest, routerConsumer); err != nil {
+		if err := r.js.DeleteConsumer(ctx, relay.StreamIngest, routerConsumer); err != nil {
 			return nil, fmt.Errorf("replace router consumer: %w", classify(err))
 		}
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
 		r.log.Info().Uint64("from_seq", floor+1).Msg("router consumer replaced (explicit acks)")
 	}
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, StreamIngest, cfg)
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, relay.StreamIngest, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("router consumer: %w", classify(err))
 	}
@@ -154,7 +155,7 @@ func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer, floo
 		}
 	}, jetstream.PullMaxBytes(routerPullBytes), jetstream.PullPriorityGroup(relayGroup), consumeErrs(r.log, "router", errs))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", StreamIngest, classify(err))
+		return fmt.Errorf("consume %s: %w", relay.StreamIngest, classify(err))
 	}
 	defer cc.Stop()
 	return r.routeLoop(ctx, in, consumeWatch{cons: cons, errs: errs, closed: cc.Closed()}, floor)
@@ -408,7 +409,7 @@ func (r *Relay) copiesOf(evs []stored, keys []events.Key) *copyGroups {
 		flags := r.items.observe(keys[i], stateOf(e.rec.header, e.rec.body, e.seq))
 		for _, f := range flags {
 			r.metrics.flagged.WithLabelValues(f).Inc()
-			r.log.Warn().Str("event_id", e.rec.header.Get(HeaderEventID)).Str("flag", f).Str("item", keys[i].Item).Msg("transition flagged")
+			r.log.Warn().Str("event_id", e.rec.header.Get(relay.HeaderEventID)).Str("flag", f).Str("item", keys[i].Item).Msg("transition flagged")
 		}
 		for _, id := range r.recipients(keys[i]) {
 			rs, _ := r.reg.reseller(id)
@@ -427,16 +428,16 @@ func copyFor(reseller string, k events.Key, rec record, seq uint64, at time.Time
 	c := nats.NewMsg(events.DeliverSubject(reseller, k))
 	c.Data = rec.body
 	c.Header.Set(jetstream.MsgIDHeader, copyMsgID(reseller, rec.msgID))
-	c.Header.Set(HeaderEventID, h.Get(HeaderEventID))
-	for _, name := range []string{HeaderContentType, HeaderType, HeaderState, HeaderKind, HeaderTime, HeaderSequence} {
+	c.Header.Set(relay.HeaderEventID, h.Get(relay.HeaderEventID))
+	for _, name := range []string{relay.HeaderContentType, relay.HeaderType, relay.HeaderState, relay.HeaderKind, relay.HeaderTime, relay.HeaderSequence} {
 		if v := h.Get(name); v != "" {
 			c.Header.Set(name, v)
 		}
 	}
-	c.Header.Set(HeaderEventSeq, strconv.FormatUint(seq, 10))
-	c.Header.Set(HeaderStored, strconv.FormatInt(at.UnixNano(), 10))
+	c.Header.Set(relay.HeaderEventSeq, strconv.FormatUint(seq, 10))
+	c.Header.Set(relay.HeaderStored, strconv.FormatInt(at.UnixNano(), 10))
 	if len(flags) > 0 {
-		c.Header.Set(HeaderFlags, strings.Join(flags, ","))
+		c.Header.Set(relay.HeaderFlags, strings.Join(flags, ","))
 	}
 	return c
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -22,22 +23,18 @@ import (
 // consumer scan only its own stream. The subjects stay those of the
 // design (deliver.<reseller>.…); only which stream stores them changes.
 
-// MaxDeliveryShards bounds RELAY_DELIVERY_SHARDS: each shard is one more
-// stream that syncs on its own and, on a cluster, one more Raft group.
-const MaxDeliveryShards = 64
-
 // deliveryStream names shard k: DELIVERY for 0, the design's stream, then
 // DELIVERY_01 and on.
 func deliveryStream(k int) string {
 	if k == 0 {
-		return StreamDelivery
+		return relay.StreamDelivery
 	}
-	return fmt.Sprintf("%s_%02d", StreamDelivery, k)
+	return fmt.Sprintf("%s_%02d", relay.StreamDelivery, k)
 }
 
 // IsDeliveryStream reports whether name is one of the delivery streams.
 func IsDeliveryStream(name string) bool {
-	return name == StreamDelivery || strings.HasPrefix(name, StreamDelivery+"_")
+	return name == relay.StreamDelivery || strings.HasPrefix(name, relay.StreamDelivery+"_")
 }
 
 // shardFor places a new reseller by a hash of its id, so that relays on one
@@ -52,7 +49,7 @@ func (r *Relay) shardFor(id string) string {
 // written before shards existed name none: they live on DELIVERY.
 func (rs Reseller) DeliveryStream() string {
 	if rs.Stream == "" {
-		return StreamDelivery
+		return relay.StreamDelivery
 	}
 	return rs.Stream
 }
@@ -65,12 +62,12 @@ func (r *Relay) deliveryLayout(extra ...Reseller) map[string][]string {
 	all := append(r.reg.allResellers(), extra...)
 	spread := r.cfg.DeliveryShards > 1
 	for _, rs := range all {
-		spread = spread || rs.DeliveryStream() != StreamDelivery
+		spread = spread || rs.DeliveryStream() != relay.StreamDelivery
 	}
 	if !spread {
-		return map[string][]string{StreamDelivery: {events.DeliverPrefix + ".>"}}
+		return map[string][]string{relay.StreamDelivery: {events.DeliverPrefix + ".>"}}
 	}
-	out := map[string][]string{StreamDelivery: nil}
+	out := map[string][]string{relay.StreamDelivery: nil}
 	for _, rs := range all {
 		s := rs.DeliveryStream()
 		out[s] = append(out[s], events.DeliverFilter(rs.ID))
@@ -113,8 +110,8 @@ func (r *Relay) warnCrowded() {
 // registry names it, so that the router never routes to a reseller whose
 // copies no stream would store.
 func (r *Relay) captureReseller(ctx context.Context, rs Reseller) error {
-	names := []string{StreamDelivery}
-	if s := rs.DeliveryStream(); s != StreamDelivery {
+	names := []string{relay.StreamDelivery}
+	if s := rs.DeliveryStream(); s != relay.StreamDelivery {
 		names = append(names, s)
 	}
 	return r.applyLayout(ctx, r.deliveryLayout(rs), names, false)
@@ -193,7 +190,7 @@ func sameSet(a, b []string) bool {
 }
 
 func deliveryFirst(name string) int {
-	if name == StreamDelivery {
+	if name == relay.StreamDelivery {
 		return 0
 	}
 	return 1

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -17,7 +18,7 @@ func openSharded(t *testing.T, dir string, shards int) *core.Relay {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := core.Open(ctx, core.Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second, DeliveryShards: shards}, zerolog.Nop())
+	r, err := core.Open(ctx, relay.Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second, DeliveryShards: shards}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("Open with %d shards: %v", shards, err)
 	}
@@ -61,7 +62,7 @@ func registerOn(t *testing.T, r *core.Relay, ids ...string) map[string]string {
 // pulls exactly it, and acks it.
 func everyoneGets(t *testing.T, r *core.Relay, id string, resellers []string) {
 	t.Helper()
-	seller := core.Principal{Role: core.RoleSeller, ID: "sell-1"}
+	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 	if _, err := r.Publish(testCtx(t), seller, []events.Event{event(id, "acc-1", "i-"+id, "active")}); err != nil {
 		t.Fatalf("Publish %s: %v", id, err)
 	}
@@ -121,7 +122,7 @@ func TestDeliveryShards(t *testing.T) {
 		t.Fatalf("RegisterSeller: %v", err)
 	}
 	placed := registerOn(t, r, "res-a", "res-b")
-	if got := deliveryStreams(t, r); len(got) != 1 || fmt.Sprint(got[core.StreamDelivery]) != "[deliver.>]" {
+	if got := deliveryStreams(t, r); len(got) != 1 || fmt.Sprint(got[relay.StreamDelivery]) != "[deliver.>]" {
 		t.Fatalf("one shard: delivery streams = %v, want DELIVERY on deliver.>", got)
 	}
 	everyoneGets(t, r, "e1", []string{"res-a", "res-b"})
@@ -134,7 +135,7 @@ func TestDeliveryShards(t *testing.T) {
 		placed[id] = s
 		homes[s] = true
 	}
-	if placed["res-a"] != core.StreamDelivery || len(homes) < 2 {
+	if placed["res-a"] != relay.StreamDelivery || len(homes) < 2 {
 		t.Fatalf("four shards: placed %v; want the old resellers kept on DELIVERY and the new ones spread", placed)
 	}
 	checkDisjoint(t, deliveryStreams(t, r), placed)
@@ -150,7 +151,7 @@ func TestDeliveryShards(t *testing.T) {
 	r = openSharded(t, dir, 1)
 	defer r.Close()
 	placed["res-z"] = registerOn(t, r, "res-z")["res-z"]
-	if placed["res-z"] != core.StreamDelivery {
+	if placed["res-z"] != relay.StreamDelivery {
 		t.Fatalf("back to one shard: res-z placed on %s, want DELIVERY", placed["res-z"])
 	}
 	checkDisjoint(t, deliveryStreams(t, r), placed)
@@ -168,7 +169,7 @@ func TestDeliveryShards(t *testing.T) {
 func TestShardedCopiesAcrossStreams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := core.Open(ctx, core.Config{DataDir: t.TempDir(), SyncInterval: time.Minute, AckWait: 5 * time.Second, DeliveryShards: 8}, zerolog.Nop())
+	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncInterval: time.Minute, AckWait: 5 * time.Second, DeliveryShards: 8}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

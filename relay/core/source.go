@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -93,9 +94,6 @@ func (s *groupSource) TookOver() bool {
 // headerPinID carries the pin JetStream gave the pulling client.
 const headerPinID = "Nats-Pin-Id"
 
-// BucketGates holds the delivery gates of push deliveries.
-const BucketGates = "RELAY_GATES"
-
 // kvGates keeps one reseller's gates in the RELAY_GATES bucket: written
 // only when a delivery fails, so they cost nothing while all is well.
 type kvGates struct {
@@ -145,11 +143,11 @@ func (g kvGates) Clear(ctx context.Context, k events.Key) error {
 
 func (r *Relay) openGates(ctx context.Context) error {
 	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
-		Bucket: BucketGates, Description: "per item: a failed push delivery its later events wait for",
-		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: r.cfg.maxBytes(BucketGates, 0),
+		Bucket: relay.BucketGates, Description: "per item: a failed push delivery its later events wait for",
+		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: maxBytes(&r.cfg, relay.BucketGates, 0),
 	})
 	if err != nil {
-		return fmt.Errorf("provision bucket %s: %w", BucketGates, err)
+		return fmt.Errorf("provision bucket %s: %w", relay.BucketGates, err)
 	}
 	r.gates = kv
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -23,7 +24,7 @@ type Status struct {
 // ResellerStatus returns a reseller's lag, dead letters and oldest unacked
 // event.
 func (r *Relay) ResellerStatus(ctx context.Context, id string) (Status, error) {
-	ep, err := r.endpointOf(RoleReseller, id)
+	ep, err := r.endpointOf(relay.RoleReseller, id)
 	if err != nil {
 		return Status{}, err
 	}
@@ -32,7 +33,7 @@ func (r *Relay) ResellerStatus(ctx context.Context, id string) (Status, error) {
 
 // SellerStatus is [Relay.ResellerStatus] for a seller's orders.
 func (r *Relay) SellerStatus(ctx context.Context, id string) (Status, error) {
-	ep, err := r.endpointOf(RoleSeller, id)
+	ep, err := r.endpointOf(relay.RoleSeller, id)
 	if err != nil {
 		return Status{}, err
 	}

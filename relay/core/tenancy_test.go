@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,7 +22,7 @@ import (
 func openListening(t *testing.T) (*core.Relay, string) {
 	t.Helper()
 	ctx := testCtx(t)
-	r, err := core.Open(ctx, core.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Minute,
+	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Minute,
 		NATSListen: "127.0.0.1:0"}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +44,7 @@ func TestTenancyFollowsTheRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := r.JetStream().KeyValue(ctx, core.BucketRegistry)
+	kv, err := r.JetStream().KeyValue(ctx, relay.BucketRegistry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestReceiptIntake(t *testing.T) {
 	ctx := testCtx(t)
 	r, url := openListening(t)
 	creds := registerResellers(t, r, "res-a", "res-b")
-	if _, err := r.Publish(ctx, core.Principal{Role: core.RoleSeller, ID: "sell-1"},
+	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"},
 		[]events.Event{event("rc-1", "acc-77", "1", "active")}); err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +168,8 @@ func TestReceiptIntake(t *testing.T) {
 		}
 		return true
 	})
-	waitFor(t, "the one good receipt journaled", func() bool { return streamMsgs(t, r, core.StreamReceipts) == 1 })
-	rec, err := r.JetStream().Stream(ctx, core.StreamReceipts)
+	waitFor(t, "the one good receipt journaled", func() bool { return streamMsgs(t, r, relay.StreamReceipts) == 1 })
+	rec, err := r.JetStream().Stream(ctx, relay.StreamReceipts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +281,7 @@ func TestTenantGuardBoundsWhatATenantCosts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("res-b kept out by res-a's floods: %v", err)
 	}
-	if _, err := b.js.Consumer(ctx, core.StreamDelivery, "res-b"); err != nil {
+	if _, err := b.js.Consumer(ctx, relay.StreamDelivery, "res-b"); err != nil {
 		t.Fatalf("res-b's consumer info: %v", err)
 	}
 	var conns []*nats.Conn
@@ -314,7 +315,7 @@ func TestRevokedTokenKeepsNoConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := r.JetStream().KeyValue(ctx, core.BucketRegistry)
+	kv, err := r.JetStream().KeyValue(ctx, relay.BucketRegistry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,14 +390,14 @@ func TestOneTenantsFloodSparesTheOthers(t *testing.T) {
 	for i := range 20 {
 		evs = append(evs, event(fmt.Sprintf("fl-%d", i), "acc-77", strconv.Itoa(i), "active"))
 	}
-	if _, err := r.Publish(ctx, core.Principal{Role: core.RoleSeller, ID: "sell-1"}, evs); err != nil {
+	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, evs); err != nil {
 		t.Fatal(err)
 	}
 	b, err := connectAs(t, url, "res-b", creds["res-b"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := b.js.Consumer(ctx, core.StreamDelivery, "res-b")
+	cons, err := b.js.Consumer(ctx, relay.StreamDelivery, "res-b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +442,7 @@ func TestOneTenantsFloodSparesTheOthers(t *testing.T) {
 			t.Fatalf("the relay's own lag read during the flood: %v", err)
 		}
 	}
-	if _, err := b.js.Consumer(ctx, core.StreamDelivery, "res-b"); err != nil {
+	if _, err := b.js.Consumer(ctx, relay.StreamDelivery, "res-b"); err != nil {
 		t.Fatalf("res-b's consumer info during the flood: %v", err)
 	}
 	<-flooding
@@ -450,7 +451,7 @@ func TestOneTenantsFloodSparesTheOthers(t *testing.T) {
 
 func receiptsOf(t *testing.T, r *core.Relay, consumer string) int {
 	t.Helper()
-	st, err := r.JetStream().Stream(t.Context(), core.StreamReceipts)
+	st, err := r.JetStream().Stream(t.Context(), relay.StreamReceipts)
 	if err != nil {
 		t.Fatal(err)
 	}

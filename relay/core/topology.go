@@ -6,15 +6,12 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Stream and bucket names.
 const (
-	StreamEvents   = "EVENTS"
-	StreamOrders   = "ORDERS"
-	StreamDelivery = "DELIVERY"
-	BucketRegistry = "RELAY_REGISTRY"
 	routerConsumer = "router"
 )
 
@@ -41,15 +38,15 @@ func (r *Relay) provision(ctx context.Context) error {
 		return err
 	}
 	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
-		Bucket:      BucketRegistry,
+		Bucket:      relay.BucketRegistry,
 		Description: "billrelay sellers, resellers and relay secrets",
 		History:     5,
 		Storage:     jetstream.FileStorage,
 		Replicas:    r.cfg.Replicas,
-		MaxBytes:    r.cfg.maxBytes(BucketRegistry, 0),
+		MaxBytes:    maxBytes(&r.cfg, relay.BucketRegistry, 0),
 	})
 	if err != nil {
-		return fmt.Errorf("provision bucket %s: %w", BucketRegistry, err)
+		return fmt.Errorf("provision bucket %s: %w", relay.BucketRegistry, err)
 	}
 	r.kv = kv
 	return nil
@@ -98,7 +95,7 @@ func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 // persistDerived makes the streams the router rebuilds from INGEST
 // async-persisted behind the fence (see fence.go).
 func (r *Relay) persistDerived(sc *jetstream.StreamConfig) {
-	derived := sc.Name == StreamEvents || sc.Name == StreamOrders || IsDeliveryStream(sc.Name)
+	derived := sc.Name == relay.StreamEvents || sc.Name == relay.StreamOrders || IsDeliveryStream(sc.Name)
 	if r.derivedLazy() && derived {
 		sc.PersistMode = jetstream.AsyncPersistMode
 		sc.AllowAtomicPublish = false
@@ -119,7 +116,7 @@ func (r *Relay) deliveryConfig(name string, subjects []string) jetstream.StreamC
 		Storage:            jetstream.FileStorage,
 		Replicas:           r.cfg.Replicas,
 		MaxAge:             r.cfg.Retention,
-		MaxBytes:           r.cfg.maxBytes(name, r.deliveryShards()),
+		MaxBytes:           maxBytes(&r.cfg, name, r.deliveryShards()),
 		Duplicates:         routeDedupeWindow,
 		MaxConsumers:       r.cfg.MaxConsumers,
 		MaxMsgSize:         maxMsgSize,
@@ -138,14 +135,14 @@ func (r *Relay) deliveryConfig(name string, subjects []string) jetstream.StreamC
 func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
-			Name:         StreamIngest,
+			Name:         relay.StreamIngest,
 			Description:  "ingest commit groups: one message, one fsync, per group of requests",
 			Subjects:     []string{subjectIngest},
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.ingestRetention(),
-			MaxBytes:     r.cfg.maxBytes(StreamIngest, 0),
+			MaxBytes:     maxBytes(&r.cfg, relay.StreamIngest, 0),
 			Discard:      jetstream.DiscardNew,        // full: ingest answers 507, nothing unrouted is dropped
 			Duplicates:   commitTimeout + time.Minute, // a commit repeated after no answer
 			MaxConsumers: r.cfg.MaxConsumers,
@@ -153,14 +150,14 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			DenyDelete:   true,
 		},
 		{
-			Name:               StreamEvents,
+			Name:               relay.StreamEvents,
 			Description:        "events as sellers published them, once each",
 			Subjects:           []string{events.EventsPrefix + ".>"},
 			Retention:          jetstream.LimitsPolicy,
 			Storage:            jetstream.FileStorage,
 			Replicas:           r.cfg.Replicas,
 			MaxAge:             r.cfg.Retention,
-			MaxBytes:           r.cfg.maxBytes(StreamEvents, 0),
+			MaxBytes:           maxBytes(&r.cfg, relay.StreamEvents, 0),
 			Discard:            jetstream.DiscardNew, // full: the router waits for room, INGEST keeps what it waits with
 			Duplicates:         routeDedupeWindow,    // the relay's own index answers within the window
 			MaxConsumers:       r.cfg.MaxConsumers,
@@ -170,14 +167,14 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			AllowDirect:        true,
 		},
 		{
-			Name:               StreamOrders,
+			Name:               relay.StreamOrders,
 			Description:        "orders resellers placed or cancelled, for their seller",
 			Subjects:           []string{events.OrdersPrefix + ".>"},
 			Retention:          jetstream.LimitsPolicy,
 			Storage:            jetstream.FileStorage,
 			Replicas:           r.cfg.Replicas,
 			MaxAge:             r.cfg.Retention,
-			MaxBytes:           r.cfg.maxBytes(StreamOrders, 0),
+			MaxBytes:           maxBytes(&r.cfg, relay.StreamOrders, 0),
 			Discard:            jetstream.DiscardNew, // an order a seller has not read is never dropped
 			Duplicates:         r.cfg.DedupeWindow,
 			MaxConsumers:       r.cfg.MaxConsumers,
@@ -186,14 +183,14 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			AllowAtomicPublish: true,
 		},
 		{
-			Name:         StreamDLQ,
+			Name:         relay.StreamDLQ,
 			Description:  "copies of events that ran out of deliveries or were terminated",
 			Subjects:     []string{"dlq.>"},
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
-			MaxBytes:     r.cfg.maxBytes(StreamDLQ, 0),
+			MaxBytes:     maxBytes(&r.cfg, relay.StreamDLQ, 0),
 			Discard:      jetstream.DiscardNew, // full: the copy is retried from its advisory, never an old one dropped
 			Duplicates:   time.Hour,
 			MaxConsumers: r.cfg.MaxConsumers,
@@ -208,14 +205,14 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			// split, some 600,000 advisories of a 16 GiB store. DiscardNew
 			// would lose the newest instead: JetStream sends an advisory
 			// once. Even then the term's receipt keeps who rejected what.
-			Name:         StreamAdvisories,
+			Name:         relay.StreamAdvisories,
 			Description:  "captured advisories of exhausted and terminated deliveries",
 			Subjects:     advisorySubjects,
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       7 * 24 * time.Hour,
-			MaxBytes:     r.cfg.maxBytes(StreamAdvisories, 0),
+			MaxBytes:     maxBytes(&r.cfg, relay.StreamAdvisories, 0),
 			Discard:      jetstream.DiscardOld,
 			MaxMsgSize:   maxAdvisorySize,
 			MaxConsumers: r.cfg.MaxConsumers,
@@ -223,7 +220,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 		{
 			// On-call's recent history: the oldest entries are the ones
 			// to lose.
-			Name:         StreamOps,
+			Name:         relay.StreamOps,
 			Description:  "operational events for on-call",
 			Subjects:     []string{opsPrefix + ".>"},
 			Retention:    jetstream.LimitsPolicy,
@@ -231,20 +228,20 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
 			MaxMsgs:      opsMaxKeep,
-			MaxBytes:     r.cfg.maxBytes(StreamOps, 0),
+			MaxBytes:     maxBytes(&r.cfg, relay.StreamOps, 0),
 			Discard:      jetstream.DiscardOld,
 			MaxMsgSize:   maxMsgSize,
 			MaxConsumers: r.cfg.MaxConsumers,
 		},
 		{
-			Name:         StreamAudit,
+			Name:         relay.StreamAudit,
 			Description:  "who changed what, when and why",
 			Subjects:     []string{auditPrefix + ".>"},
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
-			MaxBytes:     r.cfg.maxBytes(StreamAudit, 0),
+			MaxBytes:     maxBytes(&r.cfg, relay.StreamAudit, 0),
 			Discard:      jetstream.DiscardNew, // the trail is never cut short; a change that cannot be recorded says so
 			MaxMsgSize:   maxMsgSize,
 			MaxConsumers: r.cfg.MaxConsumers,
@@ -259,14 +256,14 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			// whose last receipt aged out reads as never applied, which
 			// reconciliation answers with a harmless snapshot. A receipt is
 			// never refused for room, so an ack never waits on it.
-			Name:               StreamReceipts,
+			Name:               relay.StreamReceipts,
 			Description:        "what resellers acked and terminated, journaled before the ack is sent",
 			Subjects:           []string{receiptsPrefix + ".>"},
 			Retention:          jetstream.LimitsPolicy,
 			Storage:            jetstream.FileStorage,
 			Replicas:           r.cfg.Replicas,
 			MaxAge:             r.cfg.Retention,
-			MaxBytes:           r.cfg.maxBytes(StreamReceipts, 0),
+			MaxBytes:           maxBytes(&r.cfg, relay.StreamReceipts, 0),
 			MaxMsgsPerSubject:  receiptsPerItem,
 			Discard:            jetstream.DiscardOld,
 			MaxConsumers:       r.cfg.MaxConsumers,
@@ -295,7 +292,7 @@ func (r *Relay) consumerConfig(ep endpoint) jetstream.ConsumerConfig {
 		maxDeliver = -1
 	}
 	filter := events.DeliverFilter(ep.id)
-	if ep.role == RoleSeller {
+	if ep.role == relay.RoleSeller {
 		filter = events.OrderFilter(ep.id)
 	}
 	cfg := jetstream.ConsumerConfig{

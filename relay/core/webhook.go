@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 )
 
 // Webhook is where and how the relay pushes a reseller's events.
@@ -123,7 +124,7 @@ func (r *Relay) applyWebhook(w **Webhook, spec WebhookSpec, now time.Time) strin
 // SetWebhook sets or rotates the webhook of a reseller (or, for orders, a
 // seller) and returns the signing secret (generated when spec has none).
 // Delivery switches to push at once.
-func (r *Relay) SetWebhook(ctx context.Context, role Role, id string, spec WebhookSpec) (string, error) {
+func (r *Relay) SetWebhook(ctx context.Context, role relay.Role, id string, spec WebhookSpec) (string, error) {
 	ep, err := r.endpointOf(role, id)
 	if err != nil {
 		return "", err
@@ -148,7 +149,7 @@ func (r *Relay) SetWebhook(ctx context.Context, role Role, id string, spec Webho
 }
 
 // RemoveWebhook stops pushing; the seller or reseller pulls again.
-func (r *Relay) RemoveWebhook(ctx context.Context, role Role, id string) error {
+func (r *Relay) RemoveWebhook(ctx context.Context, role relay.Role, id string) error {
 	ep, err := r.endpointOf(role, id)
 	if err != nil {
 		return err
@@ -175,7 +176,7 @@ func (r *Relay) syncConsumer(ctx context.Context, ep endpoint) error {
 // most MaxHubs hubs, and one delivered by a plain webhook none (one
 // delivery mode at a time).
 func (r *Relay) AddHub(ctx context.Context, reseller string, h Hub) (Hub, error) {
-	ep, err := r.endpointOf(RoleReseller, reseller)
+	ep, err := r.endpointOf(relay.RoleReseller, reseller)
 	if err != nil {
 		return Hub{}, err
 	}
@@ -216,7 +217,7 @@ func (r *Relay) appendHub(rs *Reseller, h Hub) error {
 // RemoveHub ends one of a reseller's TMF subscriptions; without hubs left
 // the reseller pulls again.
 func (r *Relay) RemoveHub(ctx context.Context, reseller, id string) error {
-	ep, err := r.endpointOf(RoleReseller, reseller)
+	ep, err := r.endpointOf(relay.RoleReseller, reseller)
 	if err != nil {
 		return err
 	}

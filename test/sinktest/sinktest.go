@@ -16,13 +16,14 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/rs/zerolog"
 )
 
 // Target is one sink with the receiver at its far end.
 type Target struct {
-	Sink     core.Sink
+	Sink     relay.Sink
 	Receiver Receiver
 }
 
@@ -51,7 +52,7 @@ type env struct {
 func start(t *testing.T, tg Target) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	r, err := core.Open(ctx, core.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 2 * time.Second}, zerolog.Nop())
+	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 2 * time.Second}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("open relay: %v", err)
 	}
@@ -63,13 +64,13 @@ func start(t *testing.T, tg Target) *env {
 	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-1", Seller: "sell-1", Accounts: []string{"acc-1"}}); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := r.JetStream().Consumer(ctx, core.StreamDelivery, "res-1")
+	cons, err := r.JetStream().Consumer(ctx, relay.StreamDelivery, "res-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := core.NewDispatcher(core.DispatchConfig{
 		Concurrency: 4, Backoff: backoff, AckWait: 2 * time.Second, BreakerThreshold: 1000,
-		Dead: func(_ context.Context, m core.Message, reason string) error {
+		Dead: func(_ context.Context, m relay.Message, reason string) error {
 			e.mu.Lock()
 			e.dead[m.ID] = reason
 			e.mu.Unlock()
@@ -84,7 +85,7 @@ func (e *env) publish(evs ...events.Event) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := e.r.Publish(ctx, core.Principal{Role: core.RoleSeller, ID: "sell-1"}, evs); err != nil {
+	if _, err := e.r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, evs); err != nil {
 		e.t.Fatalf("publish: %v", err)
 	}
 }

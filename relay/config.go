@@ -1,4 +1,4 @@
-package core
+package relay
 
 import (
 	"errors"
@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"time"
 )
+
+// MinFileStore is the smallest store the budget can split.
+const MinFileStore = 1 << 20
 
 // maxHubsLimit caps RELAY_MAX_HUBS: every hub is a request per event.
 const maxHubsLimit = 1000
@@ -95,7 +98,7 @@ type Config struct {
 // one place the relay's defaults are written (cmd/billrelay starts from it).
 func DefaultConfig() Config {
 	var c Config
-	c.setDefaults()
+	c.SetDefaults()
 	return c
 }
 
@@ -106,7 +109,7 @@ const (
 	DefaultOrderBurst           = 200
 )
 
-func (c *Config) setDefaults() {
+func (c *Config) SetDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "./data"
 	}
@@ -167,7 +170,7 @@ func (c *Config) Validate() error {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		bad("replicas: must be 1 to 5, got %d", c.Replicas)
 	}
-	if c.localJetStream() && c.Replicas != 1 {
+	if c.LocalJetStream() && c.Replicas != 1 {
 		bad("replicas: the embedded server keeps 1 replica; set a NATS URL or leaf for %d", c.Replicas)
 	}
 	if c.NATSURL != "" && c.NATSLeaf != "" {
@@ -206,8 +209,8 @@ func (c *Config) Validate() error {
 	if c.SettleReservePercent < 1 || c.SettleReservePercent > 50 {
 		bad("settle reserve percent: must be 1 to 50, got %d", c.SettleReservePercent)
 	}
-	if c.MaxFileStore < minFileStore {
-		bad("max file store: must be at least %d bytes (1 MiB), got %d", minFileStore, c.MaxFileStore)
+	if c.MaxFileStore < MinFileStore {
+		bad("max file store: must be at least %d bytes (1 MiB), got %d", MinFileStore, c.MaxFileStore)
 	}
 	if c.OrderRate <= 0 {
 		bad("order rate: must be a positive number of orders per second, got %g", c.OrderRate)
@@ -215,7 +218,7 @@ func (c *Config) Validate() error {
 	if c.OrderBurst < 1 {
 		bad("order burst: must be at least 1, got %d", c.OrderBurst)
 	}
-	if !c.SyncAlways && c.SyncInterval <= 0 && c.localJetStream() {
+	if !c.SyncAlways && c.SyncInterval <= 0 && c.LocalJetStream() {
 		bad("sync interval: set SyncAlways or a positive interval")
 	}
 	return errors.Join(errs...)
@@ -223,4 +226,8 @@ func (c *Config) Validate() error {
 
 // localJetStream reports whether the relay keeps its streams in its own
 // embedded server (neither an external NATS nor a leaf of one).
-func (c *Config) localJetStream() bool { return c.NATSURL == "" && c.NATSLeaf == "" }
+func (c *Config) LocalJetStream() bool { return c.NATSURL == "" && c.NATSLeaf == "" }
+
+// MaxDeliveryShards bounds RELAY_DELIVERY_SHARDS: each shard is one more
+// stream that syncs on its own and, on a cluster, one more Raft group.
+const MaxDeliveryShards = 64

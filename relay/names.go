@@ -1,0 +1,57 @@
+package relay
+
+const StreamAudit = "AUDIT"
+
+const StreamIngest = "INGEST"
+
+const StreamAdvisories = "ADVISORIES"
+
+const StreamDLQ = "DLQ"
+
+// Headers the relay sets on stored messages. Consumers that read JetStream
+// directly (the agent, native NATS resellers) rely on them; all other
+// headers (such as the Nats-Batch-* ones of atomic batches) are to be
+// ignored.
+const (
+	HeaderContentType = "Content-Type"
+	HeaderType        = "Relay-Type"
+	HeaderEventSeq    = "Relay-Event-Seq"
+	HeaderReplay      = "Relay-Replay"
+	HeaderRedriven    = "Relay-Redriven"
+	HeaderEventID     = "Relay-Event-Id"
+	HeaderFlags       = "Relay-Flags"
+	HeaderStored      = "Relay-Stored"
+	HeaderState       = "Relay-State"
+	HeaderKind        = "Relay-Kind"
+	HeaderTime        = "Relay-Time"
+	HeaderSequence    = "Relay-Sequence"
+	HeaderApplies     = "Relay-Applies"
+	HeaderOrderItem   = "Relay-Order-Item"
+	ContentTypeCE     = "application/cloudevents+json"
+)
+
+const StreamOps = "OPS"
+
+// Item ownership: an item a reseller ordered (order.placed) belongs to it,
+// and the seller's events about it go to that reseller alone; an item of
+// unknown owner goes to every reseller of its account. Ownership lives in
+// the RELAY_OWNERS bucket and is watched into memory, so routing never
+// waits for a lookup.
+const BucketOwners = "RELAY_OWNERS"
+
+const StreamReceipts = "RECEIPTS"
+
+// BucketGates holds the delivery gates of push deliveries.
+const BucketGates = "RELAY_GATES"
+
+// BucketDone holds "done" marks: things that must happen once per event
+// (a notification), checked before and marked after.
+const BucketDone = "RELAY_DONE"
+
+const StreamEvents = "EVENTS"
+
+const StreamOrders = "ORDERS"
+
+const StreamDelivery = "DELIVERY"
+
+const BucketRegistry = "RELAY_REGISTRY"
