@@ -11,6 +11,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 )
 
 // MaxAckIDs bounds the ids of one ack request.
@@ -276,7 +277,7 @@ func (r *Relay) screen(items []settlement, res *AckResult) []settlement {
 // stays outside, so that concurrent acks still share one receipts commit.
 func (r *Relay) sendGated(ctx context.Context, todo []settlement) error {
 	if err := r.work.enter(ctx); err != nil {
-		return classify(err)
+		return store.Classify(err)
 	}
 	defer r.work.leave()
 	return r.send(ctx, todo)
@@ -287,13 +288,13 @@ func (r *Relay) sendGated(ctx context.Context, todo []settlement) error {
 func (r *Relay) send(ctx context.Context, todo []settlement) error {
 	for _, s := range todo {
 		if err := r.nc.Publish(s.d.reply, s.payload); err != nil {
-			return fmt.Errorf("send ack: %w", classify(err))
+			return fmt.Errorf("send ack: %w", store.Classify(err))
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := r.nc.FlushWithContext(ctx); err != nil {
-		return fmt.Errorf("flush acks: %w", classify(err))
+		return fmt.Errorf("flush acks: %w", store.Classify(err))
 	}
 	return nil
 }

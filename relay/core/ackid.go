@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -147,11 +148,11 @@ func parseAckReply(reply string) (delivery, error) {
 func (r *Relay) loadAckKey(ctx context.Context) error {
 	_, err := r.kv.Create(ctx, keyAckKey, randomBytes(32))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("create ack key: %w", classify(err))
+		return fmt.Errorf("create ack key: %w", store.Classify(err))
 	}
 	e, err := r.kv.Get(ctx, keyAckKey)
 	if err != nil {
-		return fmt.Errorf("read ack key: %w", classify(err))
+		return fmt.Errorf("read ack key: %w", store.Classify(err))
 	}
 	r.ackKey = e.Value()
 	return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 )
 
 // The AUDIT stream keeps who changed what, when and why: every manual
@@ -50,7 +51,7 @@ func (r *Relay) record(ctx context.Context, e AuditEntry) error {
 	e.Time = time.Now().UTC()
 	b, _ := json.Marshal(e)
 	if _, err := r.js.Publish(ctx, auditPrefix+"."+e.Action, b); err != nil {
-		return fmt.Errorf("record audit entry: %w", classify(err))
+		return fmt.Errorf("record audit entry: %w", store.Classify(err))
 	}
 	return nil
 }

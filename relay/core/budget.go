@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -101,7 +101,7 @@ func (r *Relay) streamInfo(ctx context.Context, name string) (*jetstream.StreamI
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", name, classify(err))
+		return nil, fmt.Errorf("stream %s: %w", name, store.Classify(err))
 	}
 	return st.CachedInfo(), nil
 }
@@ -123,12 +123,6 @@ func settleFirst(cfgs []jetstream.StreamConfig) {
 	})
 }
 
-// refused reports a create or update JetStream turned down for lack of
-// room: the store (or the account) cannot reserve the MaxBytes asked for.
-func refused(err error) bool {
-	return errors.Is(classify(err), events.ErrStorageFull)
-}
-
 // ensureStream creates or updates a stream. An update the server refuses
 // for lack of room keeps the stream as it is, with a warning: a store
 // laid out by an older version (or under a larger RELAY_MAX_FILE_STORE)
@@ -137,12 +131,12 @@ func refused(err error) bool {
 // kept: that refusal is an error.
 func (r *Relay) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
 	_, err := r.js.CreateOrUpdateStream(ctx, sc)
-	if err == nil || !refused(err) {
-		return classify(err)
+	if err == nil || !store.Refused(err) {
+		return store.Classify(err)
 	}
 	st, serr := r.js.Stream(ctx, sc.Name)
 	if serr != nil {
-		return classify(err)
+		return store.Classify(err)
 	}
 	old := st.CachedInfo().Config
 	r.log.Warn().Err(err).Str("stream", sc.Name).Int64("max_bytes", sc.MaxBytes).Int64("kept_max_bytes", old.MaxBytes).
@@ -152,7 +146,7 @@ func (r *Relay) ensureStream(ctx context.Context, sc jetstream.StreamConfig) err
 	}
 	sc.MaxBytes, sc.Discard = old.MaxBytes, old.Discard // subjects must still change (a new reseller's copies)
 	if _, err := r.js.UpdateStream(ctx, sc); err != nil {
-		return fmt.Errorf("update subjects of %s: %w", sc.Name, classify(err))
+		return fmt.Errorf("update subjects of %s: %w", sc.Name, store.Classify(err))
 	}
 	return nil
 }
@@ -160,12 +154,12 @@ func (r *Relay) ensureStream(ctx context.Context, sc jetstream.StreamConfig) err
 // ensureBucket is ensureStream for a key-value bucket.
 func (r *Relay) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	kv, err := r.js.CreateOrUpdateKeyValue(ctx, cfg)
-	if err == nil || !refused(err) {
-		return kv, classify(err)
+	if err == nil || !store.Refused(err) {
+		return kv, store.Classify(err)
 	}
 	kv, kerr := r.js.KeyValue(ctx, cfg.Bucket)
 	if kerr != nil {
-		return nil, classify(err)
+		return nil, store.Classify(err)
 	}
 	r.log.Warn().Err(err).Str("stream", "KV_"+cfg.Bucket).Int64("max_bytes", cfg.MaxBytes).
 		Msg("the store has no room for this bucket's new limits; it keeps its old configuration (lower what the store holds or raise RELAY_MAX_FILE_STORE)")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -107,8 +108,8 @@ func (r *Relay) storeEnvelope(ctx context.Context, group []commitReq) error {
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || !errors.Is(classify(err), events.ErrUnavailable) {
-			return fmt.Errorf("commit %d events: %w", len(recs), classify(err))
+		if ctx.Err() != nil || !errors.Is(store.Classify(err), events.ErrUnavailable) {
+			return fmt.Errorf("commit %d events: %w", len(recs), store.Classify(err))
 		}
 		r.log.Warn().Err(err).Int("events", len(recs)).Msg("commit not answered; trying again")
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -56,7 +57,7 @@ func (dw *deadWatch) open(ctx context.Context) error {
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxDeliver: -1, Replicas: dw.r.cfg.Replicas,
 	})
 	if err != nil {
-		return fmt.Errorf("create dead-letter watcher: %w", classify(err))
+		return fmt.Errorf("create dead-letter watcher: %w", store.Classify(err))
 	}
 	dw.cons = cons
 	return nil
@@ -66,7 +67,7 @@ func (dw *deadWatch) run(ctx context.Context) error {
 	errs := make(chan error, 1)
 	cc, err := dw.cons.Consume(func(m jetstream.Msg) { dw.r.onAdvisory(ctx, m) }, consumeErrs(dw.r.log, deadWatchName, errs))
 	if err != nil {
-		return fmt.Errorf("start dead-letter watcher: %w", classify(err))
+		return fmt.Errorf("start dead-letter watcher: %w", store.Classify(err))
 	}
 	defer cc.Stop()
 	w := consumeWatch{cons: dw.cons, errs: errs, closed: cc.Closed()}

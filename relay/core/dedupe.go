@@ -8,6 +8,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -137,11 +138,11 @@ func (d *dedupe) size() int {
 func (r *Relay) loadDedupe(ctx, bg context.Context) error {
 	st, err := r.js.Stream(ctx, relay.StreamIngest)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", relay.StreamIngest, classify(err))
+		return fmt.Errorf("open %s: %w", relay.StreamIngest, store.Classify(err))
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("%s info: %w", relay.StreamIngest, classify(err))
+		return fmt.Errorf("%s info: %w", relay.StreamIngest, store.Classify(err))
 	}
 	last := info.State.LastSeq
 	if last == 0 {
@@ -153,7 +154,7 @@ func (r *Relay) loadDedupe(ctx, bg context.Context) error {
 	oc, err := r.js.OrderedConsumer(ctx, relay.StreamIngest, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: ptr(time.Now().Add(-r.cfg.DedupeWindow))})
 	if err != nil {
-		return fmt.Errorf("read %s: %w", relay.StreamIngest, classify(err))
+		return fmt.Errorf("read %s: %w", relay.StreamIngest, store.Classify(err))
 	}
 	tail := &ingestTail{r: r, oc: oc, last: last, caughtUp: last == 0}
 	if err := r.sup.open(ctx, bg, part{name: "dedupe", run: tail.run, vital: true}); err != nil {
@@ -183,7 +184,7 @@ type ingestTail struct {
 func (t *ingestTail) run(ctx context.Context) error {
 	it, err := t.oc.Messages()
 	if err != nil {
-		return fmt.Errorf("tail %s: %w", relay.StreamIngest, classify(err))
+		return fmt.Errorf("tail %s: %w", relay.StreamIngest, store.Classify(err))
 	}
 	defer it.Stop()
 	defer context.AfterFunc(ctx, it.Stop)()

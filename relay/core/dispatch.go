@@ -2,13 +2,10 @@ package core
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -606,18 +603,18 @@ func messageOf(m Delivered) (relay.Message, error) {
 	if err != nil {
 		return relay.Message{}, fmt.Errorf("metadata: %w", err)
 	}
-	k, err := keyOfSubject(m.Subject())
+	k, err := relay.KeyOfSubject(m.Subject())
 	if err != nil {
 		return relay.Message{}, err
 	}
 	h := m.Headers()
 	id := h.Get(relay.HeaderEventID)
 	if id == "" {
-		id = eventIDOf(m.Data())
+		id = relay.EventIDOf(m.Data())
 	}
 	return relay.Message{ID: id, Type: h.Get(relay.HeaderType), Key: k, Body: m.Data(),
 		Attempt: int(md.NumDelivered), Replay: h.Get(relay.HeaderReplay) != "", Redriven: h.Get(relay.HeaderRedriven) != "",
-		Seq: md.Sequence.Stream, Subject: m.Subject(), Flags: flagsOf(h), Stored: storedOf(h)}, nil
+		Seq: md.Sequence.Stream, Subject: m.Subject(), Flags: relay.FlagsOf(h), Stored: relay.StoredOf(h)}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -625,45 +622,4 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	case <-ctx.Done():
 	}
-}
-
-// keyOfSubject reads the item key of an event, a delivery or an order
-// subject.
-func keyOfSubject(subject string) (events.Key, error) {
-	switch {
-	case strings.HasPrefix(subject, events.OrdersPrefix+"."):
-		_, k, err := events.ParseOrderSubject(subject)
-		return k, err
-	case strings.HasPrefix(subject, events.EventsPrefix+"."):
-		return events.ParseEventSubject(subject)
-	}
-	_, k, err := events.ParseDeliverSubject(subject)
-	return k, err
-}
-
-// storedOf reads when the event was stored (Relay-Stored, Unix ns).
-func storedOf(h nats.Header) time.Time {
-	ns, err := strconv.ParseInt(h.Get(relay.HeaderStored), 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	return time.Unix(0, ns)
-}
-
-// flagsOf reads the Relay-Flags header.
-func flagsOf(h nats.Header) []string {
-	if v := h.Get(relay.HeaderFlags); v != "" {
-		return strings.Split(v, ",")
-	}
-	return nil
-}
-
-// eventIDOf reads the id of an event body, for messages stored before the
-// relay put the id in a header.
-func eventIDOf(body []byte) string {
-	var e struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(body, &e)
-	return e.ID
 }

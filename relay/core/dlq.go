@@ -10,6 +10,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -71,7 +72,7 @@ func (r *Relay) deadLetter(ctx context.Context, o deadLetterOrigin, body []byte,
 	m.Header.Set(headerReason, headerSafe(reason))
 	ack, err := r.js.PublishMsg(ctx, m)
 	if err != nil {
-		return fmt.Errorf("dead-letter seq %d of %s: %w", o.seq, o.consumer, classify(err))
+		return fmt.Errorf("dead-letter seq %d of %s: %w", o.seq, o.consumer, store.Classify(err))
 	}
 	if !ack.Duplicate {
 		r.metrics.deadLettered.WithLabelValues(o.consumer).Inc()
@@ -94,10 +95,10 @@ func (r *Relay) deadLetterSeq(ctx context.Context, stream, consumer string, seq 
 func (r *Relay) getMsg(ctx context.Context, stream string, seq uint64) (*jetstream.RawStreamMsg, error) {
 	st, err := r.js.Stream(ctx, stream)
 	if err != nil {
-		return nil, classify(err)
+		return nil, store.Classify(err)
 	}
 	m, err := st.GetMsg(ctx, seq)
-	return m, classify(err)
+	return m, store.Classify(err)
 }
 
 // headerSafe keeps a reason on one header line.
@@ -226,15 +227,15 @@ func (r *Relay) redriveOne(ctx context.Context, d DeadLetter) error {
 	m.Header.Set(jetstream.MsgIDHeader, "redrive:"+d.ID)
 	m.Header.Set(relay.HeaderContentType, relay.ContentTypeCE)
 	m.Header.Set(relay.HeaderRedriven, "true")
-	m.Header.Set(relay.HeaderEventID, eventIDOf(d.Event))
+	m.Header.Set(relay.HeaderEventID, relay.EventIDOf(d.Event))
 	if _, err := r.js.PublishMsg(ctx, m); err != nil {
-		return fmt.Errorf("redrive %s: %w", d.ID, classify(err))
+		return fmt.Errorf("redrive %s: %w", d.ID, store.Classify(err))
 	}
 	mark := nats.NewMsg(dlqRedrivePrefix + "." + d.Reseller + d.Seller)
 	mark.Data = []byte(d.ID)
 	mark.Header.Set(jetstream.MsgIDHeader, "redriven:"+d.ID)
 	if _, err := r.js.PublishMsg(ctx, mark); err != nil {
-		return fmt.Errorf("mark %s redriven: %w", d.ID, classify(err))
+		return fmt.Errorf("mark %s redriven: %w", d.ID, store.Classify(err))
 	}
 	r.log.Info().Str("consumer", d.Reseller+d.Seller).Str("dlq_id", d.ID).Msg("dead letter redriven")
 	return nil
@@ -245,7 +246,7 @@ func (r *Relay) redriveOne(ctx context.Context, d DeadLetter) error {
 func (r *Relay) DLQCount(ctx context.Context, reseller string) (int, error) {
 	st, err := r.js.Stream(ctx, relay.StreamDLQ)
 	if err != nil {
-		return 0, classify(err)
+		return 0, store.Classify(err)
 	}
 	counts, err := subjectCounts(ctx, st, "dlq.*."+reseller)
 	if err != nil {

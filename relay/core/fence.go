@@ -11,6 +11,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sys/unix"
 )
@@ -167,7 +168,7 @@ func (r *Relay) rewind(ctx context.Context) error {
 	}
 	s, err := r.js.Stream(ctx, relay.StreamIngest)
 	if err != nil {
-		return classify(err)
+		return store.Classify(err)
 	}
 	last := s.CachedInfo().State.LastSeq
 	if last == 0 || last < floor {
@@ -188,11 +189,11 @@ func (r *Relay) rewind(ctx context.Context) error {
 func (r *Relay) routeRange(ctx context.Context, cfg jetstream.OrderedConsumerConfig, last uint64) (int, error) {
 	oc, err := r.js.OrderedConsumer(ctx, relay.StreamIngest, cfg)
 	if err != nil {
-		return 0, classify(err)
+		return 0, store.Classify(err)
 	}
 	n := 0
 	var stopped error
-	err = scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
+	err = store.Scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
 		if md.Sequence.Stream > last {
 			return false
 		}
@@ -217,7 +218,7 @@ func (r *Relay) routedFloor(ctx context.Context) (uint64, time.Time, error) {
 		return 0, time.Time{}, nil
 	}
 	if err != nil {
-		return 0, time.Time{}, classify(err)
+		return 0, time.Time{}, store.Classify(err)
 	}
 	floor := c.CachedInfo().AckFloor.Stream
 	if floor == 0 {
@@ -225,14 +226,14 @@ func (r *Relay) routedFloor(ctx context.Context) (uint64, time.Time, error) {
 	}
 	s, err := r.js.Stream(ctx, relay.StreamIngest)
 	if err != nil {
-		return 0, time.Time{}, classify(err)
+		return 0, time.Time{}, store.Classify(err)
 	}
 	m, err := s.GetMsg(ctx, floor)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, time.Time{}, nil // aged out: nothing recent to rewind
 	}
 	if err != nil {
-		return 0, time.Time{}, classify(err)
+		return 0, time.Time{}, store.Classify(err)
 	}
 	return floor, m.Time, nil
 }

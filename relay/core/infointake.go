@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -76,7 +77,7 @@ func (in *receiptIntake) readInfo(reseller string) ([]byte, error) {
 	defer cancel()
 	cons, err := in.r.js.Consumer(ctx, rs.DeliveryStream(), reseller)
 	if err != nil {
-		return nil, classify(err)
+		return nil, store.Classify(err)
 	}
 	return json.Marshal(infoAnswer{Type: infoResponseType, ConsumerInfo: cons.CachedInfo()})
 }

@@ -197,14 +197,3 @@ func setDataHeaders(h nats.Header, typ string, d events.Data) {
 		h.Set(relay.HeaderOrderItem, d.OrderItem)
 	}
 }
-
-func awaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
-	select {
-	case ack := <-f.Ok():
-		return ack, nil
-	case err := <-f.Err():
-		return nil, classify(err)
-	case <-ctx.Done():
-		return nil, classify(ctx.Err())
-	}
-}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -67,11 +68,11 @@ func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
 func (r *Relay) lastFor(ctx context.Context, stream, subject string) (*jetstream.RawStreamMsg, error) {
 	st, err := r.js.Stream(ctx, stream)
 	if err != nil {
-		return nil, classify(err)
+		return nil, store.Classify(err)
 	}
 	m, err := st.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, nil
 	}
-	return m, classify(err)
+	return m, store.Classify(err)
 }

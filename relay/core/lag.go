@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -45,7 +46,7 @@ func (r *Relay) lag(ctx context.Context, stream, consumer string) (Lag, error) {
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		return Lag{}, fmt.Errorf("consumer info %s: %w", consumer, classify(err))
+		return Lag{}, fmt.Errorf("consumer info %s: %w", consumer, store.Classify(err))
 	}
 	return lagOf(info), nil
 }

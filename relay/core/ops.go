@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -67,7 +68,7 @@ func (r *Relay) OpsEvents(ctx context.Context, limit int) ([]OpsEvent, error) {
 func (r *Relay) tail(ctx context.Context, stream, filter string, limit int) ([]*jetstream.RawStreamMsg, error) {
 	st, err := r.js.Stream(ctx, stream)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", stream, classify(err))
+		return nil, fmt.Errorf("open %s: %w", stream, store.Classify(err))
 	}
 	counts, err := subjectCounts(ctx, st, filter)
 	if err != nil {
@@ -88,7 +89,7 @@ func (r *Relay) tail(ctx context.Context, stream, filter string, limit int) ([]*
 func subjectCounts(ctx context.Context, st jetstream.Stream, filter string) (map[string]uint64, error) {
 	info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
-		return nil, fmt.Errorf("stream info: %w", classify(err))
+		return nil, fmt.Errorf("stream info: %w", store.Classify(err))
 	}
 	return info.State.Subjects, nil
 }
@@ -102,9 +103,9 @@ func (r *Relay) readMatching(ctx context.Context, stream, filter string, n int) 
 	}
 	oc, err := r.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", stream, classify(err))
+		return nil, fmt.Errorf("read %s: %w", stream, store.Classify(err))
 	}
-	err = scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
+	err = store.Scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
 		out = append(out, &jetstream.RawStreamMsg{Subject: m.Subject(), Sequence: md.Sequence.Stream,
 			Header: m.Headers(), Data: m.Data(), Time: md.Timestamp})
 		return len(out) < n && md.NumPending > 0

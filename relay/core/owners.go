@@ -10,6 +10,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -48,8 +49,8 @@ func (r *Relay) watchOwners(ctx, bg context.Context) error {
 		return fmt.Errorf("provision bucket %s: %w", relay.BucketOwners, err)
 	}
 	r.ownersKV = kv
-	k := &kvWatch{kv: kv, apply: r.applyOwner}
-	return r.sup.open(ctx, bg, part{name: "owners", open: k.open, run: k.run, vital: true})
+	k := &store.KVWatch{KV: kv, Apply: r.applyOwner}
+	return r.sup.open(ctx, bg, part{name: "owners", open: k.Open, run: k.Run, vital: true})
 }
 
 func (r *Relay) applyOwner(e jetstream.KeyValueEntry) {
@@ -78,7 +79,7 @@ func (r *Relay) SetOwner(ctx context.Context, k events.Key, reseller string) err
 		return events.Invalid("reseller", "reseller %q is not registered on account %q of seller %q", reseller, k.Account, k.Seller)
 	}
 	if _, err := r.ownersKV.Put(ctx, ownerKey(k), []byte(reseller)); err != nil {
-		return fmt.Errorf("set owner: %w", classify(err))
+		return fmt.Errorf("set owner: %w", store.Classify(err))
 	}
 	r.audit(ctx, AuditEntry{Action: "owner.set", Target: k.Seller + "/" + k.Account + "/" + k.Item, Detail: map[string]any{"reseller": reseller}})
 	return nil
@@ -89,7 +90,7 @@ func (r *Relay) SetOwner(ctx context.Context, k events.Key, reseller string) err
 func (r *Relay) ClearOwner(ctx context.Context, k events.Key) error {
 	err := r.ownersKV.Delete(ctx, ownerKey(k))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("clear owner: %w", classify(err))
+		return fmt.Errorf("clear owner: %w", store.Classify(err))
 	}
 	r.audit(ctx, AuditEntry{Action: "owner.clear", Target: k.Seller + "/" + k.Account + "/" + k.Item})
 	return nil
@@ -102,7 +103,7 @@ func (r *Relay) Owner(k events.Key) (string, bool) { return r.owners.get(k) }
 func (r *Relay) learnOwner(ctx context.Context, k events.Key, reseller string) error {
 	_, err := r.ownersKV.Create(ctx, ownerKey(k), []byte(reseller))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("learn owner: %w", classify(err))
+		return fmt.Errorf("learn owner: %w", store.Classify(err))
 	}
 	return nil
 }

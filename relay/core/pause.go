@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 )
 
 // pauseForever is how far ahead a pause is set: JetStream pauses until a
@@ -43,7 +44,7 @@ func (r *Relay) ResumeSeller(ctx context.Context, id string) error {
 
 func (r *Relay) pause(ctx context.Context, ep endpoint, reason string) error {
 	if _, err := r.js.PauseConsumer(ctx, ep.stream, ep.id, time.Now().Add(pauseForever)); err != nil {
-		return fmt.Errorf("pause consumer of %s: %w", ep, classify(err))
+		return fmt.Errorf("pause consumer of %s: %w", ep, store.Classify(err))
 	}
 	if _, err := r.setState(ctx, ep, func(_ **Webhook, paused *bool, why *string) { *paused, *why = true, reason }); err != nil {
 		return fmt.Errorf("pause %s: %w", ep, err)
@@ -56,7 +57,7 @@ func (r *Relay) pause(ctx context.Context, ep endpoint, reason string) error {
 
 func (r *Relay) resume(ctx context.Context, ep endpoint) error {
 	if _, err := r.js.ResumeConsumer(ctx, ep.stream, ep.id); err != nil {
-		return fmt.Errorf("resume consumer of %s: %w", ep, classify(err))
+		return fmt.Errorf("resume consumer of %s: %w", ep, store.Classify(err))
 	}
 	if _, err := r.setState(ctx, ep, func(_ **Webhook, paused *bool, why *string) { *paused, *why = false, "" }); err != nil {
 		return fmt.Errorf("resume %s: %w", ep, err)

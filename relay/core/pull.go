@@ -11,6 +11,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -105,7 +106,7 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 		r.out.put(receiptOf(stream, consumer, md.Sequence.Stream, m.Subject(), m.Headers()))
 		r.metrics.delivered.WithLabelValues(consumer, "pull").Inc()
 		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply(), handedOut), Attempt: md.NumDelivered, Seq: md.Sequence.Stream,
-			Replay: m.Headers().Get(relay.HeaderReplay) != "", Redriven: m.Headers().Get(relay.HeaderRedriven) != "", Flags: flagsOf(m.Headers())})
+			Replay: m.Headers().Get(relay.HeaderReplay) != "", Redriven: m.Headers().Get(relay.HeaderRedriven) != "", Flags: relay.FlagsOf(m.Headers())})
 	}
 	return out, nil
 }
@@ -205,7 +206,7 @@ func classifyPull(err error) error {
 	case errors.Is(err, jetstream.ErrNoHeartbeat):
 		return fmt.Errorf("%w: %w", events.ErrUnavailable, err)
 	}
-	return classify(err)
+	return store.Classify(err)
 }
 
 func ignoreTimeout(err error) error {
@@ -232,7 +233,7 @@ func (r *Relay) consumer(ctx context.Context, stream, name string) (jetstream.Co
 		return nil, fmt.Errorf("%w: consumer %s on %s", events.ErrNotFound, name, stream)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open consumer %s: %w", name, classify(err))
+		return nil, fmt.Errorf("open consumer %s: %w", name, store.Classify(err))
 	}
 	r.cons.Store(key, c)
 	return c, nil

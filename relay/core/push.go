@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 )
 
 // PushConfig says how the relay pushes to resellers with a webhook.
@@ -145,7 +146,7 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink rela
 	// pin JetStream gives this relay, which a plain pull must not send.
 	cons, err := r.js.Consumer(ctx, ep.stream, ep.id)
 	if err != nil {
-		return fmt.Errorf("open consumer %s: %w", ep.id, classify(err))
+		return fmt.Errorf("open consumer %s: %w", ep.id, store.Classify(err))
 	}
 	concurrency := ep.webhook.Concurrency
 	if concurrency == 0 {

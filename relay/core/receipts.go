@@ -12,6 +12,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -169,8 +170,8 @@ func (h *handedOut) take(stream, consumer string, seq uint64) (Receipt, bool) {
 // receiptOf builds the receipt of a delivered message from its subject and
 // headers.
 func receiptOf(stream, consumer string, seq uint64, subject string, h nats.Header) Receipt {
-	k, _ := keyOfSubject(subject)
-	return Receipt{Stream: stream, Consumer: consumer, Seq: seq, Key: k, Stored: storedOf(h),
+	k, _ := relay.KeyOfSubject(subject)
+	return Receipt{Stream: stream, Consumer: consumer, Seq: seq, Key: k, Stored: relay.StoredOf(h),
 		EventID: h.Get(relay.HeaderEventID), Type: h.Get(relay.HeaderType), State: h.Get(relay.HeaderState)}
 }
 
@@ -242,21 +243,21 @@ func (sb settledBefore) settleAgain(m jetstream.Msg) error {
 func (r *Relay) loadReceipts(ctx context.Context) error {
 	st, err := r.js.Stream(ctx, relay.StreamReceipts)
 	if err != nil {
-		return fmt.Errorf("open receipts: %w", classify(err))
+		return fmt.Errorf("open receipts: %w", store.Classify(err))
 	}
 	last, err := st.GetLastMsgForSubject(ctx, receiptsPrefix+".>")
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read last receipt: %w", classify(err))
+		return fmt.Errorf("read last receipt: %w", store.Classify(err))
 	}
 	oc, err := r.js.OrderedConsumer(ctx, relay.StreamReceipts, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
 		OptStartTime:  ptr(last.Time.Add(-receiptLookback)),
 	})
 	if err != nil {
-		return fmt.Errorf("read receipts: %w", classify(err))
+		return fmt.Errorf("read receipts: %w", store.Classify(err))
 	}
 	return r.foldReceipts(ctx, oc, last.Sequence)
 }
@@ -266,7 +267,7 @@ func (r *Relay) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.until = time.Now().Add(receiptFilterTTL)
-	err := scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
+	err := store.Scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
 		var rc Receipt
 		if json.Unmarshal(m.Data(), &rc) == nil && receiptSubjectNames(m.Subject(), rc) {
 			f.add(rc)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -95,7 +96,7 @@ func (r *Relay) lastPerSubject(ctx context.Context, stream string, filters []str
 	out := map[string]*jetstream.RawStreamMsg{}
 	st, err := r.js.Stream(ctx, stream)
 	if err != nil {
-		return nil, classify(err)
+		return nil, store.Classify(err)
 	}
 	n := 0
 	for _, f := range filters {
@@ -111,13 +112,13 @@ func (r *Relay) lastPerSubject(ctx context.Context, stream string, filters []str
 	oc, err := r.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: filters, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", stream, classify(err))
+		return nil, fmt.Errorf("read %s: %w", stream, store.Classify(err))
 	}
-	err = scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
+	err = store.Scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
 		out[m.Subject()] = &jetstream.RawStreamMsg{Subject: m.Subject(), Sequence: md.Sequence.Stream, Header: m.Headers(), Data: m.Data(), Time: md.Timestamp}
 		return len(out) < n && md.NumPending > 0
 	})
-	if err != nil && !errors.Is(err, errScanIdle) {
+	if err != nil && !errors.Is(err, store.ErrScanIdle) {
 		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	return out, nil

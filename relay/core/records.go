@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -21,7 +22,7 @@ func updateRecord[T any](ctx context.Context, r *Relay, key, what string, change
 			return zero, fmt.Errorf("%w: %s", events.ErrNotFound, what)
 		}
 		if err != nil {
-			return zero, classify(err)
+			return zero, store.Classify(err)
 		}
 		var rec T
 		if err := json.Unmarshal(e.Value(), &rec); err != nil {
@@ -32,11 +33,11 @@ func updateRecord[T any](ctx context.Context, r *Relay, key, what string, change
 		}
 		b, _ := json.Marshal(rec)
 		rev, err := r.kv.Update(ctx, key, b, e.Revision())
-		if isWrongRevision(err) {
+		if store.IsWrongRevision(err) {
 			continue
 		}
 		if err != nil {
-			return zero, classify(err)
+			return zero, store.Classify(err)
 		}
 		return rec, r.reg.waitRevision(ctx, rev)
 	}
@@ -49,9 +50,4 @@ func (r *Relay) updateReseller(ctx context.Context, id string, change func(*Rese
 
 func (r *Relay) updateSeller(ctx context.Context, id string, change func(*Seller) error) (Seller, error) {
 	return updateRecord(ctx, r, keySeller+id, fmt.Sprintf("seller %q", id), change)
-}
-
-func isWrongRevision(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }

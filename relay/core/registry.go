@@ -12,6 +12,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -271,8 +272,8 @@ func (g *registry) route(seller, account string) []string {
 // once the initial values are loaded, so that the relay never serves with
 // an empty view.
 func (r *Relay) watchRegistry(ctx, bg context.Context) error {
-	k := &kvWatch{kv: r.kv, apply: func(e jetstream.KeyValueEntry) { r.reg.apply(e, r.log) }}
-	return r.sup.open(ctx, bg, part{name: "registry", open: k.open, run: k.run, vital: true})
+	k := &store.KVWatch{KV: r.kv, Apply: func(e jetstream.KeyValueEntry) { r.reg.apply(e, r.log) }}
+	return r.sup.open(ctx, bg, part{name: "registry", open: k.Open, run: k.Run, vital: true})
 }
 
 // RegisterSeller adds a seller and returns its record and its token, which
@@ -393,7 +394,7 @@ func (r *Relay) createRecord(ctx context.Context, key string, v any) error {
 		return fmt.Errorf("%w: %s already exists", events.ErrConflict, strings.ReplaceAll(key, ".", " "))
 	}
 	if err != nil {
-		return classify(err)
+		return store.Classify(err)
 	}
 	return r.reg.waitRevision(ctx, rev)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -234,7 +235,7 @@ func (r *Relay) Ready(ctx context.Context) error {
 		return fmt.Errorf("%w: still loading the dedupe window", events.ErrUnavailable)
 	}
 	if _, err := r.js.AccountInfo(ctx); err != nil {
-		return fmt.Errorf("jetstream not usable: %w", classify(err))
+		return fmt.Errorf("jetstream not usable: %w", store.Classify(err))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -92,11 +93,11 @@ func (r *Relay) Replay(ctx context.Context, reseller string, q ReplayRequest, pr
 func (r *Relay) replayConsumer(ctx context.Context, rs Reseller, q ReplayRequest) (jetstream.Consumer, uint64, error) {
 	st, err := r.js.Stream(ctx, relay.StreamEvents)
 	if err != nil {
-		return nil, 0, classify(err)
+		return nil, 0, store.Classify(err)
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		return nil, 0, classify(err)
+		return nil, 0, store.Classify(err)
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: replaySubjects(rs, q.Items), DeliverPolicy: jetstream.DeliverAllPolicy}
 	switch {
@@ -107,7 +108,7 @@ func (r *Relay) replayConsumer(ctx context.Context, rs Reseller, q ReplayRequest
 	}
 	oc, err := r.js.OrderedConsumer(ctx, relay.StreamEvents, cfg)
 	if err != nil {
-		return nil, 0, fmt.Errorf("open replay: %w", classify(err))
+		return nil, 0, fmt.Errorf("open replay: %w", store.Classify(err))
 	}
 	return oc, info.State.LastSeq, nil
 }
@@ -145,7 +146,7 @@ func (r *Relay) replayScan(ctx context.Context, rs Reseller, q ReplayRequest, oc
 		return nil
 	}
 	var failed error
-	err := scan(ctx, oc, 2*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
+	err := store.Scan(ctx, oc, 2*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
 		if md.Sequence.Stream > last || (q.Until != nil && md.Timestamp.After(*q.Until)) {
 			return false
 		}
@@ -163,7 +164,7 @@ func (r *Relay) replayScan(ctx context.Context, rs Reseller, q ReplayRequest, oc
 	if failed != nil {
 		return res, failed
 	}
-	if err != nil && !errors.Is(err, errScanIdle) { // idle: nothing more matches
+	if err != nil && !errors.Is(err, store.ErrScanIdle) { // idle: nothing more matches
 		return res, fmt.Errorf("replay: read events: %w", err)
 	}
 	if q.DryRun && progress != nil {

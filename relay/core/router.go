@@ -12,6 +12,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -127,14 +128,14 @@ func (r *Relay) routerConsumer(ctx context.Context, floor uint64) (jetstream.Con
 	if err == nil && old.CachedInfo().Config.AckPolicy != cfg.AckPolicy {
 		floor := old.CachedInfo().AckFloor.Stream
 		if err := r.js.DeleteConsumer(ctx, relay.StreamIngest, routerConsumer); err != nil {
-			return nil, fmt.Errorf("replace router consumer: %w", classify(err))
+			return nil, fmt.Errorf("replace router consumer: %w", store.Classify(err))
 		}
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
 		r.log.Info().Uint64("from_seq", floor+1).Msg("router consumer replaced (explicit acks)")
 	}
 	cons, err := r.js.CreateOrUpdateConsumer(ctx, relay.StreamIngest, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("router consumer: %w", classify(err))
+		return nil, fmt.Errorf("router consumer: %w", store.Classify(err))
 	}
 	return cons, nil
 }
@@ -155,7 +156,7 @@ func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer, floo
 		}
 	}, jetstream.PullMaxBytes(routerPullBytes), jetstream.PullPriorityGroup(relayGroup), consumeErrs(r.log, "router", errs))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", relay.StreamIngest, classify(err))
+		return fmt.Errorf("consume %s: %w", relay.StreamIngest, store.Classify(err))
 	}
 	defer cc.Stop()
 	return r.routeLoop(ctx, in, consumeWatch{cons: cons, errs: errs, closed: cc.Closed()}, floor)
@@ -309,7 +310,7 @@ func (r *Relay) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bo
 			return seqs, true
 		}
 		r.log.Warn().Err(err).Int("messages", len(chunk)).Dur("retry_in", backoff).Msg("routing store failed")
-		if isDeliverSubject(chunk[0].Subject) && noStream(err) {
+		if isDeliverSubject(chunk[0].Subject) && store.NoStream(err) {
 			r.healDelivery(ctx) // a reseller's subjects may be missing from its stream
 		}
 		select {
@@ -342,8 +343,8 @@ func (r *Relay) storeOrdered(ctx context.Context, msgs []*nats.Msg) ([]uint64, e
 			}
 			return seqs, nil
 		}
-		if apiCode(err) != codeBatchDuplicateID {
-			return nil, classify(err)
+		if store.APICode(err) != store.CodeBatchDuplicateID {
+			return nil, store.Classify(err)
 		}
 		stripBatchHeaders(msgs)
 	}
@@ -370,7 +371,7 @@ func (r *Relay) storeEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, erro
 	seqs := make([]uint64, len(msgs))
 	futures := make([]jetstream.PubAckFuture, len(msgs))
 	settle := func(i int) error {
-		ack, err := awaitAck(ctx, futures[i])
+		ack, err := store.AwaitAck(ctx, futures[i])
 		if err != nil {
 			return err
 		}
@@ -385,7 +386,7 @@ func (r *Relay) storeEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, erro
 		}
 		f, err := r.js.PublishMsgAsync(m)
 		if err != nil {
-			return nil, classify(err)
+			return nil, store.Classify(err)
 		}
 		futures[i] = f
 	}

@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"maps"
@@ -12,7 +11,6 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Delivery shards. JetStream finds a filtered consumer's next message by
@@ -225,12 +223,6 @@ func (r *Relay) copyParts(g *copyGroups) [][]*nats.Msg {
 		return g.parts
 	}
 	return [][]*nats.Msg{slices.Concat(g.parts...)}
-}
-
-// noStream reports a publish that no stream answered: the subject is
-// captured by none (or, on a cluster, its stream has no leader yet).
-func noStream(err error) bool {
-	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
 }
 
 func isDeliverSubject(s string) bool { return strings.HasPrefix(s, events.DeliverPrefix+".") }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -109,7 +110,7 @@ func (g kvGates) Load(ctx context.Context) (map[events.Key]Gate, error) {
 	out := map[events.Key]Gate{}
 	lister, err := g.kv.ListKeysFiltered(ctx, g.reseller+".>")
 	if err != nil {
-		return nil, classify(err)
+		return nil, store.Classify(err)
 	}
 	for key := range lister.Keys() {
 		e, err := g.kv.Get(ctx, key)
@@ -130,7 +131,7 @@ func (g kvGates) Load(ctx context.Context) (map[events.Key]Gate, error) {
 func (g kvGates) Save(ctx context.Context, k events.Key, gate Gate) error {
 	b, _ := json.Marshal(gate)
 	_, err := g.kv.Put(ctx, g.key(k), b)
-	return classify(err)
+	return store.Classify(err)
 }
 
 func (g kvGates) Clear(ctx context.Context, k events.Key) error {
@@ -138,7 +139,7 @@ func (g kvGates) Clear(ctx context.Context, k events.Key) error {
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil
 	}
-	return classify(err)
+	return store.Classify(err)
 }
 
 func (r *Relay) openGates(ctx context.Context) error {

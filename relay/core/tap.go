@@ -8,6 +8,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -22,7 +23,7 @@ func (r *Relay) Tap(ctx context.Context, name string, sink relay.Sink, cfg Dispa
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: r.cfg.AckWait, MaxDeliver: -1, Replicas: r.cfg.Replicas,
 	}))
 	if err != nil {
-		return fmt.Errorf("create tap %s: %w", name, classify(err))
+		return fmt.Errorf("create tap %s: %w", name, store.Classify(err))
 	}
 	cfg.AckWait = r.cfg.AckWait
 	cfg.Log = r.log.With().Str("consumer", durable).Logger()
@@ -53,13 +54,13 @@ func (r *Relay) Done(ctx context.Context, key string) (bool, error) {
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return false, nil
 	}
-	return err == nil, classify(err)
+	return err == nil, store.Classify(err)
 }
 
 // MarkDone marks key done.
 func (r *Relay) MarkDone(ctx context.Context, key string) error {
 	_, err := r.done.Put(ctx, doneKey(key), []byte(time.Now().UTC().Format(time.RFC3339)))
-	return classify(err)
+	return store.Classify(err)
 }
 
 func doneKey(key string) string { return events.DeriveID("done", key) }

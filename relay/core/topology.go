@@ -7,6 +7,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -68,10 +69,10 @@ func (r *Relay) provisionStreams(ctx context.Context, cfgs []jetstream.StreamCon
 		_, err = r.js.CreateOrUpdateStream(ctx, sc)
 		switch {
 		case err == nil:
-		case refused(err):
+		case store.Refused(err):
 			again = append(again, sc)
 		default:
-			return fmt.Errorf("provision stream %s: %w", sc.Name, classify(err))
+			return fmt.Errorf("provision stream %s: %w", sc.Name, store.Classify(err))
 		}
 	}
 	for _, sc := range again {

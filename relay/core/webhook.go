@@ -11,6 +11,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 )
 
 // Webhook is where and how the relay pushes a reseller's events.
@@ -165,7 +166,7 @@ func (r *Relay) RemoveWebhook(ctx context.Context, role relay.Role, id string) e
 // syncConsumer brings an endpoint's consumer in line with its delivery mode.
 func (r *Relay) syncConsumer(ctx context.Context, ep endpoint) error {
 	if _, err := r.js.CreateOrUpdateConsumer(ctx, ep.stream, r.consumerConfig(ep)); err != nil {
-		return fmt.Errorf("update consumer of %s: %w", ep, classify(err))
+		return fmt.Errorf("update consumer of %s: %w", ep, store.Classify(err))
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package core
+package store
 
 import (
 	"context"
@@ -10,6 +10,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// Refused reports a create or update JetStream turned down for lack of
+// room: the store (or the account) cannot reserve the MaxBytes asked for.
+func Refused(err error) bool {
+	return errors.Is(Classify(err), events.ErrStorageFull)
+}
+
 // JetStream error codes the relay turns into its own kinds.
 const (
 	codeAccountResources = 10002
@@ -17,15 +23,15 @@ const (
 	codeStorageExceeded  = 10047
 	codeMemoryExceeded   = 10028
 	codeStoreFailed      = 10077
-	codeBatchDuplicateID = 10201
+	CodeBatchDuplicateID = 10201
 	codeMaxConsumers     = 10026
-	codeConsumerNotFound = 10014
+	CodeConsumerNotFound = 10014
 )
 
-// classify wraps a NATS or JetStream error in the events kind that says what
+// Classify wraps a NATS or JetStream error in the events kind that says what
 // the caller can do about it: retry later (unavailable), free space
 // (storage full), or nothing (anything else stays an internal error).
-func classify(err error) error {
+func Classify(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -50,10 +56,32 @@ func classify(err error) error {
 	return err
 }
 
-func apiCode(err error) int {
+func APICode(err error) int {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		return int(apiErr.ErrorCode)
 	}
 	return 0
+}
+
+func AwaitAck(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, Classify(err)
+	case <-ctx.Done():
+		return nil, Classify(ctx.Err())
+	}
+}
+
+func IsWrongRevision(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// NoStream reports a publish that no stream answered: the subject is
+// captured by none (or, on a cluster, its stream has no leader yet).
+func NoStream(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
 }

@@ -1,4 +1,4 @@
-package core
+package store
 
 import (
 	"context"
@@ -12,22 +12,22 @@ import (
 // scanBatch is how many messages one read of a scan asks for.
 const scanBatch = 500
 
-// errScanIdle means a read of a scan brought nothing within its wait.
-var errScanIdle = errors.New("nothing more to read")
+// ErrScanIdle means a read of a scan brought nothing within its wait.
+var ErrScanIdle = errors.New("nothing more to read")
 
-// scan reads an ordered consumer a batch at a time and hands each message
+// Scan reads an ordered consumer a batch at a time and hands each message
 // to fn until fn returns false. Reading one message per request
 // (Consumer.Next) costs ~0.2 ms a message here: 9 s to read 40k receipts
 // at start-up. Every caller stops at a message it knows exists (the last
 // sequence, or NumPending 0), so no read waits out its full wait.
-func scan(ctx context.Context, oc jetstream.Consumer, wait time.Duration, fn func(jetstream.Msg, *jetstream.MsgMetadata) bool) error {
+func Scan(ctx context.Context, oc jetstream.Consumer, wait time.Duration, fn func(jetstream.Msg, *jetstream.MsgMetadata) bool) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		b, err := oc.Fetch(scanBatch, jetstream.FetchMaxWait(wait))
 		if err != nil {
-			return classify(err)
+			return Classify(err)
 		}
 		n := 0
 		for m := range b.Messages() {
@@ -41,10 +41,10 @@ func scan(ctx context.Context, oc jetstream.Consumer, wait time.Duration, fn fun
 			}
 		}
 		if err := b.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return classify(err)
+			return Classify(err)
 		}
 		if n == 0 {
-			return errScanIdle
+			return ErrScanIdle
 		}
 	}
 }
