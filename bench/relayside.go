@@ -83,7 +83,7 @@ func (e *relayEnv) register(ctx context.Context) error {
 	}
 	e.seller = tok
 	for _, id := range []string{"res-a", "res-b"} {
-		_, cred, err := e.r.RegisterReseller(ctx, core.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-e2e"}})
+		_, cred, err := e.r.RegisterReseller(ctx, relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-e2e"}})
 		if err != nil {
 			return err
 		}

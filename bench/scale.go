@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
 )
 
 // Shape is one scale configuration: resellers, two per account, and the
@@ -89,7 +88,7 @@ func scaleCase(ctx context.Context, dir string, cfg Config, sh Shape, n int) ([]
 func (e *relayEnv) registerShape(ctx context.Context, sh Shape) error {
 	for i := range sh.Resellers {
 		id := fmt.Sprintf("res-%04d", i)
-		spec := core.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{accountOf(i / 2)}}
+		spec := relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{accountOf(i / 2)}}
 		_, cred, err := e.r.RegisterReseller(ctx, spec)
 		if err != nil {
 			return err

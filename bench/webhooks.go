@@ -38,8 +38,8 @@ func webhookCase(ctx context.Context, dir string, cfg Config, n, events int) (Ro
 		return Row{}, err
 	}
 	for i := range n {
-		spec := core.ResellerSpec{ID: fmt.Sprintf("res-%03d", i), Seller: "sell-1", Accounts: []string{"acc-wh"},
-			Webhook: &core.WebhookSpec{URL: recv.url + "/" + fmt.Sprint(i)}}
+		spec := relay.ResellerSpec{ID: fmt.Sprintf("res-%03d", i), Seller: "sell-1", Accounts: []string{"acc-wh"},
+			Webhook: &relay.WebhookSpec{URL: recv.url + "/" + fmt.Sprint(i)}}
 		if _, _, err := r.RegisterReseller(ctx, spec); err != nil {
 			return Row{}, err
 		}

@@ -55,7 +55,7 @@ func (c Config) Validate() error {
 	if c.NATSURL == "" && c.RelayURL == "" {
 		errs = append(errs, errors.New("set AGENT_NATS_URL or AGENT_RELAY_URL"))
 	}
-	if c.NATSURL != "" && !core.IsDeliveryStream(c.Stream) {
+	if c.NATSURL != "" && !relay.IsDeliveryStream(c.Stream) {
 		errs = append(errs, fmt.Errorf("AGENT_STREAM: %q is not a delivery stream (DELIVERY, DELIVERY_01, ...)", c.Stream))
 	}
 	if c.Concurrency < 1 || len(c.Backoff) == 0 {
@@ -157,9 +157,9 @@ func (s *onceSink) Deliver(ctx context.Context, m relay.Message) error {
 	}
 	if err == nil {
 		s.seen.add(m.ID)
-		s.receipt(m, core.ActionApplied, "")
+		s.receipt(m, relay.ActionApplied, "")
 	} else if errors.Is(err, relay.ErrPermanent) {
-		s.receipt(m, core.ActionRejected, err.Error())
+		s.receipt(m, relay.ActionRejected, err.Error())
 	}
 	return err
 }
@@ -168,7 +168,7 @@ func (s *onceSink) receipt(m relay.Message, action, reason string) {
 	if s.nc == nil {
 		return // over HTTP, the acks API records receipts
 	}
-	rc := core.Receipt{Stream: s.stream, Consumer: s.reseller, Seq: m.Seq, EventID: m.ID, Type: m.Type,
+	rc := relay.Receipt{Stream: s.stream, Consumer: s.reseller, Seq: m.Seq, EventID: m.ID, Type: m.Type,
 		State: m.State(), Action: action, Reason: reason, Time: time.Now().UTC(), Key: m.Key}
 	b, _ := json.Marshal(rc)
 	_ = s.nc.Publish(core.ReceiptSubject(rc), b) // best effort: a lost receipt shows as drift, which a fix repairs

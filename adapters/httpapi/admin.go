@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -39,7 +40,7 @@ func (s *Server) postSeller(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) postReseller(w http.ResponseWriter, r *http.Request) {
-	var req core.ResellerSpec
+	var req relay.ResellerSpec
 	err := s.requireAdmin(r)
 	if err == nil {
 		err = decodeBody(w, r, &req)
@@ -82,7 +83,7 @@ type webhookView struct {
 	Circuit *core.DeliveryStatus `json:"circuit,omitempty"`
 }
 
-func (s *Server) view(r *http.Request, rs core.Reseller) (resellerView, error) {
+func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) {
 	st, err := s.relay.ResellerStatus(r.Context(), rs.ID)
 	if err != nil {
 		return resellerView{}, err
@@ -95,7 +96,7 @@ func (s *Server) view(r *http.Request, rs core.Reseller) (resellerView, error) {
 // webhookView shows a webhook without its secrets (nor those its URL may
 // carry: whoever reads a status is not necessarily who set the URL), with
 // its circuit.
-func (s *Server) webhookView(id string, w *core.Webhook) *webhookView {
+func (s *Server) webhookView(id string, w *relay.Webhook) *webhookView {
 	if w == nil {
 		return nil
 	}
@@ -109,7 +110,7 @@ func (s *Server) webhookView(id string, w *core.Webhook) *webhookView {
 
 func (s *Server) getReseller(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
-	var rs core.Reseller
+	var rs relay.Reseller
 	if err == nil {
 		rs, err = s.relay.Reseller(r.PathValue("id"))
 	}

@@ -26,7 +26,7 @@ func (s *Server) putWebhook(role relay.Role) http.HandlerFunc {
 
 func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, role relay.Role) {
 	id := r.PathValue("id")
-	var spec core.WebhookSpec
+	var spec relay.WebhookSpec
 	err := s.requireAdmin(r)
 	if err == nil {
 		err = decodeBody(w, r, &spec)
@@ -87,7 +87,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) {
 func (s *Server) answerState(w http.ResponseWriter, r *http.Request, err error) {
 	var v resellerView
 	if err == nil {
-		var rs core.Reseller
+		var rs relay.Reseller
 		if rs, err = s.relay.Reseller(r.PathValue("id")); err == nil {
 			v, err = s.view(r, rs)
 		}
@@ -216,7 +216,7 @@ func (s *Server) writeSeller(w http.ResponseWriter, r *http.Request) {
 
 // putNotify sets who hears about a seller's provisioning failures.
 func (s *Server) putNotify(w http.ResponseWriter, r *http.Request) {
-	var n core.Notify
+	var n relay.Notify
 	err := s.requireAdmin(r)
 	if err == nil {
 		err = decodeBody(w, r, &n)

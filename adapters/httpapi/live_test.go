@@ -45,7 +45,7 @@ func startLive(t *testing.T, endpoints func(*core.Relay) []relay.Endpoint) *live
 	if _, l.seller, err = r.RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatalf("RegisterSeller: %v", err)
 	}
-	_, creds, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
+	_, creds, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
 	if err != nil {
 		t.Fatalf("RegisterReseller: %v", err)
 	}

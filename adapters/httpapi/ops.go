@@ -121,7 +121,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		limit, err = limitParam(r.URL.Query().Get("limit"), 10_000)
 	}
-	var out []core.AuditEntry
+	var out []relay.AuditEntry
 	if err == nil {
 		out, err = s.relay.Audit(r.Context(), limit)
 	}

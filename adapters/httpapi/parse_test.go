@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -87,8 +88,8 @@ func FuzzDecodeBodies(f *testing.F) {
 	f.Add([]byte(`{"seller":"s","account":"a","item":"i"}`))
 	f.Add([]byte(`{"cidrs":["10.20.0.0/16","fd12::/48"]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, v := range []any{&sellerRequest{}, &core.ResellerSpec{}, &core.WebhookSpec{}, &pauseRequest{},
-			&redriveRequest{}, &core.Notify{}, &core.ReplayRequest{}, &reconcileRequest{}, &core.Override{},
+		for _, v := range []any{&sellerRequest{}, &relay.ResellerSpec{}, &relay.WebhookSpec{}, &pauseRequest{},
+			&redriveRequest{}, &relay.Notify{}, &core.ReplayRequest{}, &reconcileRequest{}, &core.Override{},
 			&events.Key{}, &core.AckRequest{}, &callbackAllow{}} {
 			if err := decodeJSON(b, v); err != nil && !knownKind(err) {
 				t.Fatalf("unclassified error for %q: %v", b, err)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
 )
 
 // Notification is what the webhook carries (and the e-mail says).
@@ -56,7 +55,7 @@ type failure struct {
 
 // Build turns a failure event into its notification, or reports that the
 // event is not a failure.
-func Build(e events.Event, cfg core.Notify) (Notification, bool) {
+func Build(e events.Event, cfg relay.Notify) (Notification, bool) {
 	var f failure
 	_ = json.Unmarshal(e.Data, &f)
 	if e.Type != events.TypeProvisioningFailed && !(e.Type == events.TypeOpsOverride && f.Applies == events.TypeProvisioningFailed) {
@@ -76,7 +75,7 @@ func Build(e events.Event, cfg core.Notify) (Notification, bool) {
 	return n, true
 }
 
-func recipients(f failure, cfg core.Notify) Recipients {
+func recipients(f failure, cfg relay.Notify) Recipients {
 	r := Recipients{To: []string{}, Cc: []string{}, Bcc: append([]string{}, cfg.Bcc...)}
 	switch {
 	case f.UserEmail != "":
@@ -93,7 +92,7 @@ func recipients(f failure, cfg core.Notify) Recipients {
 // Notifier is the tap's sink.
 type Notifier struct {
 	// Seller returns a seller's settings.
-	Seller func(id string) (core.Seller, error)
+	Seller func(id string) (relay.Seller, error)
 	// Done and MarkDone keep the once-per-failure marks.
 	Done     func(ctx context.Context, key string) (bool, error)
 	MarkDone func(ctx context.Context, key string) error
@@ -150,7 +149,7 @@ func (nt *Notifier) once(ctx context.Context, key string, send func() error) err
 	return nt.MarkDone(ctx, key)
 }
 
-func (nt *Notifier) post(ctx context.Context, cfg *core.Notify, n Notification) error {
+func (nt *Notifier) post(ctx context.Context, cfg *relay.Notify, n Notification) error {
 	sink, err := nt.Webhook(cfg.WebhookURL, cfg.Secret)
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/test/golden"
 )
 
@@ -17,7 +16,7 @@ func TestBuildGolden(t *testing.T) {
 	golden.Run(t, "testdata/golden", func(t *testing.T, _ string, in []byte) (any, error) {
 		var c struct {
 			Event  events.Event `json:"event"`
-			Notify core.Notify  `json:"notify"`
+			Notify relay.Notify `json:"notify"`
 		}
 		if err := json.Unmarshal(in, &c); err != nil {
 			t.Fatal(err)
@@ -41,8 +40,8 @@ func TestOncePerFailure(t *testing.T) {
 	done := map[string]bool{}
 	posts, fail := 0, true
 	nt := &Notifier{
-		Seller: func(string) (core.Seller, error) {
-			return core.Seller{ID: "sell-1", Notify: &core.Notify{WebhookURL: "http://x", Secret: "whsec_x"}}, nil
+		Seller: func(string) (relay.Seller, error) {
+			return relay.Seller{ID: "sell-1", Notify: &relay.Notify{WebhookURL: "http://x", Secret: "whsec_x"}}, nil
 		},
 		Done:     func(_ context.Context, k string) (bool, error) { return done[k], nil },
 		MarkDone: func(_ context.Context, k string) error { done[k] = true; return nil },
@@ -78,8 +77,8 @@ func TestMarksAreScopedBySeller(t *testing.T) {
 	done := map[string]bool{}
 	var sent []string
 	nt := &Notifier{
-		Seller: func(id string) (core.Seller, error) {
-			return core.Seller{ID: id, Notify: &core.Notify{WebhookURL: "http://x/" + id, Secret: "whsec_x"}}, nil
+		Seller: func(id string) (relay.Seller, error) {
+			return relay.Seller{ID: id, Notify: &relay.Notify{WebhookURL: "http://x/" + id, Secret: "whsec_x"}}, nil
 		},
 		Done:     func(_ context.Context, k string) (bool, error) { return done[k], nil },
 		MarkDone: func(_ context.Context, k string) error { done[k] = true; return nil },

@@ -11,12 +11,11 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
 )
 
 // Hubs is what the hub endpoints need from the relay.
 type Hubs interface {
-	AddHub(ctx context.Context, reseller string, h core.Hub) (core.Hub, error)
+	AddHub(ctx context.Context, reseller string, h relay.Hub) (relay.Hub, error)
 	RemoveHub(ctx context.Context, reseller, id string) error
 }
 
@@ -115,7 +114,7 @@ func addHub(api string, hubs Hubs) func(context.Context, relay.Principal, *http.
 		if err != nil {
 			return 0, nil, err
 		}
-		h, err := hubs.AddHub(ctx, p.ID, core.Hub{API: api + "/" + v, Callback: req.Callback, Query: req.Query})
+		h, err := hubs.AddHub(ctx, p.ID, relay.Hub{API: api + "/" + v, Callback: req.Callback, Query: req.Query})
 		if err != nil {
 			return 0, nil, err
 		}

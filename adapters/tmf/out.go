@@ -15,7 +15,6 @@ import (
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
 )
 
 // Notify builds the TMF notification of a catalog event for a hub of api
@@ -90,7 +89,7 @@ func serviceOf(e events.Event, d events.Data, ver string) map[string]any {
 // Client must dial under the reseller's callback policy
 // (webhook.NewClient).
 type HubSink struct {
-	Hubs    []core.Hub
+	Hubs    []relay.Hub
 	Client  *http.Client
 	Timeout time.Duration
 }
@@ -113,7 +112,7 @@ func (s *HubSink) Deliver(ctx context.Context, m relay.Message) error {
 	return errors.Join(errs...)
 }
 
-func (s *HubSink) post(ctx context.Context, h core.Hub, m relay.Message, n map[string]any) error {
+func (s *HubSink) post(ctx context.Context, h relay.Hub, m relay.Message, n map[string]any) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	body, _ := json.Marshal(n)

@@ -135,8 +135,8 @@ func Sign(secrets []string, id string, ts int64, body []byte) string {
 
 // NewFactory returns the relay's sink factory for webhooks, taking their
 // clients from clients.
-func NewFactory(timeout time.Duration, clients *Clients) func(w core.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
-	return func(w core.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
+func NewFactory(timeout time.Duration, clients *Clients) func(w relay.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
+	return func(w relay.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
 		return New(Config{URL: w.URL, Timeout: timeout, Client: clients.For(p),
 			Secrets: func() []string { return w.ActiveSecrets(time.Now()) }})
 	}

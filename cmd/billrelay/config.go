@@ -203,11 +203,11 @@ func (b *byteSize) Decode(v string) error {
 
 // sinkFactory builds a reseller's push sink: its TMF hubs, or its Standard
 // Webhooks endpoint, each dialling under the policy the relay gives it.
-func sinkFactory(c config) func(core.Webhook, core.CallbackPolicy) (relay.Sink, error) {
+func sinkFactory(c config) func(relay.Webhook, core.CallbackPolicy) (relay.Sink, error) {
 	clients := &webhook.Clients{}
 	std := webhook.NewFactory(c.WebhookTimeout, clients)
-	return func(w core.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
-		if w.Format == core.FormatTMF {
+	return func(w relay.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
+		if w.Format == relay.FormatTMF {
 			return &tmf.HubSink{Hubs: w.Hubs, Client: clients.For(p), Timeout: c.WebhookTimeout}, nil
 		}
 		return std(w, p)

@@ -129,7 +129,7 @@ func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequ
 // dead-lettered, and a full store would stop the very drain that frees
 // it; the receipt only guards a crash within the ~100 ms before JetStream
 // writes the ack state, whose cost is one repeated delivery.
-func (r *Relay) journalOrSkip(ctx context.Context, consumer string, rcs []Receipt) error {
+func (r *Relay) journalOrSkip(ctx context.Context, consumer string, rcs []relay.Receipt) error {
 	err := r.journal(ctx, rcs)
 	if !errors.Is(err, events.ErrStorageFull) {
 		return err
@@ -142,8 +142,8 @@ func (r *Relay) journalOrSkip(ctx context.Context, consumer string, rcs []Receip
 
 // receiptsOf says what each ack and term of a request applied or
 // rejected, per item.
-func (r *Relay) receiptsOf(ctx context.Context, stream, consumer string, todo []settlement) ([]Receipt, error) {
-	var out []Receipt
+func (r *Relay) receiptsOf(ctx context.Context, stream, consumer string, todo []settlement) ([]relay.Receipt, error) {
+	var out []relay.Receipt
 	now := time.Now().UTC()
 	for _, s := range todo {
 		if s.kind != 'a' && s.kind != 't' {
@@ -153,9 +153,9 @@ func (r *Relay) receiptsOf(ctx context.Context, stream, consumer string, todo []
 		if err != nil {
 			return nil, fmt.Errorf("receipt of seq %d: %w", s.d.streamSeq, err)
 		}
-		rc.Time, rc.Action = now, ActionApplied
+		rc.Time, rc.Action = now, relay.ActionApplied
 		if s.kind == 't' {
-			rc.Action, rc.Reason = ActionRejected, s.reason
+			rc.Action, rc.Reason = relay.ActionRejected, s.reason
 		}
 		if !rc.Stored.IsZero() {
 			r.metrics.deliveryLatency.WithLabelValues("pull").Observe(now.Sub(rc.Stored).Seconds())

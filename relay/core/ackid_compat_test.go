@@ -25,7 +25,7 @@ func TestAckIDOfEarlierFormSettles(t *testing.T) {
 	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	ev := events.Event{SpecVersion: "1.0", ID: "before-upgrade", Source: "/test/sell-1", Type: events.TypeServiceStateChanged,

@@ -28,7 +28,7 @@ func setupShortAckWait(t *testing.T, maxDeliver int) world {
 	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatalf("RegisterSeller: %v", err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatalf("RegisterReseller: %v", err)
 	}
 	return world{r: r, seller: relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}}

@@ -17,17 +17,6 @@ const (
 	auditPrefix = "audit"
 )
 
-// AuditEntry is one recorded admin action.
-type AuditEntry struct {
-	Time    time.Time      `json:"time"`
-	Actor   string         `json:"actor"`
-	Reason  string         `json:"reason,omitempty"`
-	Action  string         `json:"action"`
-	EventID string         `json:"event_id,omitempty"`
-	Target  string         `json:"target,omitempty"`
-	Detail  map[string]any `json:"detail,omitempty"`
-}
-
 type actorKey struct{}
 
 // WithActor names who acts in ctx, for the audit trail (the admin API
@@ -44,7 +33,7 @@ func actorOf(ctx context.Context) string {
 }
 
 // record stores an audit entry and reports whether it was stored.
-func (r *Relay) record(ctx context.Context, e AuditEntry) error {
+func (r *Relay) record(ctx context.Context, e relay.AuditEntry) error {
 	if e.Actor == "" {
 		e.Actor = actorOf(ctx)
 	}
@@ -58,7 +47,7 @@ func (r *Relay) record(ctx context.Context, e AuditEntry) error {
 
 // audit records an entry for an action that already happened; a failure
 // is logged with the whole entry, so that it is never lost silently.
-func (r *Relay) audit(ctx context.Context, e AuditEntry) {
+func (r *Relay) audit(ctx context.Context, e relay.AuditEntry) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := r.record(ctx, e); err != nil {
@@ -68,14 +57,14 @@ func (r *Relay) audit(ctx context.Context, e AuditEntry) {
 }
 
 // Audit lists the latest audit entries, oldest first.
-func (r *Relay) Audit(ctx context.Context, limit int) ([]AuditEntry, error) {
+func (r *Relay) Audit(ctx context.Context, limit int) ([]relay.AuditEntry, error) {
 	msgs, err := r.tail(ctx, relay.StreamAudit, auditPrefix+".>", limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]AuditEntry, 0, len(msgs))
+	out := make([]relay.AuditEntry, 0, len(msgs))
 	for _, m := range msgs {
-		var e AuditEntry
+		var e relay.AuditEntry
 		if json.Unmarshal(m.Data, &e) == nil {
 			out = append(out, e)
 		}

@@ -178,7 +178,7 @@ func maxBytes(c *relay.Config, name string, shards int) int64 {
 		return shareOf(settleReserve(c), s)
 	}
 	bulk := c.MaxFileStore - settleReserve(c)
-	if IsDeliveryStream(name) {
+	if relay.IsDeliveryStream(name) {
 		return shareOf(bulk, bulkShares[relay.StreamDelivery]) / int64(max(shards, 1))
 	}
 	s, ok := bulkShares[name]

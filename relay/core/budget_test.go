@@ -64,7 +64,7 @@ func TestStoreThatRefusesTheLayoutStillSettles(t *testing.T) {
 	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
@@ -143,7 +143,7 @@ func TestMoreShardsDoNotStarveAFullStream(t *testing.T) {
 	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
@@ -194,7 +194,7 @@ func TestOrdersFloodStopsNoSeller(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	for _, spec := range []core.ResellerSpec{{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}, {ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}}} {
+	for _, spec := range []relay.ResellerSpec{{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}, {ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}}} {
 		if spec.ID == "res-a" {
 			if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 				t.Fatal(err)

@@ -102,8 +102,8 @@ func RedactURL(raw string) string {
 // callbackPolicy is what ep's sink may dial: a tenant's own targets (TMF
 // hubs) public addresses and the admin's allowances only, an admin's
 // webhook also private ones.
-func (r *Relay) callbackPolicy(ep endpoint, tenant bool) CallbackPolicy {
-	return CallbackPolicy{Private: !tenant, Allow: slices.Concat(r.cfg.CallbackAllow, ep.allow)}
+func (r *Relay) callbackPolicy(ep relay.Destination, tenant bool) CallbackPolicy {
+	return CallbackPolicy{Private: !tenant, Allow: slices.Concat(r.cfg.CallbackAllow, ep.Allow)}
 }
 
 // AdminCallbackPolicy is the policy of targets an admin sets outside any
@@ -135,9 +135,9 @@ func (r *Relay) SetCallbackAllow(ctx context.Context, reseller string, cidrs []s
 	}
 	slices.Sort(canon)
 	canon = slices.Compact(canon)
-	if _, err := r.updateReseller(ctx, reseller, func(rs *Reseller) error { rs.CallbackAllow = canon; return nil }); err != nil {
+	if _, err := r.updateReseller(ctx, reseller, func(rs *relay.Reseller) error { rs.CallbackAllow = canon; return nil }); err != nil {
 		return nil, err
 	}
-	r.audit(ctx, AuditEntry{Action: "callback_allow.set", Target: reseller, Detail: map[string]any{"cidrs": canon}})
+	r.audit(ctx, relay.AuditEntry{Action: "callback_allow.set", Target: reseller, Detail: map[string]any{"cidrs": canon}})
 	return canon, nil
 }

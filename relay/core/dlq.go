@@ -195,7 +195,7 @@ func (r *Relay) Redrive(ctx context.Context, reseller string, ids []string) (int
 		n++
 	}
 	if n > 0 {
-		r.audit(ctx, AuditEntry{Action: "dlq.redrive", Target: reseller, Detail: map[string]any{"redriven": n, "ids": ids}})
+		r.audit(ctx, relay.AuditEntry{Action: "dlq.redrive", Target: reseller, Detail: map[string]any{"redriven": n, "ids": ids}})
 	}
 	return n, nil
 }

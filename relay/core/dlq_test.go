@@ -70,7 +70,7 @@ func TestExhaustedPullIsDeadLetteredWithoutAnotherPull(t *testing.T) {
 	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, []events.Event{event("x1", "acc-77", "1", "active")}); err != nil {
@@ -108,8 +108,8 @@ func TestTermJournaledBeforeCrashIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := pullN(t, r, "res-a", 1)[0]
-	rc := core.Receipt{Stream: relay.StreamDelivery, Consumer: "res-a", Seq: d.Seq, EventID: "ghost-1",
-		Action: core.ActionRejected, Reason: "unknown item ghost", Time: time.Now().UTC(),
+	rc := relay.Receipt{Stream: relay.StreamDelivery, Consumer: "res-a", Seq: d.Seq, EventID: "ghost-1",
+		Action: relay.ActionRejected, Reason: "unknown item ghost", Time: time.Now().UTC(),
 		Key: events.Key{Seller: "sell-1", Account: "acc-77", Item: "ghost"}}
 	body, _ := json.Marshal(rc)
 	if _, err := r.JetStream().Publish(ctx, core.ReceiptSubject(rc), body); err != nil {
@@ -147,15 +147,15 @@ func TestForgedLegacyReceiptSettlesNothing(t *testing.T) {
 	dir := t.TempDir()
 	r, seller := openWithResA(t, dir)
 	ctx := testCtx(t)
-	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Publish(ctx, seller, []events.Event{event("fl-1", "acc-77", "i1", "active")}); err != nil {
 		t.Fatal(err)
 	}
 	victim := pullN(t, r, "res-b", 1)[0]
-	forged := core.Receipt{Stream: relay.StreamDelivery, Consumer: "res-b", Seq: victim.Seq, EventID: "fl-1",
-		Action: core.ActionApplied, Time: time.Now().UTC()}
+	forged := relay.Receipt{Stream: relay.StreamDelivery, Consumer: "res-b", Seq: victim.Seq, EventID: "fl-1",
+		Action: relay.ActionApplied, Time: time.Now().UTC()}
 	body, _ := json.Marshal(forged)
 	if _, err := r.JetStream().Publish(ctx, "receipts.DELIVERY.res-a.sell-1.acc-77.i1", body); err != nil {
 		t.Fatalf("store the forged receipt: %v", err)

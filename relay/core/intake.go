@@ -221,7 +221,7 @@ func (in *receiptIntake) handle(reseller string, m *nats.Msg) {
 
 // firstOf reports whether rc is the first receipt of its delivery and
 // action lately: a reseller repeating one receipt must not grow RECEIPTS.
-func (in *receiptIntake) firstOf(rc Receipt) bool {
+func (in *receiptIntake) firstOf(rc relay.Receipt) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.taken.addNew(rc.Stream + "/" + rc.Consumer + "/" + strconv.FormatUint(rc.Seq, 10) + "/" + rc.Action)
@@ -242,34 +242,34 @@ func (in *receiptIntake) limitsOf(reseller string) *intakeLimits {
 // check turns a published receipt into the one the relay journals: the
 // stream and consumer are the reseller's own, and the item, type and state
 // come from the stored delivery, not from the payload.
-func (in *receiptIntake) check(ctx context.Context, reseller string, lim *intakeLimits, data []byte) (Receipt, error) {
+func (in *receiptIntake) check(ctx context.Context, reseller string, lim *intakeLimits, data []byte) (relay.Receipt, error) {
 	if len(data) > maxReceiptBytes {
-		return Receipt{}, refusal(refusedSize, "%d bytes, at most %d", len(data), maxReceiptBytes)
+		return relay.Receipt{}, refusal(refusedSize, "%d bytes, at most %d", len(data), maxReceiptBytes)
 	}
 	if !lim.receipts.Allow() {
-		return Receipt{}, refusal(refusedRate, "more than %d receipts/s", receiptRate)
+		return relay.Receipt{}, refusal(refusedRate, "more than %d receipts/s", receiptRate)
 	}
 	sent, err := parseReceipt(data)
 	if err != nil {
-		return Receipt{}, err
+		return relay.Receipt{}, err
 	}
 	rs, ok := in.r.reg.reseller(reseller)
 	if !ok {
-		return Receipt{}, refusal(refusedForeign, "reseller %q is not registered", reseller)
+		return relay.Receipt{}, refusal(refusedForeign, "reseller %q is not registered", reseller)
 	}
 	stream := rs.DeliveryStream()
 	if (sent.Stream != "" && sent.Stream != stream) || (sent.Consumer != "" && sent.Consumer != reseller) {
-		return Receipt{}, refusal(refusedForeign, "names consumer %s/%s", sent.Stream, sent.Consumer)
+		return relay.Receipt{}, refusal(refusedForeign, "names consumer %s/%s", sent.Stream, sent.Consumer)
 	}
 	stored, err := in.r.getMsg(ctx, stream, sent.Seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Receipt{}, refusal(refusedUnknown, "no message %d on %s", sent.Seq, stream)
+		return relay.Receipt{}, refusal(refusedUnknown, "no message %d on %s", sent.Seq, stream)
 	}
 	if err != nil {
-		return Receipt{}, refusal(refusedLookup, "%v", err)
+		return relay.Receipt{}, refusal(refusedLookup, "%v", err)
 	}
 	if !strings.HasPrefix(stored.Subject, events.DeliverPrefix+"."+reseller+".") || stored.Header.Get(relay.HeaderEventID) != sent.EventID {
-		return Receipt{}, refusal(refusedForeign, "message %d is not a delivery of event %q to %s", sent.Seq, sent.EventID, reseller)
+		return relay.Receipt{}, refusal(refusedForeign, "message %d is not a delivery of event %q to %s", sent.Seq, sent.EventID, reseller)
 	}
 	rc := receiptOf(stream, reseller, sent.Seq, stored.Subject, stored.Header)
 	rc.Action, rc.Reason, rc.Time = sent.Action, sent.Reason, time.Now().UTC()
@@ -278,20 +278,20 @@ func (in *receiptIntake) check(ctx context.Context, reseller string, lim *intake
 
 // parseReceipt reads what an agent sends: a receipt of one delivery by its
 // stream sequence, applied or rejected.
-func parseReceipt(data []byte) (Receipt, error) {
-	var rc Receipt
+func parseReceipt(data []byte) (relay.Receipt, error) {
+	var rc relay.Receipt
 	if err := json.Unmarshal(data, &rc); err != nil {
-		return Receipt{}, refusal(refusedFormat, "not a receipt: %v", err)
+		return relay.Receipt{}, refusal(refusedFormat, "not a receipt: %v", err)
 	}
 	switch {
 	case rc.Seq == 0:
-		return Receipt{}, refusal(refusedFormat, "seq: required")
+		return relay.Receipt{}, refusal(refusedFormat, "seq: required")
 	case rc.EventID == "" || len(rc.EventID) > events.MaxTokenLen:
-		return Receipt{}, refusal(refusedFormat, "event_id: 1 to %d bytes", events.MaxTokenLen)
-	case rc.Action != ActionApplied && rc.Action != ActionRejected:
-		return Receipt{}, refusal(refusedFormat, "action: %q is neither %s nor %s", rc.Action, ActionApplied, ActionRejected)
+		return relay.Receipt{}, refusal(refusedFormat, "event_id: 1 to %d bytes", events.MaxTokenLen)
+	case rc.Action != relay.ActionApplied && rc.Action != relay.ActionRejected:
+		return relay.Receipt{}, refusal(refusedFormat, "action: %q is neither %s nor %s", rc.Action, relay.ActionApplied, relay.ActionRejected)
 	}
-	if rc.Action == ActionRejected {
+	if rc.Action == relay.ActionRejected {
 		rc.Reason = clipReason(rc.Reason)
 	} else {
 		rc.Reason = ""

@@ -1,6 +1,10 @@
 package core
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/billrelay/billrelay/relay"
+)
 
 // FuzzParseReceipt: whatever a reseller publishes as a receipt, what the
 // parser accepts names a delivery, a bounded event id, one of the two
@@ -24,9 +28,9 @@ func FuzzParseReceipt(f *testing.F) {
 		switch {
 		case rc.Seq == 0, rc.EventID == "", len(rc.EventID) > 128:
 			t.Fatalf("accepted a receipt of no delivery: %+v", rc)
-		case rc.Action != ActionApplied && rc.Action != ActionRejected:
+		case rc.Action != relay.ActionApplied && rc.Action != relay.ActionRejected:
 			t.Fatalf("accepted action %q", rc.Action)
-		case rc.Action == ActionApplied && rc.Reason != "", len(rc.Reason) > 512:
+		case rc.Action == relay.ActionApplied && rc.Reason != "", len(rc.Reason) > 512:
 			t.Fatalf("accepted reason %q for %s", rc.Reason, rc.Action)
 		}
 	})

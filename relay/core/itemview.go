@@ -16,17 +16,17 @@ import (
 // ItemView is what the relay knows of one item: what the seller last
 // reported, who owns it, who it goes to, and what each of them applied.
 type ItemView struct {
-	Seller     string    `json:"seller"`
-	Account    string    `json:"account"`
-	Item       string    `json:"item"`
-	Owner      string    `json:"owner,omitempty"`
-	Recipients []string  `json:"recipients"`
-	State      string    `json:"state,omitempty"`
-	EventID    string    `json:"event_id,omitempty"`
-	EventType  string    `json:"event_type,omitempty"`
-	Seq        uint64    `json:"seq,omitempty"`
-	Time       time.Time `json:"time,omitzero"`
-	Receipts   []Receipt `json:"receipts"`
+	Seller     string          `json:"seller"`
+	Account    string          `json:"account"`
+	Item       string          `json:"item"`
+	Owner      string          `json:"owner,omitempty"`
+	Recipients []string        `json:"recipients"`
+	State      string          `json:"state,omitempty"`
+	EventID    string          `json:"event_id,omitempty"`
+	EventType  string          `json:"event_type,omitempty"`
+	Seq        uint64          `json:"seq,omitempty"`
+	Time       time.Time       `json:"time,omitzero"`
+	Receipts   []relay.Receipt `json:"receipts"`
 }
 
 // Item shows one item, for on-call ("why is this service still in
@@ -35,7 +35,7 @@ func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
 	if p := events.TokenProblem(k.Item); p != "" {
 		return ItemView{}, events.Invalid("item", "%s", p)
 	}
-	v := ItemView{Seller: k.Seller, Account: k.Account, Item: k.Item, Recipients: r.recipients(k), Receipts: []Receipt{}}
+	v := ItemView{Seller: k.Seller, Account: k.Account, Item: k.Item, Recipients: r.recipients(k), Receipts: []relay.Receipt{}}
 	v.Owner, _ = r.owners.get(k)
 	last, err := r.lastFor(ctx, relay.StreamEvents, events.EventSubject(k))
 	if err != nil {
@@ -50,12 +50,12 @@ func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
 	}
 	for _, id := range v.Recipients {
 		rs, _ := r.reg.reseller(id) // gone since: DELIVERY, as before shards
-		rm, err := r.lastFor(ctx, relay.StreamReceipts, receiptSubject(Receipt{Stream: rs.DeliveryStream(), Consumer: id, Key: k}))
+		rm, err := r.lastFor(ctx, relay.StreamReceipts, receiptSubject(relay.Receipt{Stream: rs.DeliveryStream(), Consumer: id, Key: k}))
 		if err != nil {
 			return v, err
 		}
 		if rm != nil {
-			var rc Receipt
+			var rc relay.Receipt
 			if json.Unmarshal(rm.Data, &rc) == nil {
 				v.Receipts = append(v.Receipts, rc)
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 )
 
@@ -19,7 +20,7 @@ func TestConcurrentAcksAllLand(t *testing.T) {
 	ctx := testCtx(t)
 	const resellers, perReseller = 100, 200
 	for i := range resellers {
-		spec := core.ResellerSpec{ID: fmt.Sprintf("res-x%03d", i), Seller: "sell-1", Accounts: []string{"acc-many"}}
+		spec := relay.ResellerSpec{ID: fmt.Sprintf("res-x%03d", i), Seller: "sell-1", Accounts: []string{"acc-many"}}
 		if _, _, err := w.r.RegisterReseller(ctx, spec); err != nil {
 			t.Fatalf("RegisterReseller: %v", err)
 		}

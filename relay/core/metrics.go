@@ -128,9 +128,9 @@ func (c *consumerCollector) collect() []prometheus.Metric {
 		if err != nil {
 			continue
 		}
-		labels := []string{ep.id, string(ep.role)}
+		labels := []string{ep.ID, string(ep.Role)}
 		paused := 0.0
-		if ep.paused {
+		if ep.Paused {
 			paused = 1
 		}
 		out = append(out,

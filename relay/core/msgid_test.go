@@ -28,7 +28,7 @@ func TestSameIDFromTwoSellersIsTwoEvents(t *testing.T) {
 	if _, _, err := r.RegisterSeller(ctx, "sell-2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-x", Seller: "sell-2", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-x", Seller: "sell-2", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	sell2 := relay.Principal{Role: relay.RoleSeller, ID: "sell-2"}

@@ -28,7 +28,7 @@ func TestLegacyIDsStayInTheWindow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := r.RegisterReseller(ctx, ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	legacy := []record{

@@ -68,8 +68,8 @@ func checkPermissions(t *testing.T, ackV2 bool) {
 	defer r.Close()
 	url := r.Server().ClientURL()
 	r.RegisterSeller(ctx, "sell-1")
-	_, credA, _ := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
-	_, credB, _ := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}})
+	_, credA, _ := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
+	_, credB, _ := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}})
 	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"},
 		[]events.Event{event("n1", "acc-77", "1", "active"), event("n2", "acc-77", "2", "active")}); err != nil {
 		t.Fatal(err)

@@ -6,27 +6,15 @@ import (
 	"net/mail"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 )
-
-// Notify is who hears about a seller's provisioning failures (the
-// marketplace "OfferProvisionError" notice): To the acting user named in
-// the event, Cc the seller's primary contact when enabled, Bcc the extra
-// addresses; as a signed webhook, and by e-mail when the relay has SMTP.
-type Notify struct {
-	WebhookURL     string   `json:"webhook_url,omitempty"`
-	Secret         string   `json:"secret,omitempty"`
-	PrimaryContact string   `json:"primary_contact,omitempty"`
-	CCPrimary      bool     `json:"cc_primary"`
-	Bcc            []string `json:"bcc,omitempty"`
-	Email          bool     `json:"email"`
-}
 
 // SetNotify sets a seller's notification settings and returns the webhook
 // signing secret (generated when a webhook is set without one).
-func (r *Relay) SetNotify(ctx context.Context, seller string, n Notify) (string, error) {
+func (r *Relay) SetNotify(ctx context.Context, seller string, n relay.Notify) (string, error) {
 	ve := &events.ValidationError{}
 	if n.WebhookURL != "" {
-		checkWebhook(ve, "webhook_", WebhookSpec{URL: n.WebhookURL, Secret: n.Secret}, r.AdminCallbackPolicy())
+		checkWebhook(ve, "webhook_", relay.WebhookSpec{URL: n.WebhookURL, Secret: n.Secret}, r.AdminCallbackPolicy())
 	}
 	checkAddress(ve, "primary_contact", n.PrimaryContact)
 	for i, a := range n.Bcc {
@@ -44,10 +32,10 @@ func (r *Relay) SetNotify(ctx context.Context, seller string, n Notify) (string,
 	if n.WebhookURL != "" && n.Secret == "" {
 		n.Secret = NewWebhookSecret()
 	}
-	if _, err := r.updateSeller(ctx, seller, func(s *Seller) error { s.Notify = &n; return nil }); err != nil {
+	if _, err := r.updateSeller(ctx, seller, func(s *relay.Seller) error { s.Notify = &n; return nil }); err != nil {
 		return "", err
 	}
-	r.audit(ctx, AuditEntry{Action: "notify.set", Target: "seller/" + seller})
+	r.audit(ctx, relay.AuditEntry{Action: "notify.set", Target: "seller/" + seller})
 	return n.Secret, nil
 }
 

@@ -47,7 +47,7 @@ func (r *Relay) PublishOverride(ctx context.Context, o Override) (string, relay.
 	if err != nil {
 		return "", relay.Result{}, err
 	}
-	entry := AuditEntry{Actor: o.Actor, Reason: o.Reason, Action: "override", EventID: e.ID,
+	entry := relay.AuditEntry{Actor: o.Actor, Reason: o.Reason, Action: "override", EventID: e.ID,
 		Target: e.Seller + "/" + e.Account + "/" + e.Item, Detail: map[string]any{"event": e, "status": res[0].Status}}
 	if err := r.record(ctx, entry); err != nil {
 		return e.ID, res[0], fmt.Errorf("override %s stored but its audit entry was not (retry: the event is not stored twice): %w", e.ID, err)

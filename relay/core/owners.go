@@ -81,7 +81,7 @@ func (r *Relay) SetOwner(ctx context.Context, k events.Key, reseller string) err
 	if _, err := r.ownersKV.Put(ctx, ownerKey(k), []byte(reseller)); err != nil {
 		return fmt.Errorf("set owner: %w", store.Classify(err))
 	}
-	r.audit(ctx, AuditEntry{Action: "owner.set", Target: k.Seller + "/" + k.Account + "/" + k.Item, Detail: map[string]any{"reseller": reseller}})
+	r.audit(ctx, relay.AuditEntry{Action: "owner.set", Target: k.Seller + "/" + k.Account + "/" + k.Item, Detail: map[string]any{"reseller": reseller}})
 	return nil
 }
 
@@ -92,7 +92,7 @@ func (r *Relay) ClearOwner(ctx context.Context, k events.Key) error {
 	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("clear owner: %w", store.Classify(err))
 	}
-	r.audit(ctx, AuditEntry{Action: "owner.clear", Target: k.Seller + "/" + k.Account + "/" + k.Item})
+	r.audit(ctx, relay.AuditEntry{Action: "owner.clear", Target: k.Seller + "/" + k.Account + "/" + k.Item})
 	return nil
 }
 

@@ -42,28 +42,28 @@ func (r *Relay) ResumeSeller(ctx context.Context, id string) error {
 	return r.resume(ctx, ep)
 }
 
-func (r *Relay) pause(ctx context.Context, ep endpoint, reason string) error {
-	if _, err := r.js.PauseConsumer(ctx, ep.stream, ep.id, time.Now().Add(pauseForever)); err != nil {
+func (r *Relay) pause(ctx context.Context, ep relay.Destination, reason string) error {
+	if _, err := r.js.PauseConsumer(ctx, ep.Stream, ep.ID, time.Now().Add(pauseForever)); err != nil {
 		return fmt.Errorf("pause consumer of %s: %w", ep, store.Classify(err))
 	}
-	if _, err := r.setState(ctx, ep, func(_ **Webhook, paused *bool, why *string) { *paused, *why = true, reason }); err != nil {
+	if _, err := r.setState(ctx, ep, func(_ **relay.Webhook, paused *bool, why *string) { *paused, *why = true, reason }); err != nil {
 		return fmt.Errorf("pause %s: %w", ep, err)
 	}
-	r.log.Warn().Str("consumer", ep.id).Str("reason", reason).Msg("delivery paused")
-	r.opsEvent(ctx, OpsResellerPaused, ep.id, map[string]any{"reason": reason})
-	r.audit(ctx, AuditEntry{Action: "pause", Target: string(ep.role) + "/" + ep.id, Reason: reason})
+	r.log.Warn().Str("consumer", ep.ID).Str("reason", reason).Msg("delivery paused")
+	r.opsEvent(ctx, OpsResellerPaused, ep.ID, map[string]any{"reason": reason})
+	r.audit(ctx, relay.AuditEntry{Action: "pause", Target: string(ep.Role) + "/" + ep.ID, Reason: reason})
 	return nil
 }
 
-func (r *Relay) resume(ctx context.Context, ep endpoint) error {
-	if _, err := r.js.ResumeConsumer(ctx, ep.stream, ep.id); err != nil {
+func (r *Relay) resume(ctx context.Context, ep relay.Destination) error {
+	if _, err := r.js.ResumeConsumer(ctx, ep.Stream, ep.ID); err != nil {
 		return fmt.Errorf("resume consumer of %s: %w", ep, store.Classify(err))
 	}
-	if _, err := r.setState(ctx, ep, func(_ **Webhook, paused *bool, why *string) { *paused, *why = false, "" }); err != nil {
+	if _, err := r.setState(ctx, ep, func(_ **relay.Webhook, paused *bool, why *string) { *paused, *why = false, "" }); err != nil {
 		return fmt.Errorf("resume %s: %w", ep, err)
 	}
-	r.log.Info().Str("consumer", ep.id).Msg("delivery resumed")
-	r.opsEvent(ctx, OpsResellerResumed, ep.id, nil)
-	r.audit(ctx, AuditEntry{Action: "resume", Target: string(ep.role) + "/" + ep.id})
+	r.log.Info().Str("consumer", ep.ID).Msg("delivery resumed")
+	r.opsEvent(ctx, OpsResellerResumed, ep.ID, nil)
+	r.audit(ctx, relay.AuditEntry{Action: "resume", Target: string(ep.Role) + "/" + ep.ID})
 	return nil
 }

@@ -66,10 +66,10 @@ func (r *Relay) pullEndpoint(ctx context.Context, role relay.Role, id string, ma
 	if err != nil {
 		return nil, err
 	}
-	if ep.webhook != nil {
+	if ep.Webhook != nil {
 		return nil, fmt.Errorf("%w: %s receives its events on its webhook; remove the webhook to pull", events.ErrConflict, ep)
 	}
-	return r.pull(ctx, ep.stream, ep.id, max, wait)
+	return r.pull(ctx, ep.Stream, ep.ID, max, wait)
 }
 
 func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait time.Duration) ([]Delivery, error) {

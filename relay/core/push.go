@@ -16,7 +16,7 @@ import (
 type PushConfig struct {
 	// NewSink builds the Sink of one webhook (adapters/webhook) or set of
 	// TMF hubs, dialling only what p admits.
-	NewSink func(w Webhook, p CallbackPolicy) (relay.Sink, error)
+	NewSink func(w relay.Webhook, p CallbackPolicy) (relay.Sink, error)
 	// Backoff is the retry schedule (RELAY_WEBHOOK_BACKOFF).
 	Backoff []time.Duration
 	// Concurrency is the default number of items delivered in parallel.
@@ -68,10 +68,10 @@ func (r *Relay) StartPush(cfg PushConfig) {
 }
 
 func (r *Relay) reconcilePushers(ctx context.Context, cfg PushConfig, running map[string]*pusher) {
-	want := map[string]endpoint{}
+	want := map[string]relay.Destination{}
 	for _, ep := range r.endpoints() {
-		if ep.webhook != nil && !ep.paused {
-			want[ep.id] = ep
+		if ep.Webhook != nil && !ep.Paused {
+			want[ep.ID] = ep
 		}
 	}
 	for id, p := range running {
@@ -91,14 +91,14 @@ func (r *Relay) reconcilePushers(ctx context.Context, cfg PushConfig, running ma
 
 // pushVersion changes when a pusher must restart: a new webhook, secret or
 // hub, or a new callback policy.
-func (r *Relay) pushVersion(ep endpoint) string {
-	b, _ := json.Marshal(ep.webhook)
+func (r *Relay) pushVersion(ep relay.Destination) string {
+	b, _ := json.Marshal(ep.Webhook)
 	return string(b) + " " + r.pushPolicy(ep).String()
 }
 
 // pushPolicy: hubs are the tenant's own targets, a webhook the admin's.
-func (r *Relay) pushPolicy(ep endpoint) CallbackPolicy {
-	return r.callbackPolicy(ep, ep.webhook.Format == FormatTMF)
+func (r *Relay) pushPolicy(ep relay.Destination) CallbackPolicy {
+	return r.callbackPolicy(ep, ep.Webhook.Format == relay.FormatTMF)
 }
 
 func stopPusher(running map[string]*pusher, id string) {
@@ -111,44 +111,44 @@ func stopPusher(running map[string]*pusher, id string) {
 // unpin gives up the pin of a pusher being replaced (a changed webhook,
 // hub or callback allowance): its successor has a new consumer handle,
 // which JetStream would otherwise keep waiting for RELAY_FAILOVER_AFTER.
-func (r *Relay) unpin(ep endpoint) {
+func (r *Relay) unpin(ep relay.Destination) {
 	ctx, cancel := context.WithTimeout(r.bg, 5*time.Second)
 	defer cancel()
-	s, err := r.js.Stream(ctx, ep.stream)
+	s, err := r.js.Stream(ctx, ep.Stream)
 	if err == nil {
-		err = s.UnpinConsumer(ctx, ep.id, relayGroup)
+		err = s.UnpinConsumer(ctx, ep.ID, relayGroup)
 	}
 	if err != nil {
-		r.log.Debug().Err(err).Str("consumer", ep.id).Msg("unpin of a replaced pusher failed; the new one waits for the pin to expire")
+		r.log.Debug().Err(err).Str("consumer", ep.ID).Msg("unpin of a replaced pusher failed; the new one waits for the pin to expire")
 	}
 }
 
 // startPusher runs one endpoint's delivery as a part of its own: a pusher
 // that fails is restarted with backoff and named by Ready meanwhile, and
 // never stops the relay (the other endpoints keep their deliveries).
-func (r *Relay) startPusher(ctx context.Context, cfg PushConfig, running map[string]*pusher, ep endpoint) {
-	sink, err := cfg.NewSink(*ep.webhook, r.pushPolicy(ep))
+func (r *Relay) startPusher(ctx context.Context, cfg PushConfig, running map[string]*pusher, ep relay.Destination) {
+	sink, err := cfg.NewSink(*ep.Webhook, r.pushPolicy(ep))
 	if err != nil {
-		r.log.Error().Err(err).Str("consumer", ep.id).Msg("webhook not started")
+		r.log.Error().Err(err).Str("consumer", ep.ID).Msg("webhook not started")
 		return
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	done := r.sup.start(ctx, part{name: "push " + ep.id, run: func(ctx context.Context) error {
+	done := r.sup.start(ctx, part{name: "push " + ep.ID, run: func(ctx context.Context) error {
 		return r.push(ctx, cfg, ep, sink)
 	}})
-	running[ep.id] = &pusher{version: r.pushVersion(ep), cancel: cancel, done: done}
+	running[ep.ID] = &pusher{version: r.pushVersion(ep), cancel: cancel, done: done}
 }
 
 // push runs one endpoint's dispatcher until ctx ends or the endpoint is
 // gone (then it is paused and the registry change stops it).
-func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink relay.Sink) error {
+func (r *Relay) push(ctx context.Context, cfg PushConfig, ep relay.Destination, sink relay.Sink) error {
 	// A handle of its own, not the pull API's shared one: it carries the
 	// pin JetStream gives this relay, which a plain pull must not send.
-	cons, err := r.js.Consumer(ctx, ep.stream, ep.id)
+	cons, err := r.js.Consumer(ctx, ep.Stream, ep.ID)
 	if err != nil {
-		return fmt.Errorf("open consumer %s: %w", ep.id, store.Classify(err))
+		return fmt.Errorf("open consumer %s: %w", ep.ID, store.Classify(err))
 	}
-	concurrency := ep.webhook.Concurrency
+	concurrency := ep.Webhook.Concurrency
 	if concurrency == 0 {
 		concurrency = cfg.Concurrency
 	}
@@ -156,14 +156,14 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink rela
 		Concurrency: concurrency, Backoff: cfg.Backoff, AckWait: r.cfg.AckWait,
 		BreakerThreshold: cfg.BreakerThreshold, BreakerCooldown: cfg.BreakerCooldown,
 		Dead: func(ctx context.Context, m relay.Message, reason string) error {
-			r.rw.note(Receipt{Stream: ep.stream, Consumer: ep.id, Seq: m.Seq, EventID: m.ID, Type: m.Type,
-				State: m.State(), Action: ActionRejected, Reason: reason, Time: time.Now().UTC(), Key: m.Key})
-			return r.deadLetter(ctx, deadLetterOrigin{ep.stream, ep.id, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
+			r.rw.note(relay.Receipt{Stream: ep.Stream, Consumer: ep.ID, Seq: m.Seq, EventID: m.ID, Type: m.Type,
+				State: m.State(), Action: relay.ActionRejected, Reason: reason, Time: time.Now().UTC(), Key: m.Key})
+			return r.deadLetter(ctx, deadLetterOrigin{ep.Stream, ep.ID, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
 		},
 		Gone:   func(ctx context.Context, err error) { r.webhookGone(ep, err) },
-		Report: func(st DeliveryStatus) { r.reportDelivery(ep.id, st) },
-		Gates:  kvGates{kv: r.gates, reseller: ep.id},
-		Log:    r.log.With().Str("consumer", ep.id).Str("component", "webhook").Logger(),
+		Report: func(st DeliveryStatus) { r.reportDelivery(ep.ID, st) },
+		Gates:  kvGates{kv: r.gates, reseller: ep.ID},
+		Log:    r.log.With().Str("consumer", ep.ID).Str("component", "webhook").Logger(),
 	}, &receiptSink{next: sink, r: r, ep: ep}, &groupSource{cons: cons, group: relayGroup})
 	if err := d.Run(ctx); !errors.Is(err, relay.ErrGone) {
 		return err
@@ -173,12 +173,12 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep endpoint, sink rela
 
 // webhookGone pauses an endpoint that answered 410: its events keep
 // accumulating until an admin resumes it.
-func (r *Relay) webhookGone(ep endpoint, cause error) {
+func (r *Relay) webhookGone(ep relay.Destination, cause error) {
 	ctx, cancel := context.WithTimeout(r.bg, 30*time.Second)
 	defer cancel()
-	r.opsEvent(ctx, OpsWebhookGone, ep.id, map[string]any{"error": cause.Error()})
+	r.opsEvent(ctx, OpsWebhookGone, ep.ID, map[string]any{"error": cause.Error()})
 	if err := r.pause(ctx, ep, "webhook answered 410 Gone"); err != nil {
-		r.log.Error().Err(err).Str("consumer", ep.id).Msg("pause after 410 failed")
+		r.log.Error().Err(err).Str("consumer", ep.ID).Msg("pause after 410 failed")
 	}
 }
 

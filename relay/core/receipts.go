@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
@@ -39,37 +38,15 @@ const (
 	receiptFilterTTL = 15 * time.Minute
 )
 
-// Receipt actions.
-const (
-	ActionApplied  = "applied"
-	ActionRejected = "rejected"
-)
-
-// Receipt is one settled event.
-type Receipt struct {
-	Stream   string     `json:"stream"`
-	Consumer string     `json:"consumer"`
-	Seq      uint64     `json:"seq"`
-	EventID  string     `json:"event_id"`
-	Type     string     `json:"type,omitempty"`
-	State    string     `json:"state,omitempty"`
-	Action   string     `json:"action"`
-	Reason   string     `json:"reason,omitempty"`
-	Time     time.Time  `json:"time"`
-	Key      events.Key `json:"-"`
-	// Stored is when the event was stored (for the latency figure).
-	Stored time.Time `json:"-"`
-}
-
 // ReceiptSubject is where a receipt is stored; an agent reading over NATS
 // publishes its receipts there.
-func ReceiptSubject(rc Receipt) string { return receiptSubject(rc) }
+func ReceiptSubject(rc relay.Receipt) string { return receiptSubject(rc) }
 
-func receiptSubject(rc Receipt) string {
+func receiptSubject(rc relay.Receipt) string {
 	return receiptsPrefix + "." + rc.Stream + "." + rc.Consumer + "." + rc.Key.Seller + "." + rc.Key.Account + "." + rc.Key.Item
 }
 
-func receiptMsg(rc Receipt) *nats.Msg {
+func receiptMsg(rc relay.Receipt) *nats.Msg {
 	m := nats.NewMsg(receiptSubject(rc))
 	m.Data, _ = json.Marshal(rc)
 	return m
@@ -77,7 +54,7 @@ func receiptMsg(rc Receipt) *nats.Msg {
 
 // journal stores receipts durably (in atomic batches shared with other
 // callers, one fsync each) before their acks are sent.
-func (r *Relay) journal(ctx context.Context, rcs []Receipt) error {
+func (r *Relay) journal(ctx context.Context, rcs []relay.Receipt) error {
 	if len(rcs) == 0 {
 		return nil
 	}
@@ -97,23 +74,23 @@ func (r *Relay) journal(ctx context.Context, rcs []Receipt) error {
 // batch at a time: the delivery is already acked, so its receipt need not
 // hold it up.
 type receiptWriter struct {
-	in chan Receipt
+	in chan relay.Receipt
 }
 
 func (r *Relay) startReceiptWriter(ctx, bg context.Context) error {
-	r.rw = &receiptWriter{in: make(chan Receipt, 10_000)}
+	r.rw = &receiptWriter{in: make(chan relay.Receipt, 10_000)}
 	return r.sup.open(ctx, bg, part{name: "receipts", run: r.runReceiptWriter, vital: true})
 }
 
 func (r *Relay) runReceiptWriter(ctx context.Context) error {
 	for {
-		var first Receipt
+		var first relay.Receipt
 		select {
 		case first = <-r.rw.in:
 		case <-ctx.Done():
 			return nil
 		}
-		batch := []Receipt{first}
+		batch := []relay.Receipt{first}
 		for len(batch) < maxAtomicBatch && len(r.rw.in) > 0 {
 			batch = append(batch, <-r.rw.in)
 		}
@@ -126,7 +103,7 @@ func (r *Relay) runReceiptWriter(ctx context.Context) error {
 }
 
 // note queues a receipt of a push delivery; it never blocks delivery.
-func (w *receiptWriter) note(rc Receipt) {
+func (w *receiptWriter) note(rc relay.Receipt) {
 	select {
 	case w.in <- rc:
 	default:
@@ -138,12 +115,12 @@ func (w *receiptWriter) note(rc Receipt) {
 // or an ack reaching another relay) costs one read by sequence.
 type handedOut struct {
 	mu sync.Mutex
-	m  map[string]Receipt
+	m  map[string]relay.Receipt
 }
 
 const maxHandedOut = 200_000
 
-func (h *handedOut) put(rc Receipt) {
+func (h *handedOut) put(rc relay.Receipt) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.m) >= maxHandedOut {
@@ -158,7 +135,7 @@ func (h *handedOut) put(rc Receipt) {
 	h.m[rc.Stream+"/"+rc.Consumer+"/"+strconv.FormatUint(rc.Seq, 10)] = rc
 }
 
-func (h *handedOut) take(stream, consumer string, seq uint64) (Receipt, bool) {
+func (h *handedOut) take(stream, consumer string, seq uint64) (relay.Receipt, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := stream + "/" + consumer + "/" + strconv.FormatUint(seq, 10)
@@ -169,20 +146,20 @@ func (h *handedOut) take(stream, consumer string, seq uint64) (Receipt, bool) {
 
 // receiptOf builds the receipt of a delivered message from its subject and
 // headers.
-func receiptOf(stream, consumer string, seq uint64, subject string, h nats.Header) Receipt {
+func receiptOf(stream, consumer string, seq uint64, subject string, h nats.Header) relay.Receipt {
 	k, _ := relay.KeyOfSubject(subject)
-	return Receipt{Stream: stream, Consumer: consumer, Seq: seq, Key: k, Stored: relay.StoredOf(h),
+	return relay.Receipt{Stream: stream, Consumer: consumer, Seq: seq, Key: k, Stored: relay.StoredOf(h),
 		EventID: h.Get(relay.HeaderEventID), Type: h.Get(relay.HeaderType), State: h.Get(relay.HeaderState)}
 }
 
 // receiptFor finds what a receipt of seq must say.
-func (r *Relay) receiptFor(ctx context.Context, stream, consumer string, seq uint64) (Receipt, error) {
+func (r *Relay) receiptFor(ctx context.Context, stream, consumer string, seq uint64) (relay.Receipt, error) {
 	if rc, ok := r.out.take(stream, consumer, seq); ok {
 		return rc, nil
 	}
 	m, err := r.getMsg(ctx, stream, seq)
 	if err != nil {
-		return Receipt{}, err
+		return relay.Receipt{}, err
 	}
 	return receiptOf(stream, consumer, seq, m.Subject, m.Header), nil
 }
@@ -205,7 +182,7 @@ func newReceiptFilter() *receiptFilter {
 	return &receiptFilter{seqs: map[string]map[uint64]settledBefore{}}
 }
 
-func (f *receiptFilter) add(rc Receipt) {
+func (f *receiptFilter) add(rc relay.Receipt) {
 	key := rc.Stream + "/" + rc.Consumer
 	m := f.seqs[key]
 	if m == nil {
@@ -233,7 +210,7 @@ func (f *receiptFilter) seen(stream, consumer string, seq uint64, eventID string
 // restart: the ack, or the term with its reason, whose advisory is what
 // puts a rejected event in the dead letters.
 func (sb settledBefore) settleAgain(m jetstream.Msg) error {
-	if sb.action == ActionRejected {
+	if sb.action == relay.ActionRejected {
 		return m.TermWithReason(clipReason(sb.reason))
 	}
 	return m.Ack()
@@ -268,7 +245,7 @@ func (r *Relay) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq
 	defer f.mu.Unlock()
 	f.until = time.Now().Add(receiptFilterTTL)
 	err := store.Scan(ctx, oc, 5*time.Second, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
-		var rc Receipt
+		var rc relay.Receipt
 		if json.Unmarshal(m.Data(), &rc) == nil && receiptSubjectNames(m.Subject(), rc) {
 			f.add(rc)
 		}
@@ -286,7 +263,7 @@ func (r *Relay) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq
 // alone now, but a store from before tenancy may hold one a reseller
 // published on its own subject naming another consumer: such a receipt
 // must not settle that consumer's deliveries after a restart.
-func receiptSubjectNames(subject string, rc Receipt) bool {
+func receiptSubjectNames(subject string, rc relay.Receipt) bool {
 	return strings.HasPrefix(subject, receiptsPrefix+"."+rc.Stream+"."+rc.Consumer+".")
 }
 
@@ -294,7 +271,7 @@ func receiptSubjectNames(subject string, rc Receipt) bool {
 type receiptSink struct {
 	next relay.Sink
 	r    *Relay
-	ep   endpoint
+	ep   relay.Destination
 }
 
 func (s *receiptSink) Deliver(ctx context.Context, m relay.Message) error {
@@ -303,21 +280,21 @@ func (s *receiptSink) Deliver(ctx context.Context, m relay.Message) error {
 	if err != nil {
 		outcome = "failed"
 	}
-	s.r.metrics.webhookAttempts.WithLabelValues(s.ep.id, outcome).Inc()
+	s.r.metrics.webhookAttempts.WithLabelValues(s.ep.ID, outcome).Inc()
 	if err != nil {
 		return err
 	}
-	s.r.metrics.delivered.WithLabelValues(s.ep.id, "webhook").Inc()
-	s.r.metrics.acked.WithLabelValues(s.ep.id, "webhook").Inc()
+	s.r.metrics.delivered.WithLabelValues(s.ep.ID, "webhook").Inc()
+	s.r.metrics.acked.WithLabelValues(s.ep.ID, "webhook").Inc()
 	if !m.Stored.IsZero() {
 		s.r.metrics.deliveryLatency.WithLabelValues("webhook").Observe(time.Since(m.Stored).Seconds())
 	}
-	s.r.rw.note(s.receipt(m, ActionApplied, ""))
+	s.r.rw.note(s.receipt(m, relay.ActionApplied, ""))
 	return nil
 }
 
-func (s *receiptSink) receipt(m relay.Message, action, reason string) Receipt {
-	return Receipt{Stream: s.ep.stream, Consumer: s.ep.id, Seq: m.Seq, EventID: m.ID, Type: m.Type,
+func (s *receiptSink) receipt(m relay.Message, action, reason string) relay.Receipt {
+	return relay.Receipt{Stream: s.ep.Stream, Consumer: s.ep.ID, Seq: m.Seq, EventID: m.ID, Type: m.Type,
 		State: m.State(), Action: action, Reason: reason, Time: time.Now().UTC(), Key: m.Key}
 }
 

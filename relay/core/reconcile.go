@@ -81,13 +81,13 @@ func driftOf(k events.Key, m *jetstream.RawStreamMsg, rcMsg *jetstream.RawStream
 	if rcMsg == nil {
 		return d, true
 	}
-	var rc Receipt
+	var rc relay.Receipt
 	_ = json.Unmarshal(rcMsg.Data, &rc)
 	d.AppliedEventID, d.Receipt = rc.EventID, rc.Action
-	if rc.Action == ActionApplied {
+	if rc.Action == relay.ActionApplied {
 		d.AppliedState = rc.State
 	}
-	return d, rc.Action != ActionApplied || rc.State != d.SellerState
+	return d, rc.Action != relay.ActionApplied || rc.State != d.SellerState
 }
 
 // lastPerSubject reads the last message of every subject matching
@@ -125,7 +125,7 @@ func (r *Relay) lastPerSubject(ctx context.Context, stream string, filters []str
 }
 
 // fixDrift sends each drifted item a snapshot of its current state.
-func (r *Relay) fixDrift(ctx context.Context, rs Reseller, res *ReconcileResult, progress Progress) error {
+func (r *Relay) fixDrift(ctx context.Context, rs relay.Reseller, res *ReconcileResult, progress Progress) error {
 	var batch []*nats.Msg
 	flush := func() error {
 		if len(batch) == 0 {
@@ -161,7 +161,7 @@ func (r *Relay) fixDrift(ctx context.Context, rs Reseller, res *ReconcileResult,
 		if err := r.awaitFence(ctx); err != nil {
 			return err
 		}
-		r.audit(ctx, AuditEntry{Action: "reconcile.fix", Target: rs.ID, Detail: map[string]any{"fixed": res.Fixed}})
+		r.audit(ctx, relay.AuditEntry{Action: "reconcile.fix", Target: rs.ID, Detail: map[string]any{"fixed": res.Fixed}})
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -44,10 +45,10 @@ func updateRecord[T any](ctx context.Context, r *Relay, key, what string, change
 	return zero, fmt.Errorf("%w: %s keeps changing; retry", events.ErrConflict, what)
 }
 
-func (r *Relay) updateReseller(ctx context.Context, id string, change func(*Reseller) error) (Reseller, error) {
+func (r *Relay) updateReseller(ctx context.Context, id string, change func(*relay.Reseller) error) (relay.Reseller, error) {
 	return updateRecord(ctx, r, keyReseller+id, fmt.Sprintf("reseller %q", id), change)
 }
 
-func (r *Relay) updateSeller(ctx context.Context, id string, change func(*Seller) error) (Seller, error) {
+func (r *Relay) updateSeller(ctx context.Context, id string, change func(*relay.Seller) error) (relay.Seller, error) {
 	return updateRecord(ctx, r, keySeller+id, fmt.Sprintf("seller %q", id), change)
 }

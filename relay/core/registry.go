@@ -17,45 +17,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Seller is one registered selling platform.
-type Seller struct {
-	ID          string    `json:"id"`
-	TokenSHA256 string    `json:"token_sha256"`
-	Created     time.Time `json:"created"`
-	// Webhook, when set, pushes resellers' orders to the seller.
-	Webhook *Webhook `json:"webhook,omitempty"`
-	// Notify says who hears about the seller's provisioning failures.
-	Notify      *Notify `json:"notify,omitempty"`
-	Paused      bool    `json:"paused,omitempty"`
-	PauseReason string  `json:"pause_reason,omitempty"`
-}
-
-// Reseller is one registered reselling platform.
-type Reseller struct {
-	ID          string    `json:"id"`
-	Seller      string    `json:"seller"`
-	Accounts    []string  `json:"accounts"`
-	TokenSHA256 string    `json:"token_sha256"`
-	Created     time.Time `json:"created"`
-	// Webhook, when set, makes the relay push events to the reseller.
-	Webhook *Webhook `json:"webhook,omitempty"`
-	// Paused stops delivery; events keep accumulating.
-	Paused      bool   `json:"paused,omitempty"`
-	PauseReason string `json:"pause_reason,omitempty"`
-	// Stream stores the reseller's copies (see DeliveryStream): chosen at
-	// registration, kept when RELAY_DELIVERY_SHARDS changes, since its
-	// consumer and its pending copies live there.
-	Stream string `json:"stream,omitempty"`
-	// NATSBcrypt is the token hashed with bcrypt, for the user entry that
-	// `billrelay nats-config` writes into an external cluster's accounts
-	// (nats-server checks passwords as bcrypt, not as SHA-256).
-	NATSBcrypt string `json:"nats_bcrypt,omitempty"`
-	// CallbackAllow lists the prefixes the admin lets this reseller's own
-	// callbacks (TMF hubs) reach besides public addresses (see
-	// CallbackPolicy).
-	CallbackAllow []string `json:"callback_allow,omitempty"`
-}
-
 // Registry key prefixes in BucketRegistry.
 const (
 	keySeller   = "seller."
@@ -73,20 +34,20 @@ type registry struct {
 	mu        sync.RWMutex
 	rev       uint64
 	changed   chan struct{}
-	sellers   map[string]Seller
-	resellers map[string]Reseller
+	sellers   map[string]relay.Seller
+	resellers map[string]relay.Reseller
 	tokens    map[string]relay.Principal
 	routes    map[accountKey][]string
 	// onReseller, when set, hears of every change of a reseller (old or
 	// cur nil when it was added or deleted), after the view is updated.
-	onReseller func(old, cur *Reseller)
+	onReseller func(old, cur *relay.Reseller)
 }
 
 func newRegistry() *registry {
 	return &registry{
 		changed:   make(chan struct{}),
-		sellers:   map[string]Seller{},
-		resellers: map[string]Reseller{},
+		sellers:   map[string]relay.Seller{},
+		resellers: map[string]relay.Reseller{},
 		tokens:    map[string]relay.Principal{},
 		routes:    map[accountKey][]string{},
 	}
@@ -96,7 +57,7 @@ func newRegistry() *registry {
 func (g *registry) apply(e jetstream.KeyValueEntry, log zerolog.Logger) {
 	g.mu.Lock()
 	deleted := e.Operation() != jetstream.KeyValuePut
-	var old, cur *Reseller
+	var old, cur *relay.Reseller
 	switch key := e.Key(); {
 	case strings.HasPrefix(key, keySeller):
 		g.applySeller(strings.TrimPrefix(key, keySeller), e.Value(), deleted, log)
@@ -123,7 +84,7 @@ func (g *registry) changes() <-chan struct{} {
 	return g.changed
 }
 
-func lookup(m map[string]Reseller, id string) *Reseller {
+func lookup(m map[string]relay.Reseller, id string) *relay.Reseller {
 	if r, ok := m[id]; ok {
 		return &r
 	}
@@ -138,7 +99,7 @@ func (g *registry) applySeller(id string, val []byte, deleted bool, log zerolog.
 	if deleted {
 		return
 	}
-	var s Seller
+	var s relay.Seller
 	if err := json.Unmarshal(val, &s); err != nil {
 		log.Error().Err(err).Str("seller_id", id).Msg("unreadable seller record skipped")
 		return
@@ -156,7 +117,7 @@ func (g *registry) applyReseller(id string, val []byte, deleted bool, log zerolo
 	if deleted {
 		return
 	}
-	var r Reseller
+	var r relay.Reseller
 	if err := json.Unmarshal(val, &r); err != nil {
 		log.Error().Err(err).Str("reseller_id", id).Msg("unreadable reseller record skipped")
 		return
@@ -169,7 +130,7 @@ func (g *registry) applyReseller(id string, val []byte, deleted bool, log zerolo
 	}
 }
 
-func (g *registry) unroute(r Reseller) {
+func (g *registry) unroute(r relay.Reseller) {
 	for _, a := range r.Accounts {
 		k := accountKey{r.Seller, a}
 		ids := slices.DeleteFunc(slices.Clone(g.routes[k]), func(s string) bool { return s == r.ID })
@@ -214,28 +175,28 @@ func (g *registry) principal(tokenHash string) (relay.Principal, bool) {
 	return p, ok
 }
 
-func (g *registry) seller(id string) (Seller, bool) {
+func (g *registry) seller(id string) (relay.Seller, bool) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	s, ok := g.sellers[id]
 	return s, ok
 }
 
-func (g *registry) reseller(id string) (Reseller, bool) {
+func (g *registry) reseller(id string) (relay.Reseller, bool) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	r, ok := g.resellers[id]
 	return r, ok
 }
 
-func (g *registry) allSellers() []Seller {
+func (g *registry) allSellers() []relay.Seller {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	out := make([]Seller, 0, len(g.sellers))
+	out := make([]relay.Seller, 0, len(g.sellers))
 	for _, s := range g.sellers {
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b Seller) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b relay.Seller) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -249,14 +210,14 @@ func (g *registry) taken(id string) bool {
 	return s || r
 }
 
-func (g *registry) allResellers() []Reseller {
+func (g *registry) allResellers() []relay.Reseller {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	out := make([]Reseller, 0, len(g.resellers))
+	out := make([]relay.Reseller, 0, len(g.resellers))
 	for _, r := range g.resellers {
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b Reseller) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b relay.Reseller) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -278,20 +239,20 @@ func (r *Relay) watchRegistry(ctx, bg context.Context) error {
 
 // RegisterSeller adds a seller and returns its record and its token, which
 // is shown only now: the registry keeps a hash.
-func (r *Relay) RegisterSeller(ctx context.Context, id string) (Seller, string, error) {
+func (r *Relay) RegisterSeller(ctx context.Context, id string) (relay.Seller, string, error) {
 	if p := events.NameProblem(id); p != "" {
-		return Seller{}, "", events.Invalid("id", "%s", p)
+		return relay.Seller{}, "", events.Invalid("id", "%s", p)
 	}
 	if r.reg.taken(id) {
-		return Seller{}, "", fmt.Errorf("%w: %q is already registered (sellers and resellers share one set of ids)", events.ErrConflict, id)
+		return relay.Seller{}, "", fmt.Errorf("%w: %q is already registered (sellers and resellers share one set of ids)", events.ErrConflict, id)
 	}
 	token := newToken(sellerTokenPrefix)
-	s := Seller{ID: id, TokenSHA256: hashToken(token), Created: time.Now().UTC()}
+	s := relay.Seller{ID: id, TokenSHA256: hashToken(token), Created: time.Now().UTC()}
 	if err := r.syncConsumer(ctx, sellerEndpoint(s)); err != nil {
-		return Seller{}, "", err
+		return relay.Seller{}, "", err
 	}
 	if err := r.createRecord(ctx, keySeller+id, s); err != nil {
-		return Seller{}, "", fmt.Errorf("register seller %q: %w", id, err)
+		return relay.Seller{}, "", fmt.Errorf("register seller %q: %w", id, err)
 	}
 	r.log.Info().Str("seller_id", id).Msg("seller registered")
 	return s, token, nil
@@ -299,29 +260,15 @@ func (r *Relay) RegisterSeller(ctx context.Context, id string) (Seller, string, 
 
 // Seller returns a registered seller or an error wrapping
 // [events.ErrNotFound].
-func (r *Relay) Seller(id string) (Seller, error) {
+func (r *Relay) Seller(id string) (relay.Seller, error) {
 	s, ok := r.reg.seller(id)
 	if !ok {
-		return Seller{}, fmt.Errorf("%w: seller %q", events.ErrNotFound, id)
+		return relay.Seller{}, fmt.Errorf("%w: seller %q", events.ErrNotFound, id)
 	}
 	return s, nil
 }
 
-// ResellerSpec is what a registration asks for.
-type ResellerSpec struct {
-	ID       string       `json:"id"`
-	Seller   string       `json:"seller"`
-	Accounts []string     `json:"accounts"`
-	Webhook  *WebhookSpec `json:"webhook,omitempty"`
-}
-
-// Credentials are the secrets a registration hands out, once.
-type Credentials struct {
-	Token         string
-	WebhookSecret string
-}
-
-func (r *Relay) validateResellerSpec(spec *ResellerSpec) error {
+func (r *Relay) validateResellerSpec(spec *relay.ResellerSpec) error {
 	ve := &events.ValidationError{}
 	if p := events.NameProblem(spec.ID); p != "" {
 		ve.Add("id", "%s", p)
@@ -351,28 +298,28 @@ func (r *Relay) validateResellerSpec(spec *ResellerSpec) error {
 // creates its durable consumer. The registry record is written last, so a
 // failure leaves no reseller behind (at most an unused consumer that a retry
 // reuses).
-func (r *Relay) RegisterReseller(ctx context.Context, spec ResellerSpec) (Reseller, Credentials, error) {
+func (r *Relay) RegisterReseller(ctx context.Context, spec relay.ResellerSpec) (relay.Reseller, relay.Credentials, error) {
 	if err := r.validateResellerSpec(&spec); err != nil {
-		return Reseller{}, Credentials{}, err
+		return relay.Reseller{}, relay.Credentials{}, err
 	}
 	if r.reg.taken(spec.ID) {
-		return Reseller{}, Credentials{}, fmt.Errorf("%w: %q is already registered (sellers and resellers share one set of ids)", events.ErrConflict, spec.ID)
+		return relay.Reseller{}, relay.Credentials{}, fmt.Errorf("%w: %q is already registered (sellers and resellers share one set of ids)", events.ErrConflict, spec.ID)
 	}
-	cred := Credentials{Token: newToken(resellerTokenPrefix)}
-	rs := Reseller{ID: spec.ID, Seller: spec.Seller, Accounts: spec.Accounts,
+	cred := relay.Credentials{Token: newToken(resellerTokenPrefix)}
+	rs := relay.Reseller{ID: spec.ID, Seller: spec.Seller, Accounts: spec.Accounts,
 		TokenSHA256: hashToken(cred.Token), Created: time.Now().UTC(), Stream: r.shardFor(spec.ID),
 		NATSBcrypt: bcryptToken(cred.Token)}
 	if spec.Webhook != nil {
 		cred.WebhookSecret = r.applyWebhook(&rs.Webhook, *spec.Webhook, rs.Created)
 	}
 	if err := r.captureReseller(ctx, rs); err != nil {
-		return Reseller{}, Credentials{}, err
+		return relay.Reseller{}, relay.Credentials{}, err
 	}
 	if err := r.syncConsumer(ctx, resellerEndpoint(rs)); err != nil {
-		return Reseller{}, Credentials{}, err
+		return relay.Reseller{}, relay.Credentials{}, err
 	}
 	if err := r.createRecord(ctx, keyReseller+spec.ID, rs); err != nil {
-		return Reseller{}, Credentials{}, fmt.Errorf("register reseller %q: %w", spec.ID, err)
+		return relay.Reseller{}, relay.Credentials{}, fmt.Errorf("register reseller %q: %w", spec.ID, err)
 	}
 	r.log.Info().Str("reseller_id", rs.ID).Str("seller_id", rs.Seller).Strs("accounts", rs.Accounts).
 		Str("stream", rs.Stream).Bool("webhook", rs.Webhook != nil).Msg("reseller registered")
@@ -409,13 +356,13 @@ func (r *Relay) Authenticate(token string) (relay.Principal, bool) {
 
 // Reseller returns a registered reseller or an error wrapping
 // [events.ErrNotFound].
-func (r *Relay) Reseller(id string) (Reseller, error) {
+func (r *Relay) Reseller(id string) (relay.Reseller, error) {
 	rs, ok := r.reg.reseller(id)
 	if !ok {
-		return Reseller{}, fmt.Errorf("%w: reseller %q", events.ErrNotFound, id)
+		return relay.Reseller{}, fmt.Errorf("%w: reseller %q", events.ErrNotFound, id)
 	}
 	return rs, nil
 }
 
 // Resellers lists every registered reseller by id.
-func (r *Relay) Resellers() []Reseller { return r.reg.allResellers() }
+func (r *Relay) Resellers() []relay.Reseller { return r.reg.allResellers() }

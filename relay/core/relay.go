@@ -74,7 +74,7 @@ func Open(ctx context.Context, cfg relay.Config, log zerolog.Logger) (*Relay, er
 	r := &Relay{
 		cfg: cfg, log: log.With().Str("component", "relay").Logger(), root: log,
 		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
-		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]Receipt{}},
+		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]relay.Receipt{}},
 		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(), dedupe: newDedupe(cfg.DedupeWindow),
 		work: newWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
 		orderRate: newTokenBuckets(cfg.OrderRate, cfg.OrderBurst),

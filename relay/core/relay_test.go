@@ -52,7 +52,7 @@ func setup(t *testing.T) world {
 	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatalf("RegisterSeller: %v", err)
 	}
-	for _, spec := range []core.ResellerSpec{
+	for _, spec := range []relay.ResellerSpec{
 		{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}},
 		{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}},
 		{ID: "res-c", Seller: "sell-1", Accounts: []string{"acc-99"}},
@@ -231,10 +231,10 @@ func TestPublishAuthorization(t *testing.T) {
 func TestRegistrationProblems(t *testing.T) {
 	w := setup(t)
 	ctx := testCtx(t)
-	if _, _, err := w.r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"x"}}); !errors.Is(err, events.ErrConflict) {
+	if _, _, err := w.r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"x"}}); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("duplicate reseller: %v, want ErrConflict", err)
 	}
-	_, _, err := w.r.RegisterReseller(ctx, core.ResellerSpec{ID: "res.z", Seller: "nope"})
+	_, _, err := w.r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res.z", Seller: "nope"})
 	if !errors.Is(err, events.ErrInvalid) || len(events.Fields(err)) != 3 {
 		t.Fatalf("bad spec: %v, want id, seller and accounts named", err)
 	}
@@ -274,7 +274,7 @@ func openWithResA(t *testing.T, dir string) (*core.Relay, relay.Principal) {
 	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	return r, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}

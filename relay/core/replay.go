@@ -82,7 +82,7 @@ func (r *Relay) Replay(ctx context.Context, reseller string, q ReplayRequest, pr
 	}
 	res, err := r.replayScan(ctx, rs, q, oc, last, progress)
 	if err == nil && !q.DryRun {
-		r.audit(ctx, AuditEntry{Action: "replay", Target: reseller, Detail: map[string]any{"request": q, "result": res}})
+		r.audit(ctx, relay.AuditEntry{Action: "replay", Target: reseller, Detail: map[string]any{"request": q, "result": res}})
 	}
 	return res, err
 }
@@ -90,7 +90,7 @@ func (r *Relay) Replay(ctx context.Context, reseller string, q ReplayRequest, pr
 // replayConsumer opens an ordered consumer over the reseller's accounts
 // (or its chosen items) and says which sequence ends the scan: the stream's
 // last at the start, so a replay never chases new events.
-func (r *Relay) replayConsumer(ctx context.Context, rs Reseller, q ReplayRequest) (jetstream.Consumer, uint64, error) {
+func (r *Relay) replayConsumer(ctx context.Context, rs relay.Reseller, q ReplayRequest) (jetstream.Consumer, uint64, error) {
 	st, err := r.js.Stream(ctx, relay.StreamEvents)
 	if err != nil {
 		return nil, 0, store.Classify(err)
@@ -113,7 +113,7 @@ func (r *Relay) replayConsumer(ctx context.Context, rs Reseller, q ReplayRequest
 	return oc, info.State.LastSeq, nil
 }
 
-func replaySubjects(rs Reseller, items []string) []string {
+func replaySubjects(rs relay.Reseller, items []string) []string {
 	var out []string
 	for _, a := range rs.Accounts {
 		if len(items) == 0 {
@@ -127,7 +127,7 @@ func replaySubjects(rs Reseller, items []string) []string {
 	return out
 }
 
-func (r *Relay) replayScan(ctx context.Context, rs Reseller, q ReplayRequest, oc jetstream.Consumer, last uint64, progress Progress) (ReplayResult, error) {
+func (r *Relay) replayScan(ctx context.Context, rs relay.Reseller, q ReplayRequest, oc jetstream.Consumer, last uint64, progress Progress) (ReplayResult, error) {
 	var res ReplayResult
 	var batch []*nats.Msg
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -179,7 +179,7 @@ func (r *Relay) replayScan(ctx context.Context, rs Reseller, q ReplayRequest, oc
 	return res, nil
 }
 
-func (r *Relay) replayMatches(rs Reseller, q ReplayRequest, m jetstream.Msg) bool {
+func (r *Relay) replayMatches(rs relay.Reseller, q ReplayRequest, m jetstream.Msg) bool {
 	k, err := events.ParseEventSubject(m.Subject())
 	if err != nil || !contains(r.recipients(k), rs.ID) {
 		return false

@@ -30,11 +30,6 @@ func deliveryStream(k int) string {
 	return fmt.Sprintf("%s_%02d", relay.StreamDelivery, k)
 }
 
-// IsDeliveryStream reports whether name is one of the delivery streams.
-func IsDeliveryStream(name string) bool {
-	return name == relay.StreamDelivery || strings.HasPrefix(name, relay.StreamDelivery+"_")
-}
-
 // shardFor places a new reseller by a hash of its id, so that relays on one
 // cluster agree without asking each other.
 func (r *Relay) shardFor(id string) string {
@@ -43,20 +38,11 @@ func (r *Relay) shardFor(id string) string {
 	return deliveryStream(int(h.Sum32() % uint32(r.cfg.DeliveryShards)))
 }
 
-// DeliveryStream is the stream that stores the reseller's copies. Records
-// written before shards existed name none: they live on DELIVERY.
-func (rs Reseller) DeliveryStream() string {
-	if rs.Stream == "" {
-		return relay.StreamDelivery
-	}
-	return rs.Stream
-}
-
 // deliveryLayout maps each delivery stream to the subjects it captures:
 // deliver.> on DELIVERY while there is one shard and every reseller lives
 // there (the design's layout), otherwise each stream lists the filters of
 // its own resellers (streams may not overlap).
-func (r *Relay) deliveryLayout(extra ...Reseller) map[string][]string {
+func (r *Relay) deliveryLayout(extra ...relay.Reseller) map[string][]string {
 	all := append(r.reg.allResellers(), extra...)
 	spread := r.cfg.DeliveryShards > 1
 	for _, rs := range all {
@@ -107,7 +93,7 @@ func (r *Relay) warnCrowded() {
 // captureReseller makes rs's stream capture its subjects before the
 // registry names it, so that the router never routes to a reseller whose
 // copies no stream would store.
-func (r *Relay) captureReseller(ctx context.Context, rs Reseller) error {
+func (r *Relay) captureReseller(ctx context.Context, rs relay.Reseller) error {
 	names := []string{relay.StreamDelivery}
 	if s := rs.DeliveryStream(); s != relay.StreamDelivery {
 		names = append(names, s)

@@ -31,7 +31,7 @@ func deliveryStreams(t *testing.T, r *core.Relay) map[string][]string {
 	out := map[string][]string{}
 	names := r.JetStream().StreamNames(testCtx(t))
 	for name := range names.Name() {
-		if !core.IsDeliveryStream(name) {
+		if !relay.IsDeliveryStream(name) {
 			continue
 		}
 		st, err := r.JetStream().Stream(testCtx(t), name)
@@ -49,7 +49,7 @@ func registerOn(t *testing.T, r *core.Relay, ids ...string) map[string]string {
 	t.Helper()
 	placed := map[string]string{}
 	for _, id := range ids {
-		rs, _, err := r.RegisterReseller(testCtx(t), core.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-1"}})
+		rs, _, err := r.RegisterReseller(testCtx(t), relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-1"}})
 		if err != nil {
 			t.Fatalf("RegisterReseller %s: %v", id, err)
 		}

@@ -40,12 +40,12 @@ func (r *Relay) SellerStatus(ctx context.Context, id string) (Status, error) {
 	return r.endpointStatus(ctx, ep)
 }
 
-func (r *Relay) endpointStatus(ctx context.Context, ep endpoint) (Status, error) {
-	lag, err := r.lag(ctx, ep.stream, ep.id)
+func (r *Relay) endpointStatus(ctx context.Context, ep relay.Destination) (Status, error) {
+	lag, err := r.lag(ctx, ep.Stream, ep.ID)
 	if err != nil {
 		return Status{}, err
 	}
-	dlq, err := r.DLQCount(ctx, ep.id)
+	dlq, err := r.DLQCount(ctx, ep.ID)
 	if err != nil {
 		return Status{}, err
 	}
@@ -58,8 +58,8 @@ func (r *Relay) endpointStatus(ctx context.Context, ep endpoint) (Status, error)
 }
 
 // oldestUnacked is the age of the first event of ep above its ack floor.
-func (r *Relay) oldestUnacked(ctx context.Context, ep endpoint, floor uint64) time.Duration {
-	st, err := r.js.Stream(ctx, ep.stream)
+func (r *Relay) oldestUnacked(ctx context.Context, ep relay.Destination, floor uint64) time.Duration {
+	st, err := r.js.Stream(ctx, ep.Stream)
 	if err != nil {
 		return 0
 	}
@@ -67,7 +67,7 @@ func (r *Relay) oldestUnacked(ctx context.Context, ep endpoint, floor uint64) ti
 	m, err := st.GetMsg(ctx, floor+1, jetstream.WithGetMsgSubject(cfg.FilterSubject))
 	if err != nil {
 		if !errors.Is(err, jetstream.ErrMsgNotFound) {
-			r.log.Debug().Err(err).Str("consumer", ep.id).Msg("oldest unacked event")
+			r.log.Debug().Err(err).Str("consumer", ep.ID).Msg("oldest unacked event")
 		}
 		return 0
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
@@ -206,7 +207,7 @@ func (t *tenancy) admit(c server.ClientAuthentication, user, password string) bo
 
 // account returns the reseller's account, with its exports and imports in
 // place. The caller holds t.mu.
-func (t *tenancy) account(rs Reseller) (*server.Account, error) {
+func (t *tenancy) account(rs relay.Reseller) (*server.Account, error) {
 	acc, _ := t.ns.LookupOrRegisterAccount(AccountName(rs.ID))
 	stream := rs.DeliveryStream()
 	if t.imported[rs.ID] == stream {
@@ -260,7 +261,7 @@ func share(relay, acc *server.Account, im Import) error {
 // changed follows one registry change of a reseller: when the reseller is
 // gone or its token changed, every connection made with the old
 // registration is closed.
-func (t *tenancy) changed(old, cur *Reseller) {
+func (t *tenancy) changed(old, cur *relay.Reseller) {
 	if old == nil || (cur != nil && cur.TokenSHA256 == old.TokenSHA256) {
 		return
 	}

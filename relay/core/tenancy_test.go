@@ -40,7 +40,7 @@ func openListening(t *testing.T) (*core.Relay, string) {
 func TestTenancyFollowsTheRegistry(t *testing.T) {
 	ctx := testCtx(t)
 	r, url := openListening(t)
-	_, cred, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
+	_, cred, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func registerResellers(t *testing.T, r *core.Relay, ids ...string) map[string]st
 	t.Helper()
 	creds := map[string]string{}
 	for _, id := range ids {
-		_, c, err := r.RegisterReseller(testCtx(t), core.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-77"}})
+		_, c, err := r.RegisterReseller(testCtx(t), relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-77"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +311,7 @@ func TestTenantGuardBoundsWhatATenantCosts(t *testing.T) {
 func TestRevokedTokenKeepsNoConnection(t *testing.T) {
 	ctx := testCtx(t)
 	r, url := openListening(t)
-	_, cred, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
+	_, cred, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 // persistDerived makes the streams the router rebuilds from INGEST
 // async-persisted behind the fence (see fence.go).
 func (r *Relay) persistDerived(sc *jetstream.StreamConfig) {
-	derived := sc.Name == relay.StreamEvents || sc.Name == relay.StreamOrders || IsDeliveryStream(sc.Name)
+	derived := sc.Name == relay.StreamEvents || sc.Name == relay.StreamOrders || relay.IsDeliveryStream(sc.Name)
 	if r.derivedLazy() && derived {
 		sc.PersistMode = jetstream.AsyncPersistMode
 		sc.AllowAtomicPublish = false
@@ -287,17 +287,17 @@ const (
 // the webhook schedule, which the dispatcher enforces, so JetStream does
 // not cap its deliveries. A pushed endpoint is pinned, so that of several
 // relays one delivers (in item order) and another takes over if it stops.
-func (r *Relay) consumerConfig(ep endpoint) jetstream.ConsumerConfig {
+func (r *Relay) consumerConfig(ep relay.Destination) jetstream.ConsumerConfig {
 	maxDeliver := r.cfg.MaxDeliver
-	if ep.webhook != nil {
+	if ep.Webhook != nil {
 		maxDeliver = -1
 	}
-	filter := events.DeliverFilter(ep.id)
-	if ep.role == relay.RoleSeller {
-		filter = events.OrderFilter(ep.id)
+	filter := events.DeliverFilter(ep.ID)
+	if ep.Role == relay.RoleSeller {
+		filter = events.OrderFilter(ep.ID)
 	}
 	cfg := jetstream.ConsumerConfig{
-		Durable:       ep.id,
+		Durable:       ep.ID,
 		Description:   "deliveries to " + ep.String(),
 		FilterSubject: filter,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -308,7 +308,7 @@ func (r *Relay) consumerConfig(ep endpoint) jetstream.ConsumerConfig {
 		MaxWaiting:    512,
 		Replicas:      r.cfg.Replicas,
 	}
-	if ep.webhook != nil {
+	if ep.Webhook != nil {
 		return r.pinned(cfg)
 	}
 	return cfg

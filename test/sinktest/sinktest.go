@@ -61,7 +61,7 @@ func start(t *testing.T, tg Target) *env {
 	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, core.ResellerSpec{ID: "res-1", Seller: "sell-1", Accounts: []string{"acc-1"}}); err != nil {
+	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-1", Seller: "sell-1", Accounts: []string{"acc-1"}}); err != nil {
 		t.Fatal(err)
 	}
 	cons, err := r.JetStream().Consumer(ctx, relay.StreamDelivery, "res-1")
