@@ -1,0 +1,87 @@
+package core
+
+import (
+	"context"
+	"time"
+
+	"github.com/billrelay/billrelay/relay/store"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// storeAttempt bounds one store of the router's output: a request lost
+// with a dying server is repeated (message ids keep one copy) instead of
+// holding routing up.
+const storeAttempt = 5 * time.Second
+
+func stripBatchHeaders(msgs []*nats.Msg) {
+	for _, m := range msgs {
+		m.Header.Del(jetstreamext.BatchIDHeader)
+		m.Header.Del(jetstreamext.BatchSeqHeader)
+		m.Header.Del(jetstreamext.BatchCommitHeader)
+	}
+}
+
+// storeWindow bounds one caller's unanswered publishes, so that
+// concurrent callers stay below the connection's async limit (4000 by
+// default; beyond it publishing stalls and fails).
+const storeWindow = 256
+
+// storeOrdered stores msgs, all for one stream, as one atomic batch (one
+// fsync, all or nothing), or one by one when the batch repeats a stored
+// message id (the server refuses such a batch whole) or the stream is
+// async-persisted behind the fence, and returns each one's sequence.
+func (r *Relay) storeOrdered(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeAttempt)
+	defer cancel()
+	if len(msgs) > 1 && !r.lazySubject(msgs[0].Subject) {
+		ack, err := jetstreamext.PublishMsgBatch(ctx, r.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+		if err == nil {
+			seqs := make([]uint64, len(msgs))
+			for i := range seqs {
+				seqs[i] = ack.Sequence - uint64(len(msgs)-1-i)
+			}
+			return seqs, nil
+		}
+		if store.APICode(err) != store.CodeBatchDuplicateID {
+			return nil, store.Classify(err)
+		}
+		stripBatchHeaders(msgs)
+	}
+	return r.storeEach(ctx, msgs)
+}
+
+// storeEach publishes msgs pipelined in order, with at most storeWindow
+// unanswered at any time: each new publish waits only for the answer to
+// the one storeWindow places before it, so the pipe stays full.
+func (r *Relay) storeEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
+	seqs := make([]uint64, len(msgs))
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	settle := func(i int) error {
+		ack, err := store.AwaitAck(ctx, futures[i])
+		if err != nil {
+			return err
+		}
+		seqs[i] = ack.Sequence
+		return nil
+	}
+	for i, m := range msgs {
+		if i >= storeWindow {
+			if err := settle(i - storeWindow); err != nil {
+				return nil, err
+			}
+		}
+		f, err := r.js.PublishMsgAsync(m)
+		if err != nil {
+			return nil, store.Classify(err)
+		}
+		futures[i] = f
+	}
+	for i := max(0, len(msgs)-storeWindow); i < len(msgs); i++ {
+		if err := settle(i); err != nil {
+			return nil, err
+		}
+	}
+	return seqs, nil
+}
