@@ -116,7 +116,7 @@ func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequ
 			count(&res, s.kind)
 		}
 		if s.kind == 'a' {
-			r.metrics.acked.WithLabelValues(consumer, "pull").Inc()
+			r.metrics.Acked.WithLabelValues(consumer, "pull").Inc()
 		}
 	}
 	return res, nil
@@ -134,7 +134,7 @@ func (r *Relay) journalOrSkip(ctx context.Context, consumer string, rcs []relay.
 	if !errors.Is(err, events.ErrStorageFull) {
 		return err
 	}
-	r.metrics.receiptsSkipped.Add(float64(len(rcs)))
+	r.metrics.ReceiptsSkipped.Add(float64(len(rcs)))
 	r.log.Warn().Err(err).Str("consumer", consumer).Int("receipts_skipped", len(rcs)).
 		Msg("store full: settled without receipts; a crash in the next moment may deliver these events once more")
 	return nil
@@ -158,7 +158,7 @@ func (r *Relay) receiptsOf(ctx context.Context, stream, consumer string, todo []
 			rc.Action, rc.Reason = relay.ActionRejected, s.reason
 		}
 		if !rc.Stored.IsZero() {
-			r.metrics.deliveryLatency.WithLabelValues("pull").Observe(now.Sub(rc.Stored).Seconds())
+			r.metrics.DeliveryLatency.WithLabelValues("pull").Observe(now.Sub(rc.Stored).Seconds())
 		}
 		out = append(out, rc)
 	}

@@ -113,8 +113,8 @@ func (r *Relay) storeEnvelope(ctx context.Context, group []commitReq) error {
 		}
 		r.log.Warn().Err(err).Int("events", len(recs)).Msg("commit not answered; trying again")
 	}
-	r.metrics.commits.Inc()
-	r.metrics.commitSize.Observe(float64(len(recs)))
+	r.metrics.Commits.Inc()
+	r.metrics.CommitSize.Observe(float64(len(recs)))
 	return nil
 }
 

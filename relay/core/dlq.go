@@ -75,7 +75,7 @@ func (r *Relay) deadLetter(ctx context.Context, o deadLetterOrigin, body []byte,
 		return fmt.Errorf("dead-letter seq %d of %s: %w", o.seq, o.consumer, store.Classify(err))
 	}
 	if !ack.Duplicate {
-		r.metrics.deadLettered.WithLabelValues(o.consumer).Inc()
+		r.metrics.DeadLettered.WithLabelValues(o.consumer).Inc()
 		r.log.Error().Str("consumer", o.consumer).Uint64("stream_seq", o.seq).Str("reason", reason).Msg("event dead-lettered")
 		r.opsEvent(ctx, OpsDeadLettered, o.consumer, map[string]any{"seq": o.seq, "reason": reason, "dlq_id": strconv.FormatUint(ack.Sequence, 10)})
 	}

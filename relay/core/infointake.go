@@ -55,7 +55,7 @@ type apiError struct {
 
 func (in *receiptIntake) answerInfo(reseller string, m *nats.Msg) {
 	if !in.limitsOf(reseller).info.Allow() {
-		in.r.metrics.throttled.WithLabelValues(reseller).Inc()
+		in.r.metrics.Throttled.WithLabelValues(reseller).Inc()
 		respondInfoError(m, 429, infoErrTooMany, "too many consumer info requests: at most 10 a second")
 		return
 	}

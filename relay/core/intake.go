@@ -314,7 +314,7 @@ func (in *receiptIntake) refuse(reseller string, lim *intakeLimits, err error) {
 	if errors.As(err, &ref) {
 		reason = ref.reason
 	}
-	in.r.metrics.receiptsRefused.WithLabelValues(reason).Inc()
+	in.r.metrics.ReceiptsRefused.WithLabelValues(reason).Inc()
 	if lim.logs.Allow() {
 		in.r.log.Warn().Str("reseller_id", reseller).Str("reason", reason).Err(err).
 			Msg("receipt over nats refused, not applied")

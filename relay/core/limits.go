@@ -74,7 +74,7 @@ func (r *Relay) takeOrders(reseller string, n int) error {
 	if ok {
 		return nil
 	}
-	r.metrics.throttled.WithLabelValues(reseller).Inc()
+	r.metrics.Throttled.WithLabelValues(reseller).Inc()
 	return events.Throttle(after, "[]", "reseller %q is over its order rate of %s per second (burst %d); retry after %s",
 		reseller, strconv.FormatFloat(r.cfg.OrderRate, 'g', -1, 64), r.cfg.OrderBurst, after.Round(time.Millisecond))
 }

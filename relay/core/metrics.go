@@ -5,75 +5,18 @@ import (
 	"sync"
 	"time"
 
+	metrics "github.com/billrelay/billrelay/relay/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the relay's Prometheus figures. Counters move on the hot
-// paths; per-consumer gauges (pending, ack pending, redelivered, dead
-// letters, paused) are read from JetStream when scraped, at most every few
-// seconds, so that scraping never loads the relay.
-type Metrics struct {
-	Registry *prometheus.Registry
-
-	IngestAccepted  prometheus.Counter
-	IngestDuplicate prometheus.Counter
-	IngestRejected  *prometheus.CounterVec // reason
-	delivered       *prometheus.CounterVec // consumer, mode
-	acked           *prometheus.CounterVec // consumer, mode
-	deadLettered    *prometheus.CounterVec // consumer
-	flagged         *prometheus.CounterVec // flag
-	copies          prometheus.Counter
-	deliveryLatency *prometheus.HistogramVec // mode
-	webhookAttempts *prometheus.CounterVec   // consumer, outcome
-	commits         prometheus.Counter
-	commitSize      prometheus.Histogram
-	receiptsRefused *prometheus.CounterVec // reason
-	receiptsSkipped prometheus.Counter
-	throttled       *prometheus.CounterVec // consumer
-}
-
-func newMetrics(r *Relay) *Metrics {
-	reg := prometheus.NewRegistry()
-	m := &Metrics{
-		Registry:        reg,
-		IngestAccepted:  prometheus.NewCounter(prometheus.CounterOpts{Name: "billrelay_ingest_accepted_total", Help: "Events stored."}),
-		IngestDuplicate: prometheus.NewCounter(prometheus.CounterOpts{Name: "billrelay_ingest_duplicate_total", Help: "Events sent again and recognised by id."}),
-		IngestRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_ingest_rejected_total",
-			Help: "Ingest requests refused, by reason."}, []string{"reason"}),
-		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_delivered_total",
-			Help: "Events handed to a receiver (pulled, or pushed with a 2xx)."}, []string{"consumer", "mode"}),
-		acked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_acked_total",
-			Help: "Events acknowledged by their receiver."}, []string{"consumer", "mode"}),
-		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_dead_lettered_total",
-			Help: "Events copied to the dead letters."}, []string{"consumer"}),
-		flagged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_transitions_flagged_total",
-			Help: "Events routed with a stale or regressive flag."}, []string{"flag"}),
-		copies: prometheus.NewCounter(prometheus.CounterOpts{Name: "billrelay_router_copies_total",
-			Help: "Per-reseller copies the router stored."}),
-		deliveryLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "billrelay_delivery_latency_seconds",
-			Help:    "From the event being stored to its receiver's ack.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600}}, []string{"mode"}),
-		webhookAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_webhook_attempts_total",
-			Help: "Webhook attempts by outcome."}, []string{"consumer", "outcome"}),
-		commits: prometheus.NewCounter(prometheus.CounterOpts{Name: "billrelay_ingest_commits_total",
-			Help: "Envelopes stored: each is one fsync covering a group of requests."}),
-		commitSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "billrelay_ingest_commit_events",
-			Help: "Events per envelope (group commit size).", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
-		receiptsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_receipts_refused_total",
-			Help: "Receipts published over NATS and refused (dropped, never applied), by reason."}, []string{"reason"}),
-		receiptsSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "billrelay_receipts_skipped_total",
-			Help: "Acks and terms settled without a receipt because the store had no room for it."}),
-		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "billrelay_throttled_total",
-			Help: "Requests answered 429 because a tenant reached its bound."}, []string{"consumer"}),
-	}
-	reg.MustRegister(m.IngestAccepted, m.IngestDuplicate, m.IngestRejected, m.delivered, m.acked, m.deadLettered,
-		m.flagged, m.copies, m.deliveryLatency, m.webhookAttempts, m.commits, m.commitSize, m.receiptsRefused, m.receiptsSkipped, m.throttled, &consumerCollector{r: r},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+func newMetrics(r *Relay) *metrics.Metrics {
+	m := metrics.New()
+	m.Registry.MustRegister(&consumerCollector{r: r})
 	return m
 }
 
 // Metrics returns the relay's metrics, for /metrics and for adapters.
-func (r *Relay) Metrics() *Metrics { return r.metrics }
+func (r *Relay) Metrics() *metrics.Metrics { return r.metrics }
 
 // consumerCollector reads every consumer's state at scrape time.
 type consumerCollector struct {

@@ -104,7 +104,7 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 		}
 		r.watchFinal(stream, consumer, cons.CachedInfo().Config.MaxDeliver, m, md)
 		r.out.put(receiptOf(stream, consumer, md.Sequence.Stream, m.Subject(), m.Headers()))
-		r.metrics.delivered.WithLabelValues(consumer, "pull").Inc()
+		r.metrics.Delivered.WithLabelValues(consumer, "pull").Inc()
 		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply(), handedOut), Attempt: md.NumDelivered, Seq: md.Sequence.Stream,
 			Replay: m.Headers().Get(relay.HeaderReplay) != "", Redriven: m.Headers().Get(relay.HeaderRedriven) != "", Flags: relay.FlagsOf(m.Headers())})
 	}

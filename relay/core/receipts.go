@@ -280,14 +280,14 @@ func (s *receiptSink) Deliver(ctx context.Context, m relay.Message) error {
 	if err != nil {
 		outcome = "failed"
 	}
-	s.r.metrics.webhookAttempts.WithLabelValues(s.ep.ID, outcome).Inc()
+	s.r.metrics.WebhookAttempts.WithLabelValues(s.ep.ID, outcome).Inc()
 	if err != nil {
 		return err
 	}
-	s.r.metrics.delivered.WithLabelValues(s.ep.ID, "webhook").Inc()
-	s.r.metrics.acked.WithLabelValues(s.ep.ID, "webhook").Inc()
+	s.r.metrics.Delivered.WithLabelValues(s.ep.ID, "webhook").Inc()
+	s.r.metrics.Acked.WithLabelValues(s.ep.ID, "webhook").Inc()
 	if !m.Stored.IsZero() {
-		s.r.metrics.deliveryLatency.WithLabelValues("webhook").Observe(time.Since(m.Stored).Seconds())
+		s.r.metrics.DeliveryLatency.WithLabelValues("webhook").Observe(time.Since(m.Stored).Seconds())
 	}
 	s.r.rw.note(s.receipt(m, relay.ActionApplied, ""))
 	return nil

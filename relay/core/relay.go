@@ -8,6 +8,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/metrics"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -48,7 +49,7 @@ type Relay struct {
 	commits  chan commitReq
 	journals chan journalReq
 	rw       *receiptWriter
-	metrics  *Metrics
+	metrics  *metrics.Metrics
 	cons     sync.Map // consumer name → jetstream.Consumer
 
 	orderRate  *tokenBuckets // per reseller (limits.go)

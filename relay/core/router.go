@@ -332,7 +332,7 @@ func (r *Relay) copiesOf(evs []stored, keys []events.Key) *copyGroups {
 		}
 		flags := r.items.observe(keys[i], stateOf(e.rec.header, e.rec.body, e.seq))
 		for _, f := range flags {
-			r.metrics.flagged.WithLabelValues(f).Inc()
+			r.metrics.Flagged.WithLabelValues(f).Inc()
 			r.log.Warn().Str("event_id", e.rec.header.Get(relay.HeaderEventID)).Str("flag", f).Str("item", keys[i].Item).Msg("transition flagged")
 		}
 		for _, id := range r.recipients(keys[i]) {
@@ -340,7 +340,7 @@ func (r *Relay) copiesOf(evs []stored, keys []events.Key) *copyGroups {
 			out.add(rs.DeliveryStream(), copyFor(id, keys[i], e.rec, e.seq, e.at, flags))
 		}
 	}
-	r.metrics.copies.Add(float64(out.n))
+	r.metrics.Copies.Add(float64(out.n))
 	return out
 }
 
