@@ -206,3 +206,10 @@ type Principal struct {
 	Role Role
 	ID   string
 }
+
+// Pull limits of the HTTP contract.
+const (
+	DefaultPull = 100
+	MaxPull     = 1000
+	MaxPullWait = 60 * time.Second
+)

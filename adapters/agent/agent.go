@@ -12,6 +12,7 @@ import (
 
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/delivery"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -78,7 +79,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		defer nc.Close()
 	}
 	sink := newSink(cfg, nc)
-	d := core.NewDispatcher(core.DispatchConfig{
+	d := delivery.NewDispatcher(delivery.DispatchConfig{
 		Concurrency: cfg.Concurrency, Backoff: cfg.Backoff, AckWait: ackWait,
 		// The relay keeps the dead-letter copy: it captures the terminate.
 		Dead:  func(context.Context, relay.Message, string) error { return nil },
@@ -102,10 +103,10 @@ func newSink(cfg Config, nc *nats.Conn) relay.Sink {
 
 // openSource connects over NATS (retrying until the relay is up) or
 // prepares the HTTP pull source; over NATS it also returns the connection.
-func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (core.Source, time.Duration, *nats.Conn, error) {
+func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (delivery.Source, time.Duration, *nats.Conn, error) {
 	if cfg.NATSURL == "" {
 		src := &httpSource{base: cfg.RelayURL, reseller: cfg.Reseller, token: cfg.Token,
-			client: &http.Client{Timeout: core.MaxPullWait + 30*time.Second}}
+			client: &http.Client{Timeout: relay.MaxPullWait + 30*time.Second}}
 		return src, cfg.AckWait, nil, nil
 	}
 	nc, err := nats.Connect(cfg.NATSURL, nats.UserInfo(cfg.Reseller, cfg.Token), nats.Name("billrelay-agent "+cfg.Reseller),
@@ -119,7 +120,7 @@ func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (core.Sourc
 	for {
 		cons, err := js.Consumer(ctx, cfg.Stream, cfg.Reseller)
 		if err == nil {
-			return core.ConsumerSource{Consumer: cons}, cons.CachedInfo().Config.AckWait, nc, nil
+			return delivery.ConsumerSource{Consumer: cons}, cons.CachedInfo().Config.AckWait, nc, nil
 		}
 		if ctx.Err() != nil {
 			nc.Close()

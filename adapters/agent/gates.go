@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/delivery"
 )
 
 // fileGates keeps the agent's delivery gates in one JSON file, rewritten
@@ -22,12 +22,12 @@ type fileGates struct {
 }
 
 type gateRecord struct {
-	Key  events.Key `json:"key"`
-	Gate core.Gate  `json:"gate"`
+	Key  events.Key    `json:"key"`
+	Gate delivery.Gate `json:"gate"`
 }
 
-func (g *fileGates) read() (map[events.Key]core.Gate, error) {
-	out := map[events.Key]core.Gate{}
+func (g *fileGates) read() (map[events.Key]delivery.Gate, error) {
+	out := map[events.Key]delivery.Gate{}
 	b, err := os.ReadFile(g.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return out, nil
@@ -45,7 +45,7 @@ func (g *fileGates) read() (map[events.Key]core.Gate, error) {
 	return out, nil
 }
 
-func (g *fileGates) write(m map[events.Key]core.Gate) error {
+func (g *fileGates) write(m map[events.Key]delivery.Gate) error {
 	recs := make([]gateRecord, 0, len(m))
 	for k, v := range m {
 		recs = append(recs, gateRecord{k, v})
@@ -58,7 +58,7 @@ func (g *fileGates) write(m map[events.Key]core.Gate) error {
 	return os.Rename(tmp, g.path)
 }
 
-func (g *fileGates) Load(context.Context) (map[events.Key]core.Gate, error) {
+func (g *fileGates) Load(context.Context) (map[events.Key]delivery.Gate, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(g.path), 0o700); err != nil {
@@ -67,15 +67,15 @@ func (g *fileGates) Load(context.Context) (map[events.Key]core.Gate, error) {
 	return g.read()
 }
 
-func (g *fileGates) Save(_ context.Context, k events.Key, v core.Gate) error {
-	return g.change(func(m map[events.Key]core.Gate) { m[k] = v })
+func (g *fileGates) Save(_ context.Context, k events.Key, v delivery.Gate) error {
+	return g.change(func(m map[events.Key]delivery.Gate) { m[k] = v })
 }
 
 func (g *fileGates) Clear(_ context.Context, k events.Key) error {
-	return g.change(func(m map[events.Key]core.Gate) { delete(m, k) })
+	return g.change(func(m map[events.Key]delivery.Gate) { delete(m, k) })
 }
 
-func (g *fileGates) change(f func(map[events.Key]core.Gate)) error {
+func (g *fileGates) change(f func(map[events.Key]delivery.Gate)) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	m, err := g.read()

@@ -15,6 +15,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/delivery"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -26,17 +27,17 @@ type httpSource struct {
 	client                *http.Client
 }
 
-var _ core.Source = (*httpSource)(nil)
+var _ delivery.Source = (*httpSource)(nil)
 
-func (s *httpSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]core.Delivered, error) {
-	q := url.Values{"max": {strconv.Itoa(min(max, core.MaxPull))}, "wait": {wait.String()}}
+func (s *httpSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]delivery.Delivered, error) {
+	q := url.Values{"max": {strconv.Itoa(min(max, relay.MaxPull))}, "wait": {wait.String()}}
 	var out struct {
 		Events []core.Delivery `json:"events"`
 	}
 	if err := s.call(ctx, http.MethodGet, "/events?"+q.Encode(), nil, &out); err != nil {
 		return nil, err
 	}
-	ds := make([]core.Delivered, 0, len(out.Events))
+	ds := make([]delivery.Delivered, 0, len(out.Events))
 	for _, d := range out.Events {
 		m, err := newHTTPMsg(s, d)
 		if err != nil {

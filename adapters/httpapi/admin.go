@@ -6,6 +6,7 @@ import (
 
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/delivery"
 )
 
 type sellerRequest struct {
@@ -80,7 +81,7 @@ type webhookView struct {
 	Concurrency int    `json:"concurrency,omitempty"`
 	Secrets     int    `json:"active_secrets"`
 	// Circuit is the endpoint's delivery status as this relay sees it.
-	Circuit *core.DeliveryStatus `json:"circuit,omitempty"`
+	Circuit *delivery.DeliveryStatus `json:"circuit,omitempty"`
 }
 
 func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) {
@@ -101,7 +102,7 @@ func (s *Server) webhookView(id string, w *relay.Webhook) *webhookView {
 		return nil
 	}
 	v := &webhookView{URL: core.RedactURL(w.URL), Concurrency: w.Concurrency, Secrets: len(w.ActiveSecrets(time.Now())),
-		Circuit: &core.DeliveryStatus{Circuit: core.CircuitClosed}}
+		Circuit: &delivery.DeliveryStatus{Circuit: delivery.CircuitClosed}}
 	if st, ok := s.relay.WebhookStatus(id); ok {
 		v.Circuit = &st
 	}

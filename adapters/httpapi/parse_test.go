@@ -67,7 +67,7 @@ func FuzzPullParams(f *testing.F) {
 			}
 			return
 		}
-		if max < 1 || max > core.MaxPull || wait < 0 || wait > core.MaxPullWait {
+		if max < 1 || max > relay.MaxPull || wait < 0 || wait > relay.MaxPullWait {
 			t.Fatalf("out of bounds: max=%d wait=%v", max, wait)
 		}
 	})

@@ -54,11 +54,11 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Rol
 func pullParams(r *http.Request) (int, time.Duration, error) {
 	ve := &events.ValidationError{Kind: events.ErrMalformed}
 	q := r.URL.Query()
-	max := core.DefaultPull
+	max := relay.DefaultPull
 	if v := q.Get("max"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > core.MaxPull {
-			ve.Add("max", "expected a whole number from 1 to %d, got %q", core.MaxPull, v)
+		if err != nil || n < 1 || n > relay.MaxPull {
+			ve.Add("max", "expected a whole number from 1 to %d, got %q", relay.MaxPull, v)
 		}
 		max = n
 	}
@@ -68,7 +68,7 @@ func pullParams(r *http.Request) (int, time.Duration, error) {
 		if err != nil || d < 0 {
 			ve.Add("wait", "expected a duration such as 2s or 1500ms, got %q", v)
 		}
-		wait = min(d, core.MaxPullWait)
+		wait = min(d, relay.MaxPullWait)
 	}
 	return max, wait, ve.Err()
 }

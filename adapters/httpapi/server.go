@@ -47,7 +47,7 @@ func New(cfg Config, r *core.Relay, log zerolog.Logger) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// Long polls answer within 60s; leave room for slow clients.
-		WriteTimeout: core.MaxPullWait + 30*time.Second,
+		WriteTimeout: relay.MaxPullWait + 30*time.Second,
 		IdleTimeout:  2 * time.Minute,
 	}
 	return s, nil

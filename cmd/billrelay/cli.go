@@ -125,7 +125,7 @@ func statusCmd(ctx context.Context, c *client, args []string, out io.Writer) err
 		var r statusRow
 		_ = json.Unmarshal(raw, &r)
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%v\t%s\n", r.ID, r.Pending, r.AckPending, r.Redelivered,
-			age(r.OldestUnacked), r.DLQ, r.Paused, delivery(r))
+			age(r.OldestUnacked), r.DLQ, r.Paused, deliveryMode(r))
 	}
 	return tw.Flush()
 }
@@ -137,7 +137,7 @@ func age(sec float64) string {
 	return (time.Duration(sec) * time.Second).String()
 }
 
-func delivery(r statusRow) string {
+func deliveryMode(r statusRow) string {
 	if r.Webhook == nil {
 		return "pull"
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/delivery"
 	"github.com/rs/zerolog"
 )
 
@@ -137,5 +138,5 @@ func startNotify(ctx context.Context, cfg config, r *core.Relay) error {
 	if cfg.SMTPAddr != "" {
 		nt.Mail = &notify.Mailer{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
 	}
-	return r.Tap(ctx, "notify", nt, core.DispatchConfig{Concurrency: 4, Backoff: cfg.WebhookBackoff})
+	return r.Tap(ctx, "notify", nt, delivery.DispatchConfig{Concurrency: 4, Backoff: cfg.WebhookBackoff})
 }

@@ -82,7 +82,7 @@ func (r *Relay) AckOrders(ctx context.Context, seller string, req AckRequest) (A
 // settlement is one checked id with what to send for it.
 type settlement struct {
 	id      string
-	d       delivery
+	d       ackRef
 	payload []byte
 	kind    byte // 'a', 'n' or 't'
 	reason  string
@@ -276,10 +276,10 @@ func (r *Relay) screen(items []settlement, res *AckResult) []settlement {
 // sendGated is send through the work gate. The journal wait before it
 // stays outside, so that concurrent acks still share one receipts commit.
 func (r *Relay) sendGated(ctx context.Context, todo []settlement) error {
-	if err := r.work.enter(ctx); err != nil {
+	if err := r.work.Enter(ctx); err != nil {
 		return store.Classify(err)
 	}
-	defer r.work.leave()
+	defer r.work.Leave()
 	return r.send(ctx, todo)
 }
 
@@ -317,7 +317,7 @@ func newSettledSet(every time.Duration) *settledSet {
 }
 
 // touch records that a delivery reported progress now.
-func (s *settledSet) touch(d delivery) {
+func (s *settledSet) touch(d ackRef) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rotate()
@@ -328,7 +328,7 @@ func (s *settledSet) touch(d delivery) {
 // its last progress, ran longer than ackWait. A delivery whose id does not
 // say when it was pulled (an id from before an upgrade) and that reported
 // no progress is not known to be expired: it is applied.
-func (s *settledSet) expired(d delivery, ackWait time.Duration) bool {
+func (s *settledSet) expired(d ackRef, ackWait time.Duration) bool {
 	started := d.handedOut
 	if t := s.progressed(d.stream, d.consumer, d.streamSeq, d.attempt); t.After(started) {
 		started = t

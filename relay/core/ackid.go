@@ -44,7 +44,7 @@ const (
 )
 
 // delivery is what an ack id says about one delivered message.
-type delivery struct {
+type ackRef struct {
 	reply     string
 	stream    string
 	consumer  string
@@ -79,10 +79,10 @@ var ackIDEncoding = base64.RawURLEncoding.Strict()
 var errNotAckID = errors.New("not an ack id")
 
 // openAckID checks the seal and reads the delivery back.
-func (r *Relay) openAckID(id string) (delivery, error) {
+func (r *Relay) openAckID(id string) (ackRef, error) {
 	parts := strings.Split(id, ".")
 	if len(id) > 600 || len(parts) < 2 || len(parts) > 3 || strings.IndexFunc(id, notAckIDRune) >= 0 {
-		return delivery{}, errNotAckID
+		return ackRef{}, errNotAckID
 	}
 	// Strict: one id, one spelling. The lenient decoder ignores the unused
 	// low bits of the last character, and every decoder skips \r and \n, so
@@ -92,7 +92,7 @@ func (r *Relay) openAckID(id string) (delivery, error) {
 	for i, p := range parts {
 		b, err := ackIDEncoding.DecodeString(p)
 		if err != nil {
-			return delivery{}, errNotAckID
+			return ackRef{}, errNotAckID
 		}
 		dec[i] = b
 	}
@@ -100,13 +100,13 @@ func (r *Relay) openAckID(id string) (delivery, error) {
 	sealed, handedOut := reply, time.Time{}
 	if len(dec) == 3 {
 		if len(dec[1]) != ackTimeLen {
-			return delivery{}, errNotAckID
+			return ackRef{}, errNotAckID
 		}
 		sealed = ackIDV2Tag + string(dec[1]) + reply
 		handedOut = time.Unix(0, int64(binary.BigEndian.Uint64(dec[1])))
 	}
 	if !hmac.Equal(sum, r.ackMAC(sealed)) {
-		return delivery{}, errNotAckID
+		return ackRef{}, errNotAckID
 	}
 	d, err := parseAckReply(reply)
 	d.handedOut = handedOut
@@ -124,10 +124,10 @@ func notAckIDRune(c rune) bool {
 // its v2 form, which inserts <domain>.<account hash> after $JS.ACK and may
 // append a token. Its <ts> is when the event was stored, which says nothing
 // of how long this delivery has been held: the relay does not read it.
-func parseAckReply(reply string) (delivery, error) {
+func parseAckReply(reply string) (ackRef, error) {
 	t := strings.Split(reply, ".")
 	if len(t) < 9 || t[0] != "$JS" || t[1] != "ACK" {
-		return delivery{}, errNotAckID
+		return ackRef{}, errNotAckID
 	}
 	off := 2
 	if len(t) >= 11 {
@@ -137,9 +137,9 @@ func parseAckReply(reply string) (delivery, error) {
 	sseq, e2 := strconv.ParseUint(t[off+3], 10, 64)
 	_, e3 := strconv.ParseInt(t[off+5], 10, 64)
 	if e1 != nil || e2 != nil || e3 != nil {
-		return delivery{}, errNotAckID
+		return ackRef{}, errNotAckID
 	}
-	return delivery{reply: reply, stream: t[off], consumer: t[off+1], attempt: attempt, streamSeq: sseq}, nil
+	return ackRef{reply: reply, stream: t[off], consumer: t[off+1], attempt: attempt, streamSeq: sseq}, nil
 }
 
 // loadAckKey reads the ack-id key from the registry bucket, creating it on
@@ -161,8 +161,8 @@ func (r *Relay) loadAckKey(ctx context.Context) error {
 // checkAckIDs opens every id of one request for the consumer it must belong
 // to. Ids of another consumer (403) win over ids that are not ack ids at all
 // (400); either refuses the whole request.
-func (r *Relay) checkAckIDs(stream, consumer string, ids []string, fields []string) ([]delivery, error) {
-	out := make([]delivery, len(ids))
+func (r *Relay) checkAckIDs(stream, consumer string, ids []string, fields []string) ([]ackRef, error) {
+	out := make([]ackRef, len(ids))
 	bad := &events.ValidationError{Kind: events.ErrMalformed}
 	foreign := &events.ValidationError{Kind: events.ErrForbidden}
 	for i, id := range ids {

@@ -65,20 +65,20 @@ func (dw *deadWatch) open(ctx context.Context) error {
 
 func (dw *deadWatch) run(ctx context.Context) error {
 	errs := make(chan error, 1)
-	cc, err := dw.cons.Consume(func(m jetstream.Msg) { dw.r.onAdvisory(ctx, m) }, consumeErrs(dw.r.log, deadWatchName, errs))
+	cc, err := dw.cons.Consume(func(m jetstream.Msg) { dw.r.onAdvisory(ctx, m) }, store.ConsumeErrs(dw.r.log, deadWatchName, errs))
 	if err != nil {
 		return fmt.Errorf("start dead-letter watcher: %w", store.Classify(err))
 	}
 	defer cc.Stop()
-	w := consumeWatch{cons: dw.cons, errs: errs, closed: cc.Closed()}
+	w := store.ConsumeWatch{Cons: dw.cons, Errs: errs, Closed: cc.Closed()}
 	for {
 		select {
 		case err := <-errs:
-			if err := w.lost(ctx, err); err != nil {
+			if err := w.Lost(ctx, err); err != nil {
 				return err
 			}
-		case <-w.closed:
-			return w.stopped()
+		case <-w.Closed:
+			return w.Stopped()
 		case <-ctx.Done():
 			return nil
 		}

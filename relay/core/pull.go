@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,13 +12,6 @@ import (
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
-)
-
-// Pull limits of the HTTP contract.
-const (
-	DefaultPull = 100
-	MaxPull     = 1000
-	MaxPullWait = 60 * time.Second
 )
 
 // Delivery is one event handed to a puller, with the ack id to settle it.
@@ -82,12 +74,12 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 		return nil, fmt.Errorf("%w: %d pulls already wait on the consumer of %s, its limit; retry when one has returned", events.ErrTooMany, limit, consumer)
 	}
 	defer r.polls.leave(key)
-	msgs, err := fetch(ctx, cons, max, wait, r.work)
+	msgs, err := store.Fetch(ctx, cons, max, wait, r.work)
 	if err != nil {
 		if ctx.Err() != nil {
-			nakAll(msgs) // the caller left: hand them to the next pull at once
+			store.NakAll(msgs) // the caller left: hand them to the next pull at once
 		}
-		return nil, fmt.Errorf("pull %s: %w", consumer, classifyPull(err))
+		return nil, fmt.Errorf("pull %s: %w", consumer, store.ClassifyPull(err))
 	}
 	// The ack wait of these deliveries runs from now, however long ago
 	// their events were stored: their ack ids say so.
@@ -109,58 +101,6 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 			Replay: m.Headers().Get(relay.HeaderReplay) != "", Redriven: m.Headers().Get(relay.HeaderRedriven) != "", Flags: relay.FlagsOf(m.Headers())})
 	}
 	return out, nil
-}
-
-// fetch asks for what is there now; if nothing is, waits for one message,
-// then takes what else arrived with it. Taking what is there goes through
-// g; the wait does not.
-func fetch(ctx context.Context, cons jetstream.Consumer, max int, wait time.Duration, g gate) ([]jetstream.Msg, error) {
-	now := func(n int) ([]jetstream.Msg, error) {
-		if err := g.enter(ctx); err != nil {
-			return nil, err
-		}
-		defer g.leave()
-		return collect(ctx, func() (jetstream.MessageBatch, error) { return cons.FetchNoWait(n) })
-	}
-	msgs, err := now(max)
-	if err != nil || len(msgs) > 0 || wait <= 0 {
-		return msgs, err
-	}
-	msgs, err = collect(ctx, func() (jetstream.MessageBatch, error) {
-		return cons.Fetch(1, jetstream.FetchMaxWait(wait))
-	})
-	if err != nil || len(msgs) == 0 || max == 1 {
-		return msgs, err
-	}
-	more, err := now(max - 1)
-	return append(msgs, more...), err
-}
-
-// collect reads a batch to its end. If ctx ends first, the rest of the batch
-// is drained and handed back in the background, so that no message waits
-// out its AckWait in a batch nobody reads.
-func collect(ctx context.Context, start func() (jetstream.MessageBatch, error)) ([]jetstream.Msg, error) {
-	b, err := start()
-	if err != nil {
-		return nil, err
-	}
-	var out []jetstream.Msg
-	for {
-		select {
-		case m, ok := <-b.Messages():
-			if !ok {
-				return out, ignoreTimeout(b.Error())
-			}
-			out = append(out, m)
-		case <-ctx.Done():
-			go func() {
-				for m := range b.Messages() {
-					_ = m.Nak()
-				}
-			}()
-			return out, ctx.Err()
-		}
-	}
 }
 
 // pollGate counts the pulls in flight on each consumer. JetStream holds at
@@ -193,32 +133,6 @@ func (g *pollGate) leave(key string) {
 	defer g.mu.Unlock()
 	if g.n[key]--; g.n[key] <= 0 {
 		delete(g.n, key)
-	}
-}
-
-// classifyPull is classify for the errors only a pull meets: the server's
-// "Exceeded MaxWaiting" (pulls of other relays fill the consumer's queue)
-// is too many, and a pull whose heartbeats stopped may be retried.
-func classifyPull(err error) error {
-	switch {
-	case strings.Contains(err.Error(), "Exceeded MaxWaiting"):
-		return fmt.Errorf("%w: %w", events.ErrTooMany, err)
-	case errors.Is(err, jetstream.ErrNoHeartbeat):
-		return fmt.Errorf("%w: %w", events.ErrUnavailable, err)
-	}
-	return store.Classify(err)
-}
-
-func ignoreTimeout(err error) error {
-	if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) {
-		return nil
-	}
-	return err
-}
-
-func nakAll(msgs []jetstream.Msg) {
-	for _, m := range msgs {
-		_ = m.Nak()
 	}
 }
 

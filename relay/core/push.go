@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/delivery"
 	"github.com/billrelay/billrelay/relay/store"
 )
 
@@ -29,8 +30,8 @@ type PushConfig struct {
 // DefaultPush is how the relay pushes when nothing is configured: the
 // dispatcher's own defaults.
 func DefaultPush() PushConfig {
-	var d DispatchConfig
-	d.setDefaults()
+	var d delivery.DispatchConfig
+	d.SetDefaults()
 	return PushConfig{Backoff: d.Backoff, Concurrency: d.Concurrency, BreakerThreshold: d.BreakerThreshold, BreakerCooldown: d.BreakerCooldown}
 }
 
@@ -152,7 +153,7 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep relay.Destination, 
 	if concurrency == 0 {
 		concurrency = cfg.Concurrency
 	}
-	d := NewDispatcher(DispatchConfig{
+	d := delivery.NewDispatcher(delivery.DispatchConfig{
 		Concurrency: concurrency, Backoff: cfg.Backoff, AckWait: r.cfg.AckWait,
 		BreakerThreshold: cfg.BreakerThreshold, BreakerCooldown: cfg.BreakerCooldown,
 		Dead: func(ctx context.Context, m relay.Message, reason string) error {
@@ -161,10 +162,10 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep relay.Destination, 
 			return r.deadLetter(ctx, deadLetterOrigin{ep.Stream, ep.ID, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
 		},
 		Gone:   func(ctx context.Context, err error) { r.webhookGone(ep, err) },
-		Report: func(st DeliveryStatus) { r.reportDelivery(ep.ID, st) },
-		Gates:  kvGates{kv: r.gates, reseller: ep.ID},
+		Report: func(st delivery.DeliveryStatus) { r.reportDelivery(ep.ID, st) },
+		Gates:  delivery.KVGates{Kv: r.gates, Reseller: ep.ID},
 		Log:    r.log.With().Str("consumer", ep.ID).Str("component", "webhook").Logger(),
-	}, &receiptSink{next: sink, r: r, ep: ep}, &groupSource{cons: cons, group: relayGroup})
+	}, &receiptSink{next: sink, r: r, ep: ep}, &delivery.GroupSource{Cons: cons, Group: relayGroup})
 	if err := d.Run(ctx); !errors.Is(err, relay.ErrGone) {
 		return err
 	}
@@ -186,20 +187,20 @@ var circuitOpsMu sync.Mutex
 
 // reportDelivery keeps the endpoint's status for GET /v1/resellers/{id}
 // and raises an operational event when its circuit opens or closes.
-func (r *Relay) reportDelivery(id string, st DeliveryStatus) {
+func (r *Relay) reportDelivery(id string, st delivery.DeliveryStatus) {
 	circuitOpsMu.Lock()
 	defer circuitOpsMu.Unlock()
 	prev, _ := r.hooks.Load(id)
 	r.hooks.Store(id, st)
-	was := CircuitClosed
-	if p, ok := prev.(DeliveryStatus); ok {
+	was := delivery.CircuitClosed
+	if p, ok := prev.(delivery.DeliveryStatus); ok {
 		was = p.Circuit
 	}
 	switch {
-	case was != CircuitOpen && st.Circuit == CircuitOpen:
+	case was != delivery.CircuitOpen && st.Circuit == delivery.CircuitOpen:
 		r.log.Warn().Str("reseller_id", id).Str("error", st.LastError).Msg("webhook circuit opened")
 		go r.opsEvent(r.bg, OpsCircuitOpened, id, map[string]any{"error": st.LastError, "consecutive_failures": st.ConsecutiveFailures})
-	case was != CircuitClosed && st.Circuit == CircuitClosed:
+	case was != delivery.CircuitClosed && st.Circuit == delivery.CircuitClosed:
 		r.log.Info().Str("reseller_id", id).Msg("webhook circuit closed")
 		go r.opsEvent(r.bg, OpsCircuitClosed, id, nil)
 	}
@@ -207,10 +208,10 @@ func (r *Relay) reportDelivery(id string, st DeliveryStatus) {
 
 // WebhookStatus returns the delivery status of a reseller's webhook as
 // this relay sees it, if it pushes to it.
-func (r *Relay) WebhookStatus(id string) (DeliveryStatus, bool) {
+func (r *Relay) WebhookStatus(id string) (delivery.DeliveryStatus, bool) {
 	v, ok := r.hooks.Load(id)
 	if !ok {
-		return DeliveryStatus{}, false
+		return delivery.DeliveryStatus{}, false
 	}
-	return v.(DeliveryStatus), true
+	return v.(delivery.DeliveryStatus), true
 }

@@ -36,9 +36,9 @@ type Relay struct {
 	items    *itemCache
 
 	reg      *registry
-	layoutMu sync.Mutex // one change of the delivery streams at a time
-	work     gate       // pulls and acks working on JetStream at once
-	polls    pollGate   // pulls waiting on each consumer
+	layoutMu sync.Mutex     // one change of the delivery streams at a time
+	work     store.WorkGate // pulls and acks working on JetStream at once
+	polls    pollGate       // pulls waiting on each consumer
 	ackKey   []byte
 	receipts *receiptFilter
 	settled  *settledSet
@@ -77,7 +77,7 @@ func Open(ctx context.Context, cfg relay.Config, log zerolog.Logger) (*Relay, er
 		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
 		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]relay.Receipt{}},
 		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(), dedupe: newDedupe(cfg.DedupeWindow),
-		work: newWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
+		work: store.NewWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
 		orderRate: newTokenBuckets(cfg.OrderRate, cfg.OrderBurst),
 	}
 	r.metrics = newMetrics(r)

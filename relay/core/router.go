@@ -153,12 +153,12 @@ func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer, floo
 		case in <- m:
 		case <-ctx.Done():
 		}
-	}, jetstream.PullMaxBytes(routerPullBytes), jetstream.PullPriorityGroup(relayGroup), consumeErrs(r.log, "router", errs))
+	}, jetstream.PullMaxBytes(routerPullBytes), jetstream.PullPriorityGroup(relayGroup), store.ConsumeErrs(r.log, "router", errs))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", relay.StreamIngest, store.Classify(err))
 	}
 	defer cc.Stop()
-	return r.routeLoop(ctx, in, consumeWatch{cons: cons, errs: errs, closed: cc.Closed()}, floor)
+	return r.routeLoop(ctx, in, store.ConsumeWatch{Cons: cons, Errs: errs, Closed: cc.Closed()}, floor)
 }
 
 // routeLoop takes whatever envelopes are waiting (at least one, no linger
@@ -167,7 +167,7 @@ func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer, floo
 // JetStream hands out new envelopes at once and redelivers the pending
 // ones only when their ack wait ends, so acking "all up to" a new one
 // would settle envelopes this run never routed.
-func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg, w consumeWatch, floor *ackFloor) error {
+func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg, w store.ConsumeWatch, floor *ackFloor) error {
 	fence := &ackFence{}
 	if r.derivedLazy() {
 		fence.delay = fenceDelay
@@ -185,12 +185,12 @@ func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg, w consum
 				fence.add(m, time.Now())
 			}
 		case <-tick.C:
-		case err := <-w.errs:
-			if err := w.lost(ctx, err); err != nil {
+		case err := <-w.Errs:
+			if err := w.Lost(ctx, err); err != nil {
 				return err
 			}
-		case <-w.closed:
-			return w.stopped()
+		case <-w.Closed:
+			return w.Stopped()
 		case <-ctx.Done():
 			return nil
 		}

@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime/debug"
 	"slices"
@@ -192,6 +191,3 @@ func (e *DownError) Error() string { return "not running: " + strings.Join(e.Par
 
 // Unwrap makes a DownError an [events.ErrUnavailable].
 func (e *DownError) Unwrap() error { return events.ErrUnavailable }
-
-// errStopped is the error of a consume that ended while its part runs.
-var errStopped = errors.New("stopped consuming")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/delivery"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -16,7 +17,7 @@ import (
 // durable consumer named tap-<name> and the same dispatcher as webhooks
 // (retries, per-item order, dead letters). Adapters that react to events,
 // such as failure notifications, use it. It runs until the relay closes.
-func (r *Relay) Tap(ctx context.Context, name string, sink relay.Sink, cfg DispatchConfig) error {
+func (r *Relay) Tap(ctx context.Context, name string, sink relay.Sink, cfg delivery.DispatchConfig) error {
 	durable := "tap-" + name
 	cons, err := r.js.CreateOrUpdateConsumer(ctx, relay.StreamEvents, r.pinned(jetstream.ConsumerConfig{
 		Durable: durable, Description: "tap " + name, DeliverPolicy: jetstream.DeliverNewPolicy,
@@ -30,7 +31,7 @@ func (r *Relay) Tap(ctx context.Context, name string, sink relay.Sink, cfg Dispa
 	cfg.Dead = func(ctx context.Context, m relay.Message, reason string) error {
 		return r.deadLetter(ctx, deadLetterOrigin{relay.StreamEvents, durable, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
 	}
-	d := NewDispatcher(cfg, sink, &groupSource{cons: cons, group: relayGroup})
+	d := delivery.NewDispatcher(cfg, sink, &delivery.GroupSource{Cons: cons, Group: relayGroup})
 	r.sup.start(r.bg, part{name: "tap " + name, run: d.Run})
 	return nil
 }

@@ -101,7 +101,7 @@ const noJetStream = "$BR.NOJS"
 // account memory until then (bounded further by the guard).
 func responseThreshold(im Import) time.Duration {
 	if im.Streamed {
-		return MaxPullWait + 10*time.Second
+		return relay.MaxPullWait + 10*time.Second
 	}
 	return 5 * time.Second
 }

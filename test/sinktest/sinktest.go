@@ -18,6 +18,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/delivery"
 	"github.com/rs/zerolog"
 )
 
@@ -68,7 +69,7 @@ func start(t *testing.T, tg Target) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := core.NewDispatcher(core.DispatchConfig{
+	d := delivery.NewDispatcher(delivery.DispatchConfig{
 		Concurrency: 4, Backoff: backoff, AckWait: 2 * time.Second, BreakerThreshold: 1000,
 		Dead: func(_ context.Context, m relay.Message, reason string) error {
 			e.mu.Lock()
@@ -76,7 +77,7 @@ func start(t *testing.T, tg Target) *env {
 			e.mu.Unlock()
 			return nil
 		},
-	}, tg.Sink, core.ConsumerSource{Consumer: cons})
+	}, tg.Sink, delivery.ConsumerSource{Consumer: cons})
 	go func() { defer close(e.done); _ = d.Run(ctx) }()
 	return e
 }

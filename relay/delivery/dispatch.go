@@ -1,4 +1,4 @@
-package core
+package delivery
 
 import (
 	"context"
@@ -89,7 +89,7 @@ type DispatchConfig struct {
 	Log   zerolog.Logger
 }
 
-func (c *DispatchConfig) setDefaults() {
+func (c *DispatchConfig) SetDefaults() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 16
 	}
@@ -160,7 +160,7 @@ type entry struct {
 
 // NewDispatcher prepares a dispatcher; Run starts it.
 func NewDispatcher(cfg DispatchConfig, sink relay.Sink, src Source) *Dispatcher {
-	cfg.setDefaults()
+	cfg.SetDefaults()
 	return &Dispatcher{
 		cfg: cfg, sink: sink, src: src, log: cfg.Log,
 		items:    map[events.Key]*itemQueue{},
@@ -259,7 +259,7 @@ func (d *Dispatcher) waitRoom(ctx context.Context) int {
 		open := d.breaker.allowsFetch()
 		d.mu.Unlock()
 		if room > 0 && open {
-			return min(room, MaxPull)
+			return min(room, relay.MaxPull)
 		}
 		select {
 		case <-d.room:

@@ -1,4 +1,4 @@
-package core
+package store
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// consumeErrs hands a Consume's errors to its part through errs, dropping
+// ConsumeErrs hands a Consume's errors to its part through errs, dropping
 // one when the part has not taken the previous yet (a lost consumer keeps
 // reporting). Pin mismatches are the normal state of a standby relay.
-func consumeErrs(log zerolog.Logger, name string, errs chan<- error) jetstream.PullConsumeOpt {
+func ConsumeErrs(log zerolog.Logger, name string, errs chan<- error) jetstream.PullConsumeOpt {
 	return jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if errors.Is(err, jetstream.ErrPinIDMismatch) {
 			return
@@ -26,26 +26,26 @@ func consumeErrs(log zerolog.Logger, name string, errs chan<- error) jetstream.P
 	})
 }
 
-// consumeWatch tells a part whose Consume runs whether its consumer is
+// ConsumeWatch tells a part whose Consume runs whether its consumer is
 // lost: a Consume stops by itself when its consumer is deleted, and keeps
 // asking for messages, unanswered, when it vanished otherwise (a lost
 // server, a purge of consumers); either way the part must end so that the
 // supervisor reports it and opens it again.
-type consumeWatch struct {
-	cons   jetstream.Consumer
-	errs   <-chan error
-	closed <-chan struct{}
+type ConsumeWatch struct {
+	Cons   jetstream.Consumer
+	Errs   <-chan error
+	Closed <-chan struct{}
 }
 
 // lost returns an error naming the consumer if err means it is gone.
-func (w consumeWatch) lost(ctx context.Context, err error) error {
-	name := w.cons.CachedInfo().Name
+func (w ConsumeWatch) Lost(ctx context.Context, err error) error {
+	name := w.Cons.CachedInfo().Name
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound),
 		errors.Is(err, jetstream.ErrBadRequest):
 		return fmt.Errorf("consumer %s: %w", name, err)
 	case errors.Is(err, jetstream.ErrNoHeartbeat), errors.Is(err, nats.ErrNoResponders):
-		if _, ierr := w.cons.Info(ctx); errors.Is(ierr, jetstream.ErrConsumerNotFound) {
+		if _, ierr := w.Cons.Info(ctx); errors.Is(ierr, jetstream.ErrConsumerNotFound) {
 			return fmt.Errorf("consumer %s: %w", name, ierr)
 		}
 	}
@@ -54,11 +54,14 @@ func (w consumeWatch) lost(ctx context.Context, err error) error {
 
 // stopped is the error of a Consume that ended: the reason it reported, if
 // any.
-func (w consumeWatch) stopped() error {
+func (w ConsumeWatch) Stopped() error {
 	select {
-	case err := <-w.errs:
-		return fmt.Errorf("consumer %s: %w", w.cons.CachedInfo().Name, err)
+	case err := <-w.Errs:
+		return fmt.Errorf("consumer %s: %w", w.Cons.CachedInfo().Name, err)
 	default:
-		return fmt.Errorf("consumer %s: %w", w.cons.CachedInfo().Name, errStopped)
+		return fmt.Errorf("consumer %s: %w", w.Cons.CachedInfo().Name, ErrStopped)
 	}
 }
+
+// ErrStopped is the error of a consume that ended while its part runs.
+var ErrStopped = errors.New("stopped consuming")

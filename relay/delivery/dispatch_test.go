@@ -1,4 +1,4 @@
-package core_test
+package delivery_test
 
 import (
 	"context"
@@ -9,26 +9,27 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/delivery"
+	"github.com/billrelay/billrelay/relay/delivery/deliverytest"
 )
 
 // memGates is a GateStore shared by two dispatcher lifetimes.
 type memGates struct {
 	mu sync.Mutex
-	m  map[events.Key]core.Gate
+	m  map[events.Key]delivery.Gate
 }
 
-func (g *memGates) Load(context.Context) (map[events.Key]core.Gate, error) {
+func (g *memGates) Load(context.Context) (map[events.Key]delivery.Gate, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := map[events.Key]core.Gate{}
+	out := map[events.Key]delivery.Gate{}
 	for k, v := range g.m {
 		out[k] = v
 	}
 	return out, nil
 }
 
-func (g *memGates) Save(_ context.Context, k events.Key, v core.Gate) error {
+func (g *memGates) Save(_ context.Context, k events.Key, v delivery.Gate) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.m[k] = v
@@ -52,17 +53,13 @@ func (f sinkFunc) Deliver(ctx context.Context, m relay.Message) error { return f
 // JetStream) and a new one starts. The item's later events must still wait
 // for the failed one.
 func TestGateKeepsItemOrderAcrossRestart(t *testing.T) {
-	w := setup(t)
 	ctx := testCtx(t)
-	evs := []events.Event{event("o1", "acc-77", "i", "provisioning"), event("o2", "acc-77", "i", "active"), event("o3", "acc-77", "i", "suspended")}
-	if _, err := w.r.Publish(ctx, w.seller, evs); err != nil {
-		t.Fatal(err)
+	src := deliverytest.New("res-a", 5*time.Second)
+	k := events.Key{Seller: "isp-1", Account: "acc-77", Item: "i"}
+	for _, id := range []string{"o1", "o2", "o3"} {
+		src.Publish(id, events.TypeServiceStateChanged, k, []byte(`{"id":"`+id+`"}`))
 	}
-	cons, err := w.r.JetStream().Consumer(ctx, relay.StreamDelivery, "res-a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gates := &memGates{m: map[events.Key]core.Gate{}}
+	gates := &memGates{m: map[events.Key]delivery.Gate{}}
 	var mu sync.Mutex
 	var order []string
 	failed := make(chan struct{})
@@ -80,19 +77,19 @@ func TestGateKeepsItemOrderAcrossRestart(t *testing.T) {
 			return nil
 		})
 	}
-	cfg := core.DispatchConfig{Concurrency: 4, Backoff: []time.Duration{1500 * time.Millisecond}, AckWait: 5 * time.Second, Gates: gates}
+	cfg := delivery.DispatchConfig{Concurrency: 4, Backoff: []time.Duration{1500 * time.Millisecond}, AckWait: 5 * time.Second, Gates: gates}
 
 	ctx1, stop1 := context.WithCancel(ctx)
 	done1 := make(chan struct{})
 	go func() {
 		defer close(done1)
-		_ = core.NewDispatcher(cfg, sink(true), core.ConsumerSource{Consumer: cons}).Run(ctx1)
+		_ = delivery.NewDispatcher(cfg, sink(true), src).Run(ctx1)
 	}()
 	<-failed
 	stop1()
 	<-done1
 
-	go func() { _ = core.NewDispatcher(cfg, sink(false), core.ConsumerSource{Consumer: cons}).Run(ctx) }()
+	go func() { _ = delivery.NewDispatcher(cfg, sink(false), src).Run(ctx) }()
 	for range 3 {
 		select {
 		case <-delivered:
@@ -105,4 +102,10 @@ func TestGateKeepsItemOrderAcrossRestart(t *testing.T) {
 	if len(order) != 3 || order[0] != "o1" || order[1] != "o2" || order[2] != "o3" {
 		t.Fatalf("delivery order after restart %v, want [o1 o2 o3]", order)
 	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }

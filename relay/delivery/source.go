@@ -1,16 +1,14 @@
-package core
+package delivery
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/billrelay/billrelay/events"
-	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -24,7 +22,7 @@ type ConsumerSource struct {
 
 // Fetch implements [Source].
 func (s ConsumerSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]Delivered, error) {
-	msgs, err := fetch(ctx, s.Consumer, max, wait, nil)
+	msgs, err := store.Fetch(ctx, s.Consumer, max, wait, nil)
 	return delivered(ctx, msgs, err)
 }
 
@@ -32,7 +30,7 @@ func (s ConsumerSource) Fetch(ctx context.Context, max int, wait time.Duration) 
 // when the caller left.
 func delivered(ctx context.Context, msgs []jetstream.Msg, err error) ([]Delivered, error) {
 	if err != nil && ctx.Err() != nil {
-		nakAll(msgs)
+		store.NakAll(msgs)
 		return nil, ctx.Err()
 	}
 	out := make([]Delivered, len(msgs))
@@ -42,15 +40,15 @@ func delivered(ctx context.Context, msgs []jetstream.Msg, err error) ([]Delivere
 	return out, err
 }
 
-// groupSource reads a consumer pinned to one relay of a priority group.
+// GroupSource reads a consumer pinned to one relay of a priority group.
 // FetchNoWait cannot name a group, so "what is there now" is a pull that
 // expires after groupPoll. A relay that is not pinned gets nothing (its
 // pulls wait in line) until the pinned one stops pulling; then JetStream
 // pins it, and TookOver tells its dispatcher to reload the delivery gates
 // the other relay wrote.
-type groupSource struct {
-	cons     jetstream.Consumer
-	group    string
+type GroupSource struct {
+	Cons     jetstream.Consumer
+	Group    string
 	pin      string
 	tookOver bool
 }
@@ -58,7 +56,7 @@ type groupSource struct {
 const groupPoll = 20 * time.Millisecond
 
 // Fetch implements [Source].
-func (s *groupSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]Delivered, error) {
+func (s *GroupSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]Delivered, error) {
 	msgs, err := s.fetch(ctx, max, groupPoll)
 	if err == nil && len(msgs) == 0 && wait > 0 {
 		msgs, err = s.fetch(ctx, 1, wait)
@@ -79,14 +77,14 @@ func (s *groupSource) Fetch(ctx context.Context, max int, wait time.Duration) ([
 	return delivered(ctx, msgs, err)
 }
 
-func (s *groupSource) fetch(ctx context.Context, n int, wait time.Duration) ([]jetstream.Msg, error) {
-	return collect(ctx, func() (jetstream.MessageBatch, error) {
-		return s.cons.Fetch(n, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(s.group))
+func (s *GroupSource) fetch(ctx context.Context, n int, wait time.Duration) ([]jetstream.Msg, error) {
+	return store.Collect(ctx, func() (jetstream.MessageBatch, error) {
+		return s.Cons.Fetch(n, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(s.Group))
 	})
 }
 
 // TookOver reports, once, that this relay was (newly) pinned.
-func (s *groupSource) TookOver() bool {
+func (s *GroupSource) TookOver() bool {
 	t := s.tookOver
 	s.tookOver = false
 	return t
@@ -95,29 +93,29 @@ func (s *groupSource) TookOver() bool {
 // headerPinID carries the pin JetStream gave the pulling client.
 const headerPinID = "Nats-Pin-Id"
 
-// kvGates keeps one reseller's gates in the RELAY_GATES bucket: written
+// KVGates keeps one reseller's gates in the RELAY_GATES bucket: written
 // only when a delivery fails, so they cost nothing while all is well.
-type kvGates struct {
-	kv       jetstream.KeyValue
-	reseller string
+type KVGates struct {
+	Kv       jetstream.KeyValue
+	Reseller string
 }
 
-func (g kvGates) key(k events.Key) string {
-	return g.reseller + "." + base64.RawURLEncoding.EncodeToString([]byte(k.Seller+"\x00"+k.Account+"\x00"+k.Item))
+func (g KVGates) key(k events.Key) string {
+	return g.Reseller + "." + base64.RawURLEncoding.EncodeToString([]byte(k.Seller+"\x00"+k.Account+"\x00"+k.Item))
 }
 
-func (g kvGates) Load(ctx context.Context) (map[events.Key]Gate, error) {
+func (g KVGates) Load(ctx context.Context) (map[events.Key]Gate, error) {
 	out := map[events.Key]Gate{}
-	lister, err := g.kv.ListKeysFiltered(ctx, g.reseller+".>")
+	lister, err := g.Kv.ListKeysFiltered(ctx, g.Reseller+".>")
 	if err != nil {
 		return nil, store.Classify(err)
 	}
 	for key := range lister.Keys() {
-		e, err := g.kv.Get(ctx, key)
+		e, err := g.Kv.Get(ctx, key)
 		if err != nil {
 			continue
 		}
-		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(key, g.reseller+"."))
+		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(key, g.Reseller+"."))
 		parts := strings.Split(string(raw), "\x00")
 		var gate Gate
 		if err != nil || len(parts) != 3 || json.Unmarshal(e.Value(), &gate) != nil {
@@ -128,28 +126,16 @@ func (g kvGates) Load(ctx context.Context) (map[events.Key]Gate, error) {
 	return out, nil
 }
 
-func (g kvGates) Save(ctx context.Context, k events.Key, gate Gate) error {
+func (g KVGates) Save(ctx context.Context, k events.Key, gate Gate) error {
 	b, _ := json.Marshal(gate)
-	_, err := g.kv.Put(ctx, g.key(k), b)
+	_, err := g.Kv.Put(ctx, g.key(k), b)
 	return store.Classify(err)
 }
 
-func (g kvGates) Clear(ctx context.Context, k events.Key) error {
-	err := g.kv.Delete(ctx, g.key(k))
+func (g KVGates) Clear(ctx context.Context, k events.Key) error {
+	err := g.Kv.Delete(ctx, g.key(k))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil
 	}
 	return store.Classify(err)
-}
-
-func (r *Relay) openGates(ctx context.Context) error {
-	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
-		Bucket: relay.BucketGates, Description: "per item: a failed push delivery its later events wait for",
-		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: maxBytes(&r.cfg, relay.BucketGates, 0),
-	})
-	if err != nil {
-		return fmt.Errorf("provision bucket %s: %w", relay.BucketGates, err)
-	}
-	r.gates = kv
-	return nil
 }

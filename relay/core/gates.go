@@ -1,0 +1,21 @@
+package core
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/billrelay/billrelay/relay"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func (r *Relay) openGates(ctx context.Context) error {
+	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
+		Bucket: relay.BucketGates, Description: "per item: a failed push delivery its later events wait for",
+		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: maxBytes(&r.cfg, relay.BucketGates, 0),
+	})
+	if err != nil {
+		return fmt.Errorf("provision bucket %s: %w", relay.BucketGates, err)
+	}
+	r.gates = kv
+	return nil
+}
