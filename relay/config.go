@@ -224,7 +224,7 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// localJetStream reports whether the relay keeps its streams in its own
+// LocalJetStream reports whether the relay keeps its streams in its own
 // embedded server (neither an external NATS nor a leaf of one).
 func (c *Config) LocalJetStream() bool { return c.NATSURL == "" && c.NATSLeaf == "" }
 

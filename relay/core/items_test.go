@@ -8,6 +8,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	ingest "github.com/billrelay/billrelay/relay/ingest"
 	"github.com/nats-io/nats.go"
 )
 
@@ -39,7 +40,7 @@ func TestFailureAfterCompletionIsRegressive(t *testing.T) {
 				h := nats.Header{}
 				h.Set(relay.HeaderType, e.typ)
 				h.Set(relay.HeaderTime, time.Unix(int64(1000+i), 0).UTC().Format(time.RFC3339Nano))
-				setDataHeaders(h, e.typ, events.Data{State: e.state, Applies: e.applies, OrderItem: e.orderItem, StateKind: events.KindService})
+				ingest.SetDataHeaders(h, e.typ, events.Data{State: e.state, Applies: e.applies, OrderItem: e.orderItem, StateKind: events.KindService})
 				got = append(got, fmt.Sprint(cache.observe(k, stateOf(h, nil, uint64(i+1)))))
 			}
 			got = append(got, cache.m[k].state)
@@ -65,7 +66,7 @@ func TestOverrideStoredBeforeTheHeaders(t *testing.T) {
 	f := nats.Header{}
 	f.Set(relay.HeaderType, events.TypeProvisioningFailed)
 	f.Set(relay.HeaderTime, time.Unix(1001, 0).UTC().Format(time.RFC3339Nano))
-	setDataHeaders(f, events.TypeProvisioningFailed, events.Data{State: "failed", OrderItem: "5"})
+	ingest.SetDataHeaders(f, events.TypeProvisioningFailed, events.Data{State: "failed", OrderItem: "5"})
 	if flags := cache.observe(k, stateOf(f, nil, 2)); fmt.Sprint(flags) != "[regressive]" {
 		t.Fatalf("flags %v, want [regressive]", flags)
 	}

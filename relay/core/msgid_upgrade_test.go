@@ -8,6 +8,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	ingest "github.com/billrelay/billrelay/relay/ingest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -31,12 +32,12 @@ func TestLegacyIDsStayInTheWindow(t *testing.T) {
 	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
-	legacy := []record{
+	legacy := []ingest.Record{
 		legacyRecord("events.sell-1.acc-77.i1", "7", "7"),
 		legacyRecord("orders.sell-1.res-a.acc-77.i2", "o1", "res-a:o1"),
 	}
-	m := nats.NewMsg(subjectIngest)
-	m.Data = encodeEnvelope(legacy)
+	m := nats.NewMsg(ingest.SubjectIngest)
+	m.Data = ingest.EncodeEnvelope(legacy)
 	if _, err := r.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}
@@ -82,40 +83,15 @@ func openInternal(t *testing.T, ctx context.Context, dir string) *Relay {
 }
 
 // legacyRecord is a record as a version before seller scoping stored it.
-func legacyRecord(subject, id, msgID string) record {
+func legacyRecord(subject, id, msgID string) ingest.Record {
 	h := nats.Header{}
 	h.Set(jetstream.MsgIDHeader, msgID)
 	h.Set(relay.HeaderEventID, id)
 	h.Set(relay.HeaderType, events.TypeServiceStateChanged)
-	return record{subject: subject, msgID: msgID, header: h, body: []byte(`{"id":"` + id + `"}`)}
+	return ingest.Record{Subject: subject, MsgID: msgID, Header: h, Body: []byte(`{"id":"` + id + `"}`)}
 }
 
 func catalogEvent(seller, id, item, typ, data string) events.Event {
 	return events.Event{SpecVersion: "1.0", ID: id, Source: "/test/" + seller, Type: typ, Time: time.Now().UTC(),
 		Seller: seller, Account: "acc-77", Item: item, Data: []byte(data)}
-}
-
-// FuzzDedupeKey: a record stored before seller scoping and the same event
-// stored now have one dedupe key; events and orders never share one; no
-// input panics.
-func FuzzDedupeKey(f *testing.F) {
-	f.Add("sell-1", "res-a", "7")
-	f.Add("s", "r", "a:b")
-	f.Add("s.x", "", "")
-	f.Fuzz(func(t *testing.T, seller, reseller, id string) {
-		ev, ord := "events."+seller+".acc.i", "orders."+seller+"."+reseller+".acc.i"
-		oldEv, newEv := legacyRecord(ev, id, id), legacyRecord(ev, id, eventMsgID(seller, id))
-		oldOrd, newOrd := legacyRecord(ord, id, reseller+":"+id), legacyRecord(ord, id, orderMsgID(seller, reseller, id))
-		if events.NameProblem(seller) != "" || events.NameProblem(reseller) != "" || events.TokenProblem(id) != "" {
-			_ = dedupeKey(oldEv) // only: no panic
-			_ = dedupeKey(oldOrd)
-			return
-		}
-		if dedupeKey(oldEv) != dedupeKey(newEv) || dedupeKey(oldOrd) != dedupeKey(newOrd) {
-			t.Fatalf("legacy keys %q %q, scoped %q %q", dedupeKey(oldEv), dedupeKey(oldOrd), dedupeKey(newEv), dedupeKey(newOrd))
-		}
-		if dedupeKey(newEv) == dedupeKey(newOrd) {
-			t.Fatalf("event and order share key %q", dedupeKey(newEv))
-		}
-	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/ingest"
 )
 
 // Override is a manual event an admin injects: a CloudBlue event given as
@@ -43,7 +44,7 @@ func (r *Relay) PublishOverride(ctx context.Context, o Override) (string, relay.
 	if err != nil {
 		return "", relay.Result{}, err
 	}
-	res, err := r.store(ctx, []record{recordOf(m)})
+	res, err := r.store(ctx, []ingest.Record{ingest.RecordOf(m)})
 	if err != nil {
 		return "", relay.Result{}, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	ingest "github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/metrics"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats-server/v2/server"
@@ -45,15 +46,11 @@ type Relay struct {
 	finals   *finalDeliveries
 	hooks    sync.Map // consumer → DeliveryStatus of its webhook
 	out      *handedOut
-	dedupe   *dedupe
-	commits  chan commitReq
+	ingest   *ingest.Ingest
 	journals chan journalReq
 	rw       *receiptWriter
 	metrics  *metrics.Metrics
 	cons     sync.Map // consumer name → jetstream.Consumer
-
-	orderRate  *tokenBuckets // per reseller (limits.go)
-	ordersRoom roomCheck
 
 	tenants *tenancy // resellers' NATS accounts; nil on an external NATS
 
@@ -76,14 +73,14 @@ func Open(ctx context.Context, cfg relay.Config, log zerolog.Logger) (*Relay, er
 		cfg: cfg, log: log.With().Str("component", "relay").Logger(), root: log,
 		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
 		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]relay.Receipt{}},
-		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(), dedupe: newDedupe(cfg.DedupeWindow),
+		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(),
 		work: store.NewWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
-		orderRate: newTokenBuckets(cfg.OrderRate, cfg.OrderBurst),
 	}
 	r.metrics = newMetrics(r)
 	if err := r.connect(); err != nil {
 		return nil, err
 	}
+	r.ingest = ingest.New(cfg, r.log, r.js, r.metrics, r, r.streamInfo)
 	bg, cancel := context.WithCancel(context.Background())
 	r.bg, r.cancel = bg, cancel
 	if err := r.start(ctx, bg); err != nil {
@@ -231,7 +228,7 @@ func (r *Relay) Ready(ctx context.Context) error {
 		return err
 	}
 	select {
-	case <-r.dedupe.ready:
+	case <-r.ingest.Ready():
 	default:
 		return fmt.Errorf("%w: still loading the dedupe window", events.ErrUnavailable)
 	}

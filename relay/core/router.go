@@ -12,6 +12,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -228,7 +229,7 @@ func drain(in <-chan jetstream.Msg, first jetstream.Msg, limit, bytes int) []jet
 
 // stored is one event as it now sits in EVENTS (or ORDERS).
 type stored struct {
-	rec record
+	rec ingest.Record
 	seq uint64
 	at  time.Time // when ingest stored it (the envelope's time)
 }
@@ -237,17 +238,17 @@ type stored struct {
 // events, then their copies. It reports whether everything is stored
 // (false only when ctx ended).
 func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool {
-	var evRecs, orderRecs []record
+	var evRecs, orderRecs []ingest.Record
 	var evAt []time.Time
 	for _, m := range batch {
-		recs, err := decodeEnvelope(m.Data())
+		recs, err := ingest.DecodeEnvelope(m.Data())
 		md, _ := m.Metadata()
 		if err != nil || md == nil {
 			r.log.Error().Err(err).Msg("unreadable envelope skipped")
 			continue
 		}
 		for _, rc := range recs {
-			if strings.HasPrefix(rc.subject, events.OrdersPrefix+".") {
+			if strings.HasPrefix(rc.Subject, events.OrdersPrefix+".") {
 				orderRecs = append(orderRecs, rc)
 				continue
 			}
@@ -259,7 +260,7 @@ func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool 
 	}
 	keys := make([]events.Key, len(evRecs))
 	for i, rc := range evRecs {
-		keys[i], _ = events.ParseEventSubject(rc.subject)
+		keys[i], _ = events.ParseEventSubject(rc.Subject)
 	}
 	r.prefetchItems(ctx, keys)
 	seqs, ok := r.storeAll(ctx, msgsOf(evRecs))
@@ -293,10 +294,10 @@ func (r *Relay) storeAll(ctx context.Context, msgs []*nats.Msg) ([]uint64, bool)
 	return seqs, true
 }
 
-func msgsOf(recs []record) []*nats.Msg {
+func msgsOf(recs []ingest.Record) []*nats.Msg {
 	out := make([]*nats.Msg, len(recs))
 	for i, rc := range recs {
-		out[i] = rc.msg()
+		out[i] = rc.Msg()
 	}
 	return out
 }
@@ -327,13 +328,13 @@ func (r *Relay) copiesOf(evs []stored, keys []events.Key) *copyGroups {
 	out := &copyGroups{idx: map[string]int{}}
 	for i, e := range evs {
 		if keys[i].Item == "" {
-			r.log.Error().Str("subject", e.rec.subject).Msg("unroutable event skipped")
+			r.log.Error().Str("subject", e.rec.Subject).Msg("unroutable event skipped")
 			continue
 		}
-		flags := r.items.observe(keys[i], stateOf(e.rec.header, e.rec.body, e.seq))
+		flags := r.items.observe(keys[i], stateOf(e.rec.Header, e.rec.Body, e.seq))
 		for _, f := range flags {
 			r.metrics.Flagged.WithLabelValues(f).Inc()
-			r.log.Warn().Str("event_id", e.rec.header.Get(relay.HeaderEventID)).Str("flag", f).Str("item", keys[i].Item).Msg("transition flagged")
+			r.log.Warn().Str("event_id", e.rec.Header.Get(relay.HeaderEventID)).Str("flag", f).Str("item", keys[i].Item).Msg("transition flagged")
 		}
 		for _, id := range r.recipients(keys[i]) {
 			rs, _ := r.reg.reseller(id)
@@ -347,11 +348,11 @@ func (r *Relay) copiesOf(evs []stored, keys []events.Key) *copyGroups {
 // copyFor is reseller's own copy of an event: the same bytes, its own
 // subject, the event's headers, and a message id that makes a repeated
 // copy a duplicate.
-func copyFor(reseller string, k events.Key, rec record, seq uint64, at time.Time, flags []string) *nats.Msg {
-	h := rec.header
+func copyFor(reseller string, k events.Key, rec ingest.Record, seq uint64, at time.Time, flags []string) *nats.Msg {
+	h := rec.Header
 	c := nats.NewMsg(events.DeliverSubject(reseller, k))
-	c.Data = rec.body
-	c.Header.Set(jetstream.MsgIDHeader, copyMsgID(reseller, rec.msgID))
+	c.Data = rec.Body
+	c.Header.Set(jetstream.MsgIDHeader, ingest.CopyMsgID(reseller, rec.MsgID))
 	c.Header.Set(relay.HeaderEventID, h.Get(relay.HeaderEventID))
 	for _, name := range []string{relay.HeaderContentType, relay.HeaderType, relay.HeaderState, relay.HeaderKind, relay.HeaderTime, relay.HeaderSequence} {
 		if v := h.Get(name); v != "" {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -138,16 +139,16 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 		{
 			Name:         relay.StreamIngest,
 			Description:  "ingest commit groups: one message, one fsync, per group of requests",
-			Subjects:     []string{subjectIngest},
+			Subjects:     []string{ingest.SubjectIngest},
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.ingestRetention(),
 			MaxBytes:     maxBytes(&r.cfg, relay.StreamIngest, 0),
-			Discard:      jetstream.DiscardNew,        // full: ingest answers 507, nothing unrouted is dropped
-			Duplicates:   commitTimeout + time.Minute, // a commit repeated after no answer
+			Discard:      jetstream.DiscardNew,               // full: ingest answers 507, nothing unrouted is dropped
+			Duplicates:   ingest.CommitTimeout + time.Minute, // a commit repeated after no answer
 			MaxConsumers: r.cfg.MaxConsumers,
-			MaxMsgSize:   maxEnvelope + 64<<10,
+			MaxMsgSize:   ingest.MaxEnvelope + 64<<10,
 			DenyDelete:   true,
 		},
 		{

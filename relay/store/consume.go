@@ -37,7 +37,7 @@ type ConsumeWatch struct {
 	Closed <-chan struct{}
 }
 
-// lost returns an error naming the consumer if err means it is gone.
+// Lost returns an error naming the consumer if err means it is gone.
 func (w ConsumeWatch) Lost(ctx context.Context, err error) error {
 	name := w.Cons.CachedInfo().Name
 	switch {
@@ -52,7 +52,7 @@ func (w ConsumeWatch) Lost(ctx context.Context, err error) error {
 	return nil
 }
 
-// stopped is the error of a Consume that ended: the reason it reported, if
+// Stopped is the error of a Consume that ended: the reason it reported, if
 // any.
 func (w ConsumeWatch) Stopped() error {
 	select {

@@ -23,7 +23,7 @@ type WorkGate chan struct{}
 // NewWorkGate sizes the gate by the cores.
 func NewWorkGate() WorkGate { return make(WorkGate, 4*runtime.GOMAXPROCS(0)) }
 
-// enter waits for a place; a nil gate never waits.
+// Enter waits for a place; a nil gate never waits.
 func (g WorkGate) Enter(ctx context.Context) error {
 	if g == nil {
 		return nil

@@ -1,4 +1,4 @@
-package core
+package ingest
 
 import (
 	"encoding/binary"
@@ -20,38 +20,38 @@ import (
 
 const envelopeV1 = 1
 
-// maxEnvelope bounds one commit group's message.
-const maxEnvelope = 4 << 20
+// MaxEnvelope bounds one commit group's message.
+const MaxEnvelope = 4 << 20
 
-// record is one event inside an envelope.
-type record struct {
-	subject string
-	msgID   string
-	header  nats.Header
-	body    []byte
+// Record is one event inside an envelope.
+type Record struct {
+	Subject string
+	MsgID   string
+	Header  nats.Header
+	Body    []byte
 }
 
-// recordOf reads a message built by eventMsg into a record.
-func recordOf(m *nats.Msg) record {
-	return record{subject: m.Subject, msgID: m.Header.Get(jetstream.MsgIDHeader), header: m.Header, body: m.Data}
+// RecordOf reads a message built by eventMsg into a record.
+func RecordOf(m *nats.Msg) Record {
+	return Record{Subject: m.Subject, MsgID: m.Header.Get(jetstream.MsgIDHeader), Header: m.Header, Body: m.Data}
 }
 
-// msg turns a record back into the message to store.
-func (rec record) msg() *nats.Msg {
-	m := nats.NewMsg(rec.subject)
-	m.Data = rec.body
-	for k, vs := range rec.header {
+// Msg turns a record back into the message to store.
+func (rec Record) Msg() *nats.Msg {
+	m := nats.NewMsg(rec.Subject)
+	m.Data = rec.Body
+	for k, vs := range rec.Header {
 		for _, v := range vs {
 			m.Header.Add(k, v)
 		}
 	}
-	m.Header.Set(jetstream.MsgIDHeader, rec.msgID)
+	m.Header.Set(jetstream.MsgIDHeader, rec.MsgID)
 	return m
 }
 
-func (rec record) size() int {
-	n := len(rec.subject) + len(rec.msgID) + len(rec.body) + 16
-	for k, vs := range rec.header {
+func (rec Record) size() int {
+	n := len(rec.Subject) + len(rec.MsgID) + len(rec.Body) + 16
+	for k, vs := range rec.Header {
 		for _, v := range vs {
 			n += len(k) + len(v) + 4
 		}
@@ -59,7 +59,7 @@ func (rec record) size() int {
 	return n
 }
 
-func encodeEnvelope(recs []record) []byte {
+func EncodeEnvelope(recs []Record) []byte {
 	size := 1
 	for _, r := range recs {
 		size += r.size()
@@ -67,16 +67,16 @@ func encodeEnvelope(recs []record) []byte {
 	b := make([]byte, 0, size)
 	b = append(b, envelopeV1)
 	for _, r := range recs {
-		b = appendString(b, r.subject)
-		b = appendString(b, r.msgID)
+		b = appendString(b, r.Subject)
+		b = appendString(b, r.MsgID)
 		n := 0
-		for k, vs := range r.header {
+		for k, vs := range r.Header {
 			if k != jetstream.MsgIDHeader {
 				n += len(vs)
 			}
 		}
 		b = binary.AppendUvarint(b, uint64(n))
-		for k, vs := range r.header {
+		for k, vs := range r.Header {
 			if k == jetstream.MsgIDHeader {
 				continue // carried as msgID
 			}
@@ -85,7 +85,7 @@ func encodeEnvelope(recs []record) []byte {
 				b = appendString(b, v)
 			}
 		}
-		b = appendString(b, string(r.body))
+		b = appendString(b, string(r.Body))
 	}
 	return b
 }
@@ -97,22 +97,22 @@ func appendString(b []byte, s string) []byte {
 
 var errEnvelope = errors.New("bad envelope")
 
-// decodeEnvelope reads an envelope; any corruption is an error, never a
+// DecodeEnvelope reads an envelope; any corruption is an error, never a
 // panic.
-func decodeEnvelope(b []byte) ([]record, error) {
+func DecodeEnvelope(b []byte) ([]Record, error) {
 	if len(b) == 0 || b[0] != envelopeV1 {
 		return nil, fmt.Errorf("%w: unknown version", errEnvelope)
 	}
 	d := decoder{b: b[1:]}
-	var out []record
+	var out []Record
 	for len(d.b) > 0 && d.err == nil {
-		r := record{subject: d.str(), msgID: d.str(), header: nats.Header{}}
+		r := Record{Subject: d.str(), MsgID: d.str(), Header: nats.Header{}}
 		n := d.uvarint()
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			k := d.str()
-			r.header.Add(k, d.str())
+			r.Header.Add(k, d.str())
 		}
-		r.body = []byte(d.str())
+		r.Body = []byte(d.str())
 		out = append(out, r)
 	}
 	return out, d.err

@@ -1,4 +1,4 @@
-package core
+package ingest
 
 import (
 	"context"
@@ -16,19 +16,19 @@ import (
 
 // StreamIngest holds envelopes: one message per commit group.
 const (
-	subjectIngest = "ingest.commit"
+	SubjectIngest = "ingest.commit"
 )
 
 // commitReq is one caller's records waiting for their commit.
 type commitReq struct {
-	recs []record
+	recs []Record
 	done chan error
 }
 
 func (q commitReq) ids() []string {
 	ids := make([]string, len(q.recs))
 	for i, rc := range q.recs {
-		ids[i] = rc.msgID
+		ids[i] = rc.MsgID
 	}
 	return ids
 }
@@ -38,12 +38,7 @@ func (q commitReq) ids() []string {
 // no linger timer and one commit in flight: the commit being written is the
 // timer, and groups grow with the load by themselves
 // (research/perf-groupcommit.md).
-func (r *Relay) startCommitter(ctx, bg context.Context) error {
-	r.commits = make(chan commitReq, 4096)
-	return r.sup.open(ctx, bg, part{name: "committer", run: r.runCommitter, vital: true})
-}
-
-func (r *Relay) runCommitter(ctx context.Context) error {
+func (r *Ingest) RunCommitter(ctx context.Context) error {
 	for {
 		var first commitReq
 		select {
@@ -64,10 +59,10 @@ func (r *Relay) runCommitter(ctx context.Context) error {
 }
 
 // gather takes what else is queued now, up to the envelope's size.
-func (r *Relay) gather(first commitReq) []commitReq {
+func (r *Ingest) gather(first commitReq) []commitReq {
 	group := []commitReq{first}
 	size := envelopeSize(first.recs)
-	for size < maxEnvelope/2 {
+	for size < MaxEnvelope/2 {
 		select {
 		case q := <-r.commits:
 			group = append(group, q)
@@ -79,7 +74,7 @@ func (r *Relay) gather(first commitReq) []commitReq {
 	return group
 }
 
-func envelopeSize(recs []record) int {
+func envelopeSize(recs []Record) int {
 	n := 0
 	for _, rc := range recs {
 		n += rc.size()
@@ -90,16 +85,16 @@ func envelopeSize(recs []record) int {
 // storeEnvelope publishes one envelope. An attempt that gets no answer
 // (a NATS server died with the request, a stream leader is being elected)
 // is repeated after commitAttempt with the same message id, so that
-// INGEST keeps one copy if both attempts arrived, until commitTimeout.
-func (r *Relay) storeEnvelope(ctx context.Context, group []commitReq) error {
-	var recs []record
+// INGEST keeps one copy if both attempts arrived, until CommitTimeout.
+func (r *Ingest) storeEnvelope(ctx context.Context, group []commitReq) error {
+	var recs []Record
 	for _, q := range group {
 		recs = append(recs, q.recs...)
 	}
-	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	ctx, cancel := context.WithTimeout(ctx, CommitTimeout)
 	defer cancel()
-	m := nats.NewMsg(subjectIngest)
-	m.Data = encodeEnvelope(recs)
+	m := nats.NewMsg(SubjectIngest)
+	m.Data = EncodeEnvelope(recs)
 	m.Header.Set(jetstream.MsgIDHeader, newEnvelopeID())
 	for {
 		attempt, done := context.WithTimeout(ctx, commitAttempt)
@@ -120,7 +115,7 @@ func (r *Relay) storeEnvelope(ctx context.Context, group []commitReq) error {
 
 const (
 	commitAttempt = 3 * time.Second
-	commitTimeout = 30 * time.Second
+	CommitTimeout = 30 * time.Second
 )
 
 func newEnvelopeID() string {
@@ -129,7 +124,7 @@ func newEnvelopeID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (r *Relay) failQueued() {
+func (r *Ingest) failQueued() {
 	for {
 		select {
 		case q := <-r.commits:
@@ -144,7 +139,7 @@ func (r *Relay) failQueued() {
 // commit stores recs durably (in the envelope of the next group) and
 // returns when they are, or when ctx ends (then the outcome is unknown to
 // the caller, who answers 503: a retry is a duplicate if it was stored).
-func (r *Relay) commit(ctx context.Context, recs []record) error {
+func (r *Ingest) commit(ctx context.Context, recs []Record) error {
 	q := commitReq{recs: recs, done: make(chan error, 1)}
 	select {
 	case r.commits <- q:

@@ -1,9 +1,10 @@
-package core
+package ingest
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 // policy). On error nothing of the call is stored, except when ctx ends
 // while its commit group is being written: then the outcome is unknown,
 // and a retry answers "duplicate" for what was stored.
-func (r *Relay) Publish(ctx context.Context, p relay.Principal, evs []events.Event) ([]relay.Result, error) {
+func (r *Ingest) Publish(ctx context.Context, p relay.Principal, evs []events.Event) ([]relay.Result, error) {
 	if err := r.Authorize(p, evs); err != nil {
 		return nil, err
 	}
@@ -29,15 +30,15 @@ func (r *Relay) Publish(ctx context.Context, p relay.Principal, evs []events.Eve
 			return nil, err
 		}
 	}
-	recs := make([]record, len(evs))
+	recs := make([]Record, len(evs))
 	for i := range evs {
-		m, err := r.eventMsg(p, &evs[i])
+		m, err := r.EventMsg(p, &evs[i])
 		if err != nil {
 			return nil, err
 		}
-		recs[i] = recordOf(m)
+		recs[i] = RecordOf(m)
 	}
-	res, err := r.store(ctx, recs)
+	res, err := r.Store(ctx, recs)
 	if err != nil {
 		return nil, err
 	}
@@ -49,22 +50,22 @@ func (r *Relay) Publish(ctx context.Context, p relay.Principal, evs []events.Eve
 	return res, nil
 }
 
-// store commits the records not yet stored and says, per record, whether
+// Store commits the records not yet stored and says, per record, whether
 // it was accepted or a duplicate: decided before the write, so that a
 // duplicate never sinks the records committed with it.
-func (r *Relay) store(ctx context.Context, recs []record) ([]relay.Result, error) {
+func (r *Ingest) Store(ctx context.Context, recs []Record) ([]relay.Result, error) {
 	ids := make([]string, len(recs))
 	for i, rc := range recs {
-		ids[i] = rc.msgID
+		ids[i] = rc.MsgID
 	}
 	owned, err := r.dedupe.claim(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	var fresh []record
+	var fresh []Record
 	res := make([]relay.Result, len(recs))
 	for i, rc := range recs {
-		res[i] = relay.Result{ID: rc.header.Get(relay.HeaderEventID), Status: relay.StatusDuplicate}
+		res[i] = relay.Result{ID: rc.Header.Get(relay.HeaderEventID), Status: relay.StatusDuplicate}
 		if owned[i] {
 			res[i].Status = relay.StatusAccepted
 			fresh = append(fresh, rc)
@@ -79,7 +80,7 @@ func (r *Relay) store(ctx context.Context, recs []record) ([]relay.Result, error
 	return res, nil
 }
 
-func (r *Relay) countIngest(res []relay.Result) {
+func (r *Ingest) countIngest(res []relay.Result) {
 	for _, x := range res {
 		if x.Status == relay.StatusDuplicate {
 			r.metrics.IngestDuplicate.Inc()
@@ -91,10 +92,10 @@ func (r *Relay) countIngest(res []relay.Result) {
 
 // learnOwners records the reseller that placed an order as its item's
 // owner.
-func (r *Relay) learnOwners(ctx context.Context, reseller string, evs []events.Event, res []relay.Result) error {
+func (r *Ingest) learnOwners(ctx context.Context, reseller string, evs []events.Event, res []relay.Result) error {
 	for i, e := range evs {
 		if e.Type == events.TypeOrderPlaced && res[i].Status == relay.StatusAccepted {
-			if err := r.learnOwner(ctx, e.Key(), reseller); err != nil {
+			if err := r.dir.LearnOwner(ctx, e.Key(), reseller); err != nil {
 				return err
 			}
 		}
@@ -107,7 +108,7 @@ func (r *Relay) learnOwners(ctx context.Context, reseller string, evs []events.E
 // overrides API); a reseller only orders, for its own seller, on its own
 // accounts, for items no other reseller owns. Fields left empty are not
 // judged here: validation names them.
-func (r *Relay) Authorize(p relay.Principal, evs []events.Event) error {
+func (r *Ingest) Authorize(p relay.Principal, evs []events.Event) error {
 	for i, e := range evs {
 		field := "[" + strconv.Itoa(i) + "]"
 		var err error
@@ -133,9 +134,9 @@ func authorizeSellerEvent(seller, field string, e events.Event) error {
 	return nil
 }
 
-func (r *Relay) authorizeOrder(reseller, field string, e events.Event) error {
-	rs, ok := r.reg.reseller(reseller)
-	if !ok {
+func (r *Ingest) authorizeOrder(reseller, field string, e events.Event) error {
+	rs, err := r.dir.Reseller(reseller)
+	if err != nil {
 		return fmt.Errorf("%w: reseller %q is not registered", events.ErrUnauthorized, reseller)
 	}
 	switch {
@@ -143,18 +144,18 @@ func (r *Relay) authorizeOrder(reseller, field string, e events.Event) error {
 		return events.Forbidden(field+".type", "a reseller token may publish only %v; %q comes from sellers", events.UpstreamTypes, e.Type)
 	case e.Seller != "" && e.Seller != rs.Seller:
 		return events.Forbidden(field+".seller", "reseller %q orders from seller %q, not %q", reseller, rs.Seller, e.Seller)
-	case e.Account != "" && !contains(rs.Accounts, e.Account):
+	case e.Account != "" && !slices.Contains(rs.Accounts, e.Account):
 		return events.Forbidden(field+".account", "account %q is not one of reseller %q's accounts %v", e.Account, reseller, rs.Accounts)
 	}
-	if owner, ok := r.owners.get(e.Key()); ok && owner != reseller && e.Item != "" {
+	if owner, ok := r.dir.Owner(e.Key()); ok && owner != reseller && e.Item != "" {
 		return events.Forbidden(field+".item", "item %q is owned by another reseller", e.Item)
 	}
 	return nil
 }
 
-// eventMsg is the stored form of an event: its JSON, its message id
+// EventMsg is the stored form of an event: its JSON, its message id
 // (scoped by seller, see msgid.go), and headers that spare the router and the receivers a JSON decode.
-func (r *Relay) eventMsg(p relay.Principal, e *events.Event) (*nats.Msg, error) {
+func (r *Ingest) EventMsg(p relay.Principal, e *events.Event) (*nats.Msg, error) {
 	body, err := e.AppendJSON(make([]byte, 0, 512))
 	if err != nil {
 		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
@@ -171,7 +172,7 @@ func (r *Relay) eventMsg(p relay.Principal, e *events.Event) (*nats.Msg, error) 
 	m.Header.Set(relay.HeaderType, e.Type)
 	m.Header.Set(relay.HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
 	if d, err := events.ParseData(e.Data); err == nil {
-		setDataHeaders(m.Header, e.Type, d)
+		SetDataHeaders(m.Header, e.Type, d)
 	}
 	if seq, ok := e.Extensions["sequence"]; ok {
 		var s string
@@ -182,10 +183,10 @@ func (r *Relay) eventMsg(p relay.Principal, e *events.Event) (*nats.Msg, error) 
 	return m, nil
 }
 
-// setDataHeaders copies what the transition guard reads from data: the
+// SetDataHeaders copies what the transition guard reads from data: the
 // state and its kind, what an override stands for, and the order item
 // (only when it is a valid token: it comes from the seller).
-func setDataHeaders(h nats.Header, typ string, d events.Data) {
+func SetDataHeaders(h nats.Header, typ string, d events.Data) {
 	if d.State != "" {
 		h.Set(relay.HeaderState, d.State)
 		h.Set(relay.HeaderKind, string(d.Kind(typ)))

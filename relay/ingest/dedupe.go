@@ -1,4 +1,4 @@
-package core
+package ingest
 
 import (
 	"context"
@@ -133,36 +133,39 @@ func (d *dedupe) size() int {
 	return len(d.ids)
 }
 
-// loadDedupe reads the INGEST window into the index, then keeps tailing
-// INGEST when other relays may write to it (an external NATS).
-func (r *Relay) loadDedupe(ctx, bg context.Context) error {
+// OpenDedupe starts reading the INGEST window into the index. It returns
+// the tail to run (nil when there is nothing to read and no other relay
+// writes): the tail loads the window, then keeps reading INGEST when other
+// relays may write to it (an external NATS). AwaitDedupe waits for the
+// load once the tail runs.
+func (r *Ingest) OpenDedupe(ctx context.Context) (func(context.Context) error, error) {
 	st, err := r.js.Stream(ctx, relay.StreamIngest)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", relay.StreamIngest, store.Classify(err))
+		return nil, fmt.Errorf("open %s: %w", relay.StreamIngest, store.Classify(err))
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("%s info: %w", relay.StreamIngest, store.Classify(err))
+		return nil, fmt.Errorf("%s info: %w", relay.StreamIngest, store.Classify(err))
 	}
 	last := info.State.LastSeq
 	if last == 0 {
 		close(r.dedupe.ready)
 		if r.cfg.LocalJetStream() {
-			return nil
+			return nil, nil
 		}
 	}
+	start := time.Now().Add(-r.cfg.DedupeWindow)
 	oc, err := r.js.OrderedConsumer(ctx, relay.StreamIngest, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: ptr(time.Now().Add(-r.cfg.DedupeWindow))})
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start})
 	if err != nil {
-		return fmt.Errorf("read %s: %w", relay.StreamIngest, store.Classify(err))
+		return nil, fmt.Errorf("read %s: %w", relay.StreamIngest, store.Classify(err))
 	}
 	tail := &ingestTail{r: r, oc: oc, last: last, caughtUp: last == 0}
-	if err := r.sup.open(ctx, bg, part{name: "dedupe", run: tail.run, vital: true}); err != nil {
-		return err
-	}
-	if last == 0 {
-		return nil
-	}
+	return tail.run, nil
+}
+
+// AwaitDedupe waits until the running tail loaded the dedupe window.
+func (r *Ingest) AwaitDedupe(ctx context.Context) error {
 	select {
 	case <-r.dedupe.ready:
 		r.log.Info().Int("ids", r.dedupe.size()).Msg("dedupe window loaded")
@@ -175,7 +178,7 @@ func (r *Relay) loadDedupe(ctx, bg context.Context) error {
 // ingestTail reads INGEST into the dedupe index: up to the last envelope
 // stored at start, and on, when other relays write to INGEST too.
 type ingestTail struct {
-	r        *Relay
+	r        *Ingest
 	oc       jetstream.Consumer
 	last     uint64
 	caughtUp bool
@@ -212,7 +215,7 @@ func (t *ingestTail) run(ctx context.Context) error {
 
 // envelopeIDs lists the dedupe keys of an envelope's records.
 func envelopeIDs(b []byte) ([]string, error) {
-	recs, err := decodeEnvelope(b)
+	recs, err := DecodeEnvelope(b)
 	if err != nil {
 		return nil, err
 	}

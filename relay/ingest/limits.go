@@ -1,4 +1,4 @@
-package core
+package ingest
 
 import (
 	"context"
@@ -56,7 +56,7 @@ func (b *tokenBuckets) take(id string, n int, now time.Time) (time.Duration, boo
 
 // limitOrders checks a reseller's request against its order rate and
 // ORDERS' room.
-func (r *Relay) limitOrders(ctx context.Context, reseller string, evs []events.Event) error {
+func (r *Ingest) limitOrders(ctx context.Context, reseller string, evs []events.Event) error {
 	if err := r.takeOrders(reseller, len(evs)); err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (r *Relay) limitOrders(ctx context.Context, reseller string, evs []events.E
 // takeOrders spends one token per event of a reseller's request. A batch
 // larger than the whole bucket could never pass: it is too large, not too
 // early.
-func (r *Relay) takeOrders(reseller string, n int) error {
+func (r *Ingest) takeOrders(reseller string, n int) error {
 	if n > r.cfg.OrderBurst {
 		return events.Invalid("[]", "%d orders in one request; a reseller may send at most %d at once (RELAY_ORDER_BURST)", n, r.cfg.OrderBurst)
 	}
@@ -103,7 +103,7 @@ const orderOverhead = 1024
 
 // checkOrdersRoom answers 507 to a reseller's orders once ORDERS would be
 // nearly full with them; sellers' events are not affected.
-func (r *Relay) checkOrdersRoom(ctx context.Context, evs []events.Event) error {
+func (r *Ingest) checkOrdersRoom(ctx context.Context, evs []events.Event) error {
 	var size int64
 	for _, e := range evs {
 		size += int64(len(e.Data)) + orderOverhead

@@ -1,4 +1,4 @@
-package core
+package ingest
 
 import (
 	"strings"
@@ -22,29 +22,29 @@ func eventMsgID(seller, id string) string { return seller + ":" + id }
 // its seller.
 func orderMsgID(seller, reseller, id string) string { return seller + "." + reseller + ":" + id }
 
-// copyMsgID is the DELIVERY message id of reseller's copy of the event
+// CopyMsgID is the DELIVERY message id of reseller's copy of the event
 // stored under msgID (seller + event id + reseller). An event stored by a
 // version before seller scoping keeps its bare id there, so that routing
 // it again after an upgrade still makes a duplicate copy, not a second one.
-func copyMsgID(reseller, msgID string) string { return reseller + ":" + msgID }
+func CopyMsgID(reseller, msgID string) string { return reseller + ":" + msgID }
 
 // dedupeKey is what the dedupe index remembers a stored record by: its
 // message id, or, for a record stored before seller scoping (an event
 // under its bare id, an order under "<reseller>:<id>"), the scoped id
 // rebuilt from its subject, so that the dedupe window carries over an
 // upgrade.
-func dedupeKey(rc record) string {
-	id := rc.header.Get(relay.HeaderEventID)
+func dedupeKey(rc Record) string {
+	id := rc.Header.Get(relay.HeaderEventID)
 	switch {
 	case id == "":
-	case rc.msgID == id:
-		if k, err := events.ParseEventSubject(rc.subject); err == nil {
+	case rc.MsgID == id:
+		if k, err := events.ParseEventSubject(rc.Subject); err == nil {
 			return eventMsgID(k.Seller, id)
 		}
-	case strings.HasPrefix(rc.subject, events.OrdersPrefix+"."):
-		if reseller, k, err := events.ParseOrderSubject(rc.subject); err == nil && rc.msgID == reseller+":"+id {
+	case strings.HasPrefix(rc.Subject, events.OrdersPrefix+"."):
+		if reseller, k, err := events.ParseOrderSubject(rc.Subject); err == nil && rc.MsgID == reseller+":"+id {
 			return orderMsgID(k.Seller, reseller, id)
 		}
 	}
-	return rc.msgID
+	return rc.MsgID
 }
