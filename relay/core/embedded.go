@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
@@ -30,7 +31,7 @@ func startEmbedded(cfg relay.Config, auth *natsAuth, reg *registry, log zerolog.
 		JetStreamMaxStore:  cfg.MaxFileStore,
 		JetStreamMaxMemory: cfg.MaxMemStore,
 		SyncAlways:         cfg.SyncAlways,
-		SyncInterval:       syncIntervalOf(cfg),
+		SyncInterval:       store.SyncIntervalOf(cfg),
 		JetStreamLimits:    server.JSLimitOpts{DefaultMaxConsumers: cfg.MaxConsumers},
 		FeatureFlags:       cfg.FeatureFlags,
 	}

@@ -171,9 +171,9 @@ func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer, floo
 func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg, w store.ConsumeWatch, floor *ackFloor) error {
 	fence := &ackFence{}
 	if r.derivedLazy() {
-		fence.delay = fenceDelay
+		fence.delay = store.FenceDelay
 	}
-	tick := time.NewTicker(derivedSyncInterval)
+	tick := time.NewTicker(store.DerivedSyncInterval)
 	defer tick.Stop()
 	for {
 		select {

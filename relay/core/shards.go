@@ -10,6 +10,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 )
 
@@ -106,7 +107,7 @@ func (r *Relay) captureReseller(ctx context.Context, rs relay.Reseller) error {
 // from a view without the other's reseller. Streams whose subjects are
 // right are left alone.
 func (r *Relay) healDelivery(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, storeAttempt)
+	ctx, cancel := context.WithTimeout(ctx, store.StoreAttempt)
 	defer cancel()
 	layout := r.deliveryLayout()
 	if err := r.applyLayout(ctx, layout, slices.Sorted(maps.Keys(layout)), false); err != nil {

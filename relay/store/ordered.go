@@ -1,19 +1,26 @@
-package core
+package store
 
 import (
 	"context"
 	"time"
 
-	"github.com/billrelay/billrelay/relay/store"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
-// storeAttempt bounds one store of the router's output: a request lost
+// StoreAttempt bounds one store of the router's output: a request lost
 // with a dying server is repeated (message ids keep one copy) instead of
 // holding routing up.
-const storeAttempt = 5 * time.Second
+const StoreAttempt = 5 * time.Second
+
+// Writer stores groups of messages in order: the router's output, and the
+// copies journal, replay and reconciliation write.
+type Writer struct {
+	JS  jetstream.JetStream
+	Cfg relay.Config
+}
 
 func stripBatchHeaders(msgs []*nats.Msg) {
 	for _, m := range msgs {
@@ -28,15 +35,15 @@ func stripBatchHeaders(msgs []*nats.Msg) {
 // default; beyond it publishing stalls and fails).
 const storeWindow = 256
 
-// storeOrdered stores msgs, all for one stream, as one atomic batch (one
+// Ordered stores msgs, all for one stream, as one atomic batch (one
 // fsync, all or nothing), or one by one when the batch repeats a stored
 // message id (the server refuses such a batch whole) or the stream is
 // async-persisted behind the fence, and returns each one's sequence.
-func (r *Relay) storeOrdered(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, storeAttempt)
+func (w Writer) Ordered(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, StoreAttempt)
 	defer cancel()
-	if len(msgs) > 1 && !r.lazySubject(msgs[0].Subject) {
-		ack, err := jetstreamext.PublishMsgBatch(ctx, r.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+	if len(msgs) > 1 && !LazySubject(w.Cfg, msgs[0].Subject) {
+		ack, err := jetstreamext.PublishMsgBatch(ctx, w.JS, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
 		if err == nil {
 			seqs := make([]uint64, len(msgs))
 			for i := range seqs {
@@ -44,22 +51,22 @@ func (r *Relay) storeOrdered(ctx context.Context, msgs []*nats.Msg) ([]uint64, e
 			}
 			return seqs, nil
 		}
-		if store.APICode(err) != store.CodeBatchDuplicateID {
-			return nil, store.Classify(err)
+		if APICode(err) != CodeBatchDuplicateID {
+			return nil, Classify(err)
 		}
 		stripBatchHeaders(msgs)
 	}
-	return r.storeEach(ctx, msgs)
+	return w.each(ctx, msgs)
 }
 
-// storeEach publishes msgs pipelined in order, with at most storeWindow
+// each publishes msgs pipelined in order, with at most storeWindow
 // unanswered at any time: each new publish waits only for the answer to
 // the one storeWindow places before it, so the pipe stays full.
-func (r *Relay) storeEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
+func (w Writer) each(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
 	seqs := make([]uint64, len(msgs))
 	futures := make([]jetstream.PubAckFuture, len(msgs))
 	settle := func(i int) error {
-		ack, err := store.AwaitAck(ctx, futures[i])
+		ack, err := AwaitAck(ctx, futures[i])
 		if err != nil {
 			return err
 		}
@@ -72,9 +79,9 @@ func (r *Relay) storeEach(ctx context.Context, msgs []*nats.Msg) ([]uint64, erro
 				return nil, err
 			}
 		}
-		f, err := r.js.PublishMsgAsync(m)
+		f, err := w.JS.PublishMsgAsync(m)
 		if err != nil {
-			return nil, store.Classify(err)
+			return nil, Classify(err)
 		}
 		futures[i] = f
 	}
