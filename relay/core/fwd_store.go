@@ -7,7 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-func (r *Relay) derivedLazy() bool                { return store.DerivedLazy(r.cfg) }
+func (r *Relay) derivedLazy() bool               { return store.DerivedLazy(r.cfg) }
 func (r *Relay) lazySubject(subject string) bool { return store.LazySubject(r.cfg, subject) }
 func (r *Relay) awaitFence(ctx context.Context) error {
 	return store.AwaitFence(ctx, r.cfg)
