@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 )
 
@@ -63,7 +64,7 @@ func (r *Relay) gatherJournals(first journalReq) ([]journalReq, *journalReq) {
 	for {
 		select {
 		case q := <-r.journals:
-			if n+len(q.msgs) > maxAtomicBatch {
+			if n+len(q.msgs) > store.MaxAtomicBatch {
 				return group, &q
 			}
 			group, n = append(group, q), n+len(q.msgs)
@@ -84,7 +85,7 @@ func (r *Relay) failJournals() {
 	}
 }
 
-// journalChunk hands at most maxAtomicBatch receipts to the journaler and
+// journalChunk hands at most store.MaxAtomicBatch receipts to the journaler and
 // waits for their batch.
 func (r *Relay) journalChunk(ctx context.Context, msgs []*nats.Msg) error {
 	q := journalReq{msgs: msgs, done: make(chan error, 1)}

@@ -117,7 +117,7 @@ func (r *Relay) unpin(ep relay.Destination) {
 	defer cancel()
 	s, err := r.js.Stream(ctx, ep.Stream)
 	if err == nil {
-		err = s.UnpinConsumer(ctx, ep.ID, relayGroup)
+		err = s.UnpinConsumer(ctx, ep.ID, store.RelayGroup)
 	}
 	if err != nil {
 		r.log.Debug().Err(err).Str("consumer", ep.ID).Msg("unpin of a replaced pusher failed; the new one waits for the pin to expire")
@@ -165,7 +165,7 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep relay.Destination, 
 		Report: func(st delivery.DeliveryStatus) { r.reportDelivery(ep.ID, st) },
 		Gates:  delivery.KVGates{Kv: r.gates, Reseller: ep.ID},
 		Log:    r.log.With().Str("consumer", ep.ID).Str("component", "webhook").Logger(),
-	}, &receiptSink{next: sink, r: r, ep: ep}, &delivery.GroupSource{Cons: cons, Group: relayGroup})
+	}, &receiptSink{next: sink, r: r, ep: ep}, &delivery.GroupSource{Cons: cons, Group: store.RelayGroup})
 	if err := d.Run(ctx); !errors.Is(err, relay.ErrGone) {
 		return err
 	}

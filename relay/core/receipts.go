@@ -62,8 +62,8 @@ func (r *Relay) journal(ctx context.Context, rcs []relay.Receipt) error {
 	for i, rc := range rcs {
 		msgs[i] = receiptMsg(rc)
 	}
-	for start := 0; start < len(msgs); start += maxAtomicBatch {
-		if err := r.journalChunk(ctx, msgs[start:min(start+maxAtomicBatch, len(msgs))]); err != nil {
+	for start := 0; start < len(msgs); start += store.MaxAtomicBatch {
+		if err := r.journalChunk(ctx, msgs[start:min(start+store.MaxAtomicBatch, len(msgs))]); err != nil {
 			return fmt.Errorf("journal receipts: %w", err)
 		}
 	}
@@ -91,7 +91,7 @@ func (r *Relay) runReceiptWriter(ctx context.Context) error {
 			return nil
 		}
 		batch := []relay.Receipt{first}
-		for len(batch) < maxAtomicBatch && len(r.rw.in) > 0 {
+		for len(batch) < store.MaxAtomicBatch && len(r.rw.in) > 0 {
 			batch = append(batch, <-r.rw.in)
 		}
 		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -148,7 +148,7 @@ func (r *Relay) fixDrift(ctx context.Context, rs relay.Reseller, res *ReconcileR
 		}
 		batch = append(batch, m)
 		res.Items[i].Fixed = true
-		if len(batch) == maxAtomicBatch {
+		if len(batch) == store.MaxAtomicBatch {
 			if err := flush(); err != nil {
 				return err
 			}

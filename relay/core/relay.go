@@ -10,6 +10,7 @@ import (
 	"github.com/billrelay/billrelay/relay"
 	ingest "github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/metrics"
+	"github.com/billrelay/billrelay/relay/route"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -34,7 +35,7 @@ type Relay struct {
 	ownersKV jetstream.KeyValue
 	done     jetstream.KeyValue
 	owners   *owners
-	items    *itemCache
+	router   *route.Router
 
 	reg      *registry
 	layoutMu sync.Mutex     // one change of the delivery streams at a time
@@ -73,8 +74,8 @@ func Open(ctx context.Context, cfg relay.Config, log zerolog.Logger) (*Relay, er
 		cfg: cfg, log: log.With().Str("component", "relay").Logger(), root: log,
 		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
 		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]relay.Receipt{}},
-		owners: &owners{m: map[events.Key]string{}}, items: newItemCache(),
-		work: store.NewWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
+		owners: &owners{m: map[events.Key]string{}},
+		work:   store.NewWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
 	}
 	r.metrics = newMetrics(r)
 	if err := r.connect(); err != nil {

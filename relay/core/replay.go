@@ -11,6 +11,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/ingest"
+	"github.com/billrelay/billrelay/relay/route"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -155,7 +156,7 @@ func (r *Relay) replayScan(ctx context.Context, rs relay.Reseller, q ReplayReque
 			res.Matched++
 			batch = append(batch, replayCopy(rs.ID, run, m, md))
 		}
-		if len(batch) >= maxAtomicBatch {
+		if len(batch) >= store.MaxAtomicBatch {
 			if failed = flush(); failed != nil {
 				return false
 			}
@@ -191,7 +192,7 @@ func (r *Relay) replayMatches(rs relay.Reseller, q ReplayRequest, m jetstream.Ms
 // replayCopy is the reseller's copy of a replayed event, marked as such.
 func replayCopy(reseller, run string, m jetstream.Msg, md *jetstream.MsgMetadata) *nats.Msg {
 	k, _ := events.ParseEventSubject(m.Subject())
-	c := copyFor(reseller, k, ingest.Record{Header: m.Headers(), Body: m.Data()}, md.Sequence.Stream, md.Timestamp, nil)
+	c := route.CopyFor(reseller, k, ingest.Record{Header: m.Headers(), Body: m.Data()}, md.Sequence.Stream, md.Timestamp, nil)
 	c.Header.Set(jetstream.MsgIDHeader, "replay:"+run+":"+reseller+":"+strconv.FormatUint(md.Sequence.Stream, 10))
 	c.Header.Set(relay.HeaderReplay, "true")
 	return c

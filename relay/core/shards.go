@@ -6,12 +6,10 @@ import (
 	"hash/fnv"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/store"
-	"github.com/nats-io/nats.go"
 )
 
 // Delivery shards. JetStream finds a filtered consumer's next message by
@@ -180,36 +178,3 @@ func deliveryFirst(name string) int {
 	}
 	return 1
 }
-
-// copyGroups holds the router's copies per delivery stream, each group in
-// routing order (one reseller's copies all go to one stream, so its order
-// holds): an atomic batch holds one stream's messages only.
-type copyGroups struct {
-	idx   map[string]int
-	parts [][]*nats.Msg
-	n     int
-}
-
-func (g *copyGroups) add(stream string, m *nats.Msg) {
-	i, ok := g.idx[stream]
-	if !ok {
-		i = len(g.parts)
-		g.idx[stream] = i
-		g.parts = append(g.parts, nil)
-	}
-	g.parts[i] = append(g.parts[i], m)
-	g.n++
-}
-
-// copyParts is what the router stores in one go: a part per stream for
-// atomic batches; behind the fence, one part still grouped by stream, so
-// that it is pipelined together and each stream's queue in the server gets
-// its messages in runs.
-func (r *Relay) copyParts(g *copyGroups) [][]*nats.Msg {
-	if len(g.parts) < 2 || !r.derivedLazy() {
-		return g.parts
-	}
-	return [][]*nats.Msg{slices.Concat(g.parts...)}
-}
-
-func isDeliverSubject(s string) bool { return strings.HasPrefix(s, events.DeliverPrefix+".") }

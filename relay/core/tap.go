@@ -31,7 +31,7 @@ func (r *Relay) Tap(ctx context.Context, name string, sink relay.Sink, cfg deliv
 	cfg.Dead = func(ctx context.Context, m relay.Message, reason string) error {
 		return r.deadLetter(ctx, deadLetterOrigin{relay.StreamEvents, durable, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
 	}
-	d := delivery.NewDispatcher(cfg, sink, &delivery.GroupSource{Cons: cons, Group: relayGroup})
+	d := delivery.NewDispatcher(cfg, sink, &delivery.GroupSource{Cons: cons, Group: store.RelayGroup})
 	r.sup.start(r.bg, part{name: "tap " + name, run: d.Run})
 	return nil
 }

@@ -8,14 +8,13 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/ingest"
+	"github.com/billrelay/billrelay/relay/route"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Stream and bucket names.
-const (
-	routerConsumer = "router"
-)
+const ()
 
 // maxMsgSize bounds one stored event (the ingest body limit is 1 MiB).
 const maxMsgSize = 2 << 20
@@ -317,7 +316,7 @@ func (r *Relay) consumerConfig(ep relay.Destination) jetstream.ConsumerConfig {
 
 func (r *Relay) routerConsumerConfig() jetstream.ConsumerConfig {
 	return r.pinned(jetstream.ConsumerConfig{
-		Durable:       routerConsumer,
+		Durable:       route.ConsumerName,
 		Description:   "expands INGEST envelopes into EVENTS, ORDERS and per-reseller DELIVERY copies",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy, // see routeLoop: AckAll would ack redeliveries not yet routed
@@ -333,10 +332,10 @@ func (r *Relay) routerConsumerConfig() jetstream.ConsumerConfig {
 const routerAckWait = 10 * time.Second
 
 // pinned makes cfg a consumer that one relay at a time reads: JetStream
-// pins it to the first relay that pulls from group relayGroup and moves it
+// pins it to the first relay that pulls from group store.RelayGroup and moves it
 // to another after FailoverAfter without a pull.
 func (r *Relay) pinned(cfg jetstream.ConsumerConfig) jetstream.ConsumerConfig {
-	cfg.PriorityGroups = []string{relayGroup}
+	cfg.PriorityGroups = []string{store.RelayGroup}
 	cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
 	cfg.PinnedTTL = r.cfg.FailoverAfter
 	return cfg

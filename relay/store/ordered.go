@@ -92,3 +92,12 @@ func (w Writer) each(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
 	}
 	return seqs, nil
 }
+
+// MaxAtomicBatch is the server's limit on messages in one atomic batch.
+const MaxAtomicBatch = 1000
+
+// RelayGroup is the priority group of consumers that one relay at a time
+// must serve (the router, webhook pushers, taps): pinned by JetStream, so
+// that several relays on a cluster never route or push the same stream
+// twice or out of order, with no leader election of the relay's own.
+const RelayGroup = "relay"

@@ -1,13 +1,17 @@
-package core
+package route
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/store"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -21,7 +25,7 @@ const rewindWindow = 30 * time.Second
 // reached the disk, and those after it were handed to the router before
 // the stop and would otherwise wait out their ack wait. Repeats are
 // dropped by message id; later redeliveries are routed (and dropped) again.
-func (r *Relay) rewind(ctx context.Context) error {
+func (r *Router) rewind(ctx context.Context) error {
 	floor, at, err := r.routedFloor(ctx)
 	if err != nil {
 		return err
@@ -46,7 +50,7 @@ func (r *Relay) rewind(ctx context.Context) error {
 }
 
 // routeRange routes the envelopes an ordered consumer reads, up to last.
-func (r *Relay) routeRange(ctx context.Context, cfg jetstream.OrderedConsumerConfig, last uint64) (int, error) {
+func (r *Router) routeRange(ctx context.Context, cfg jetstream.OrderedConsumerConfig, last uint64) (int, error) {
 	oc, err := r.js.OrderedConsumer(ctx, relay.StreamIngest, cfg)
 	if err != nil {
 		return 0, store.Classify(err)
@@ -72,8 +76,8 @@ func (r *Relay) routeRange(ctx context.Context, cfg jetstream.OrderedConsumerCon
 
 // routedFloor is the last envelope the router acknowledged, and when it
 // was stored; zero when there is none.
-func (r *Relay) routedFloor(ctx context.Context) (uint64, time.Time, error) {
-	c, err := r.js.Consumer(ctx, relay.StreamIngest, routerConsumer)
+func (r *Router) routedFloor(ctx context.Context) (uint64, time.Time, error) {
+	c, err := r.js.Consumer(ctx, relay.StreamIngest, ConsumerName)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return 0, time.Time{}, nil
 	}
@@ -126,3 +130,36 @@ func (f *ackFence) ripe(now time.Time) []jetstream.Msg {
 	f.pending = append(f.pending[:0], f.pending[n:]...)
 	return out
 }
+
+// copyGroups holds the router's copies per delivery stream, each group in
+// routing order (one reseller's copies all go to one stream, so its order
+// holds): an atomic batch holds one stream's messages only.
+type copyGroups struct {
+	idx   map[string]int
+	parts [][]*nats.Msg
+	n     int
+}
+
+func (g *copyGroups) add(stream string, m *nats.Msg) {
+	i, ok := g.idx[stream]
+	if !ok {
+		i = len(g.parts)
+		g.idx[stream] = i
+		g.parts = append(g.parts, nil)
+	}
+	g.parts[i] = append(g.parts[i], m)
+	g.n++
+}
+
+// copyParts is what the router stores in one go: a part per stream for
+// atomic batches; behind the fence, one part still grouped by stream, so
+// that it is pipelined together and each stream's queue in the server gets
+// its messages in runs.
+func (r *Router) copyParts(g *copyGroups) [][]*nats.Msg {
+	if len(g.parts) < 2 || !store.DerivedLazy(r.cfg) {
+		return g.parts
+	}
+	return [][]*nats.Msg{slices.Concat(g.parts...)}
+}
+
+func isDeliverSubject(s string) bool { return strings.HasPrefix(s, events.DeliverPrefix+".") }

@@ -1,4 +1,4 @@
-package core
+package route
 
 import (
 	"context"
@@ -13,66 +13,92 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/ingest"
+	"github.com/billrelay/billrelay/relay/metrics"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
-// maxAtomicBatch is the server's limit on messages in one atomic batch.
-const maxAtomicBatch = 1000
+// Recipients is what the router asks the registry: who receives an item's
+// events (its owner, or every reseller of the account), and where a
+// reseller's copies are stored.
+type Recipients interface {
+	Recipients(k events.Key) []string
+	Reseller(id string) (relay.Reseller, error)
+}
 
-// relayGroup is the priority group of consumers that one relay at a time
-// must serve (the router, webhook pushers, taps): pinned by JetStream, so
-// that several relays on a cluster never route or push the same stream
-// twice or out of order, with no leader election of the relay's own.
-const relayGroup = "relay"
+// Layout repairs the delivery streams when a copy finds no stream for its
+// subject (a reseller registered on another relay a moment ago).
+type Layout interface {
+	HealDelivery(ctx context.Context)
+}
 
-// startRouter expands INGEST envelopes into per-event EVENTS and ORDERS
+// Config is what the router is built from.
+type Config struct {
+	Relay    relay.Config
+	Log      zerolog.Logger
+	JS       jetstream.JetStream
+	Metrics  *metrics.Metrics
+	Dir      Recipients
+	Layout   Layout
+	Consumer jetstream.ConsumerConfig // the router's consumer on INGEST
+	// Unclean says the previous run did not stop cleanly: rewind first.
+	Unclean bool
+}
+
+// Router expands INGEST envelopes into per-event EVENTS and ORDERS
 // messages and EVENTS into per-reseller DELIVERY copies. It acks an
 // envelope only after all of that is stored (fsynced under the default
 // sync policy), so a crash at any point repeats writes whose message ids
-// make them harmless, and loses nothing.
-func (r *Relay) startRouter(ctx, bg context.Context) error {
-	_ = r.js.DeleteConsumer(ctx, relay.StreamEvents, routerConsumer) // the router of earlier versions read EVENTS
-	rt := &router{r: r, floor: newAckFloor()}
-	if r.derivedLazy() {
-		var err error
-		if rt.unclean, err = r.markRunning(); err != nil {
-			return err
-		}
-		r.marked = true
-	}
-	return r.sup.open(ctx, bg, part{name: "router", open: rt.open, run: rt.run, vital: true})
-}
+// make them harmless, and loses nothing. It owns its consumer on INGEST,
+// the floor below which every envelope is acked (where a consumer lost at
+// run time is re-created), and the item states of the transition guard.
+type Router struct {
+	cfg     relay.Config
+	log     zerolog.Logger
+	js      jetstream.JetStream
+	metrics *metrics.Metrics
+	dir     Recipients
+	layout  Layout
+	w       store.Writer
+	consCfg jetstream.ConsumerConfig
+	items   *itemCache
 
-// router is the routing part: its consumer on INGEST, and the floor below
-// which every envelope is acked, where a consumer lost at run time is
-// re-created.
-type router struct {
-	r       *Relay
 	cons    jetstream.Consumer
 	floor   *ackFloor
-	unclean bool // the previous run did not stop cleanly: rewind first
+	unclean bool
 }
 
-func (rt *router) open(ctx context.Context) error {
-	cons, err := rt.r.routerConsumer(ctx, rt.floor.seq)
+// New makes the router; Open and Run are its lifecycle.
+func New(c Config) *Router {
+	return &Router{
+		cfg: c.Relay, log: c.Log, js: c.JS, metrics: c.Metrics, dir: c.Dir, layout: c.Layout,
+		w: store.Writer{JS: c.JS, Cfg: c.Relay}, consCfg: c.Consumer, items: newItemCache(),
+		floor: newAckFloor(), unclean: c.Unclean,
+	}
+}
+
+// Open creates (or re-creates after floor) the router's consumer.
+func (r *Router) Open(ctx context.Context) error {
+	cons, err := r.ConsumerName(ctx, r.floor.seq)
 	if err != nil {
 		return err
 	}
-	rt.cons = cons
-	rt.floor.reset(cons.CachedInfo().AckFloor.Stream)
+	r.cons = cons
+	r.floor.reset(cons.CachedInfo().AckFloor.Stream)
 	return nil
 }
 
-func (rt *router) run(ctx context.Context) error {
-	if rt.unclean {
-		if err := rt.r.rewind(ctx); err != nil && ctx.Err() == nil {
-			rt.r.log.Error().Err(err).Msg("re-routing after an unclean stop failed; continuing from the acknowledged floor")
+// Run routes until ctx ends (nil) or the consumer is lost.
+func (r *Router) Run(ctx context.Context) error {
+	if r.unclean {
+		if err := r.rewind(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error().Err(err).Msg("re-routing after an unclean stop failed; continuing from the acknowledged floor")
 		}
-		rt.unclean = false
+		r.unclean = false
 	}
-	return rt.r.consumeIngest(ctx, rt.cons, rt.floor)
+	return r.consumeIngest(ctx, r.cons, r.floor)
 }
 
 // ackFloor follows the router's acknowledged floor: every envelope up to
@@ -110,13 +136,13 @@ func (f *ackFloor) acked(seq uint64) {
 	}
 }
 
-// routerConsumer creates or updates the router's consumer. One made by an
+// ConsumerName creates or updates the router's consumer. One made by an
 // earlier version with AckAll (which cannot be updated to explicit acks)
 // is replaced by one that starts after its acknowledged floor; one lost
 // while the relay runs is re-created after floor, the last this run knew.
-func (r *Relay) routerConsumer(ctx context.Context, floor uint64) (jetstream.Consumer, error) {
-	cfg := r.routerConsumerConfig()
-	old, err := r.js.Consumer(ctx, relay.StreamIngest, routerConsumer)
+func (r *Router) ConsumerName(ctx context.Context, floor uint64) (jetstream.Consumer, error) {
+	cfg := r.consCfg
+	old, err := r.js.Consumer(ctx, relay.StreamIngest, ConsumerName)
 	switch {
 	case err == nil:
 		// where it starts cannot change once made
@@ -127,7 +153,7 @@ func (r *Relay) routerConsumer(ctx context.Context, floor uint64) (jetstream.Con
 	}
 	if err == nil && old.CachedInfo().Config.AckPolicy != cfg.AckPolicy {
 		floor := old.CachedInfo().AckFloor.Stream
-		if err := r.js.DeleteConsumer(ctx, relay.StreamIngest, routerConsumer); err != nil {
+		if err := r.js.DeleteConsumer(ctx, relay.StreamIngest, ConsumerName); err != nil {
 			return nil, fmt.Errorf("replace router consumer: %w", store.Classify(err))
 		}
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
@@ -146,7 +172,7 @@ func (r *Relay) routerConsumer(ctx context.Context, floor uint64) (jetstream.Con
 const routerPullBytes = 16 << 20
 
 // consumeIngest routes until ctx ends (nil) or the consumer is lost.
-func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer, floor *ackFloor) error {
+func (r *Router) consumeIngest(ctx context.Context, cons jetstream.Consumer, floor *ackFloor) error {
 	in := make(chan jetstream.Msg, 16)
 	errs := make(chan error, 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
@@ -154,7 +180,7 @@ func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer, floo
 		case in <- m:
 		case <-ctx.Done():
 		}
-	}, jetstream.PullMaxBytes(routerPullBytes), jetstream.PullPriorityGroup(relayGroup), store.ConsumeErrs(r.log, "router", errs))
+	}, jetstream.PullMaxBytes(routerPullBytes), jetstream.PullPriorityGroup(store.RelayGroup), store.ConsumeErrs(r.log, "router", errs))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", relay.StreamIngest, store.Classify(err))
 	}
@@ -168,9 +194,9 @@ func (r *Relay) consumeIngest(ctx context.Context, cons jetstream.Consumer, floo
 // JetStream hands out new envelopes at once and redelivers the pending
 // ones only when their ack wait ends, so acking "all up to" a new one
 // would settle envelopes this run never routed.
-func (r *Relay) routeLoop(ctx context.Context, in <-chan jetstream.Msg, w store.ConsumeWatch, floor *ackFloor) error {
+func (r *Router) routeLoop(ctx context.Context, in <-chan jetstream.Msg, w store.ConsumeWatch, floor *ackFloor) error {
 	fence := &ackFence{}
-	if r.derivedLazy() {
+	if store.DerivedLazy(r.cfg) {
 		fence.delay = store.FenceDelay
 	}
 	tick := time.NewTicker(store.DerivedSyncInterval)
@@ -237,7 +263,7 @@ type stored struct {
 // routeEnvelopes loads the last state of the batch's items, stores its
 // events, then their copies. It reports whether everything is stored
 // (false only when ctx ended).
-func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool {
+func (r *Router) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool {
 	var evRecs, orderRecs []ingest.Record
 	var evAt []time.Time
 	for _, m := range batch {
@@ -281,10 +307,10 @@ func (r *Relay) routeEnvelopes(ctx context.Context, batch []jetstream.Msg) bool 
 
 // storeAll stores msgs in order, in atomic batches, retrying until it
 // succeeds or ctx ends, and returns their sequences.
-func (r *Relay) storeAll(ctx context.Context, msgs []*nats.Msg) ([]uint64, bool) {
+func (r *Router) storeAll(ctx context.Context, msgs []*nats.Msg) ([]uint64, bool) {
 	seqs := make([]uint64, 0, len(msgs))
-	for start := 0; start < len(msgs); start += maxAtomicBatch {
-		chunk := msgs[start:min(start+maxAtomicBatch, len(msgs))]
+	for start := 0; start < len(msgs); start += store.MaxAtomicBatch {
+		chunk := msgs[start:min(start+store.MaxAtomicBatch, len(msgs))]
 		s, ok := r.storeChunk(ctx, chunk)
 		if !ok {
 			return nil, false
@@ -302,16 +328,16 @@ func msgsOf(recs []ingest.Record) []*nats.Msg {
 	return out
 }
 
-func (r *Relay) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bool) {
+func (r *Router) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bool) {
 	backoff := 50 * time.Millisecond
 	for {
-		seqs, err := r.storeOrdered(ctx, chunk)
+		seqs, err := r.w.Ordered(ctx, chunk)
 		if err == nil {
 			return seqs, true
 		}
 		r.log.Warn().Err(err).Int("messages", len(chunk)).Dur("retry_in", backoff).Msg("routing store failed")
 		if isDeliverSubject(chunk[0].Subject) && store.NoStream(err) {
-			r.healDelivery(ctx) // a reseller's subjects may be missing from its stream
+			r.layout.HealDelivery(ctx) // a reseller's subjects may be missing from its stream
 		}
 		select {
 		case <-time.After(backoff):
@@ -324,7 +350,7 @@ func (r *Relay) storeChunk(ctx context.Context, chunk []*nats.Msg) ([]uint64, bo
 
 // copiesOf checks each event against its item's last state and makes a
 // copy for each of its recipients, grouped by the stream that stores it.
-func (r *Relay) copiesOf(evs []stored, keys []events.Key) *copyGroups {
+func (r *Router) copiesOf(evs []stored, keys []events.Key) *copyGroups {
 	out := &copyGroups{idx: map[string]int{}}
 	for i, e := range evs {
 		if keys[i].Item == "" {
@@ -336,19 +362,19 @@ func (r *Relay) copiesOf(evs []stored, keys []events.Key) *copyGroups {
 			r.metrics.Flagged.WithLabelValues(f).Inc()
 			r.log.Warn().Str("event_id", e.rec.Header.Get(relay.HeaderEventID)).Str("flag", f).Str("item", keys[i].Item).Msg("transition flagged")
 		}
-		for _, id := range r.recipients(keys[i]) {
-			rs, _ := r.reg.reseller(id)
-			out.add(rs.DeliveryStream(), copyFor(id, keys[i], e.rec, e.seq, e.at, flags))
+		for _, id := range r.dir.Recipients(keys[i]) {
+			rs, _ := r.dir.Reseller(id)
+			out.add(rs.DeliveryStream(), CopyFor(id, keys[i], e.rec, e.seq, e.at, flags))
 		}
 	}
 	r.metrics.Copies.Add(float64(out.n))
 	return out
 }
 
-// copyFor is reseller's own copy of an event: the same bytes, its own
+// CopyFor is reseller's own copy of an event: the same bytes, its own
 // subject, the event's headers, and a message id that makes a repeated
 // copy a duplicate.
-func copyFor(reseller string, k events.Key, rec ingest.Record, seq uint64, at time.Time, flags []string) *nats.Msg {
+func CopyFor(reseller string, k events.Key, rec ingest.Record, seq uint64, at time.Time, flags []string) *nats.Msg {
 	h := rec.Header
 	c := nats.NewMsg(events.DeliverSubject(reseller, k))
 	c.Data = rec.Body
@@ -366,3 +392,6 @@ func copyFor(reseller string, k events.Key, rec ingest.Record, seq uint64, at ti
 	}
 	return c
 }
+
+// ConsumerName is the router's durable consumer on INGEST.
+const ConsumerName = "router"

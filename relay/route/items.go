@@ -1,4 +1,4 @@
-package core
+package route
 
 import (
 	"context"
@@ -94,7 +94,7 @@ func (st *itemState) fromBody(data []byte) {
 // before the batch: JetStream answers that from its subject index, while
 // "the last up to sequence n" with later messages stored walks the stream
 // back block by block for every item it has never seen.
-func (r *Relay) prefetchItems(ctx context.Context, keys []events.Key) {
+func (r *Router) prefetchItems(ctx context.Context, keys []events.Key) {
 	var missing []string
 	seen := map[events.Key]bool{}
 	c := r.items
@@ -120,7 +120,7 @@ func (r *Relay) prefetchItems(ctx context.Context, keys []events.Key) {
 	c.mu.Unlock()
 }
 
-func (r *Relay) fetchLast(ctx context.Context, subjects []string) {
+func (r *Router) fetchLast(ctx context.Context, subjects []string) {
 	msgs, err := jetstreamext.GetLastMsgsFor(ctx, r.js, relay.StreamEvents, subjects)
 	if err != nil {
 		r.log.Warn().Err(err).Msg("item states not loaded; transitions of these items go unchecked")
