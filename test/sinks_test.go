@@ -7,7 +7,7 @@ import (
 
 	"github.com/billrelay/billrelay/adapters/agent"
 	"github.com/billrelay/billrelay/adapters/webhook"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/test/sinktest"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -16,7 +16,7 @@ import (
 // receiver that verifies every request with the Standard Webhooks library.
 func TestWebhookSinkConformance(t *testing.T) {
 	sinktest.Run(t, func(t *testing.T) sinktest.Target {
-		secret := core.NewWebhookSecret()
+		secret := registry.NewWebhookSecret()
 		verifier, err := standardwebhooks.NewWebhook(secret)
 		if err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/relay/delivery"
+	"github.com/billrelay/billrelay/relay/registry"
 )
 
 type sellerRequest struct {
@@ -101,7 +102,7 @@ func (s *Server) webhookView(id string, w *relay.Webhook) *webhookView {
 	if w == nil {
 		return nil
 	}
-	v := &webhookView{URL: core.RedactURL(w.URL), Concurrency: w.Concurrency, Secrets: len(w.ActiveSecrets(time.Now())),
+	v := &webhookView{URL: registry.RedactURL(w.URL), Concurrency: w.Concurrency, Secrets: len(w.ActiveSecrets(time.Now())),
 		Circuit: &delivery.DeliveryStatus{Circuit: delivery.CircuitClosed}}
 	if st, ok := s.relay.WebhookStatus(id); ok {
 		v.Circuit = &st

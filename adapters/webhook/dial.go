@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/registry"
 )
 
 // NewClient returns an HTTP client for callbacks that dials only what p
@@ -23,7 +23,7 @@ import (
 // A tenant's targets (p.Private false) are dialled directly, never through
 // HTTP(S)_PROXY: the relay cannot check what a proxy connects to. An
 // admin's webhooks keep the environment's proxy.
-func NewClient(p core.CallbackPolicy) *http.Client {
+func NewClient(p registry.CallbackPolicy) *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: guard(p)}
 	tr := &http.Transport{
 		DialContext: dialer.DialContext, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
@@ -39,11 +39,11 @@ func NewClient(p core.CallbackPolicy) *http.Client {
 }
 
 // guard is the dialer's Control: it sees the IP and port being connected.
-func guard(p core.CallbackPolicy) func(network, address string, _ syscall.RawConn) error {
+func guard(p registry.CallbackPolicy) func(network, address string, _ syscall.RawConn) error {
 	return func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
-			return fmt.Errorf("%w: %w: %q is not an IP address", relay.ErrPermanent, core.ErrAddressRefused, address)
+			return fmt.Errorf("%w: %w: %q is not an IP address", relay.ErrPermanent, registry.ErrAddressRefused, address)
 		}
 		return p.Check(ap.Addr())
 	}
@@ -58,7 +58,7 @@ type Clients struct {
 }
 
 // For returns the client of policy p.
-func (c *Clients) For(p core.CallbackPolicy) *http.Client {
+func (c *Clients) For(p registry.CallbackPolicy) *http.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -79,5 +79,5 @@ func PostError(target string, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return fmt.Errorf("post to %s: %w", core.RedactURL(target), err)
+	return fmt.Errorf("post to %s: %w", registry.RedactURL(target), err)
 }

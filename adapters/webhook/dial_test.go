@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/registry"
 )
 
 // counting is a real receiver on 127.0.0.1 that counts what reaches it.
@@ -50,15 +50,15 @@ func TestClientChecksTheDialledAddress(t *testing.T) {
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	byName := "http://localhost:" + port + "/tmf"
 	for _, target := range []string{srv.URL, byName} {
-		_, err := post(t, NewClient(core.CallbackPolicy{}), target)
-		if !errors.Is(err, core.ErrAddressRefused) || !errors.Is(err, relay.ErrPermanent) || !strings.Contains(err.Error(), "loopback") {
+		_, err := post(t, NewClient(registry.CallbackPolicy{}), target)
+		if !errors.Is(err, registry.ErrAddressRefused) || !errors.Is(err, relay.ErrPermanent) || !strings.Contains(err.Error(), "loopback") {
 			t.Fatalf("%s: err = %v, want the address refused", target, err)
 		}
 	}
 	if hits.Load() != 0 {
 		t.Fatalf("the receiver got %d requests under the tenant policy", hits.Load())
 	}
-	allowed := NewClient(core.CallbackPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	allowed := NewClient(registry.CallbackPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	for _, target := range []string{srv.URL, byName} {
 		if resp, err := post(t, allowed, target); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s allowed: %v", target, err)
@@ -76,7 +76,7 @@ func TestClientFollowsNoRedirect(t *testing.T) {
 	outer, _ := counting(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, inner.URL+"/admin", http.StatusTemporaryRedirect)
 	})
-	c := NewClient(core.CallbackPolicy{Private: true})
+	c := NewClient(registry.CallbackPolicy{Private: true})
 	resp, err := post(t, c, outer.URL)
 	if err != nil || resp.StatusCode != http.StatusTemporaryRedirect {
 		t.Fatalf("redirecting receiver: %v %v", resp, err)

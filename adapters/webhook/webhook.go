@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/registry"
 )
 
 // Headers billrelay adds next to the Standard Webhooks ones.
@@ -68,7 +68,7 @@ func New(cfg Config) (*Sink, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Client == nil {
-		cfg.Client = NewClient(core.CallbackPolicy{Private: true})
+		cfg.Client = NewClient(registry.CallbackPolicy{Private: true})
 	}
 	return &Sink{cfg: cfg, client: cfg.Client}, nil
 }
@@ -135,8 +135,8 @@ func Sign(secrets []string, id string, ts int64, body []byte) string {
 
 // NewFactory returns the relay's sink factory for webhooks, taking their
 // clients from clients.
-func NewFactory(timeout time.Duration, clients *Clients) func(w relay.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
-	return func(w relay.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
+func NewFactory(timeout time.Duration, clients *Clients) func(w relay.Webhook, p registry.CallbackPolicy) (relay.Sink, error) {
+	return func(w relay.Webhook, p registry.CallbackPolicy) (relay.Sink, error) {
 		return New(Config{URL: w.URL, Timeout: timeout, Client: clients.For(p),
 			Secrets: func() []string { return w.ActiveSecrets(time.Now()) }})
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
 )
@@ -203,10 +204,10 @@ func (b *byteSize) Decode(v string) error {
 
 // sinkFactory builds a reseller's push sink: its TMF hubs, or its Standard
 // Webhooks endpoint, each dialling under the policy the relay gives it.
-func sinkFactory(c config) func(relay.Webhook, core.CallbackPolicy) (relay.Sink, error) {
+func sinkFactory(c config) func(relay.Webhook, registry.CallbackPolicy) (relay.Sink, error) {
 	clients := &webhook.Clients{}
 	std := webhook.NewFactory(c.WebhookTimeout, clients)
-	return func(w relay.Webhook, p core.CallbackPolicy) (relay.Sink, error) {
+	return func(w relay.Webhook, p registry.CallbackPolicy) (relay.Sink, error) {
 		if w.Format == relay.FormatTMF {
 			return &tmf.HubSink{Hubs: w.Hubs, Client: clients.For(p), Timeout: c.WebhookTimeout}, nil
 		}
@@ -223,7 +224,7 @@ func (l *cidrList) Decode(v string) error {
 		*l = nil
 		return nil
 	}
-	allow, err := core.ParseAllow(strings.Split(v, ","))
+	allow, err := registry.ParseAllow(strings.Split(v, ","))
 	if err != nil {
 		return fmt.Errorf("expected comma-separated CIDR prefixes such as 10.20.0.0/16,fd12::/48: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -146,11 +147,11 @@ func parseAckReply(reply string) (ackRef, error) {
 // first start. It lives in the bucket, not on local disk, so that every
 // relay on a cluster accepts every other relay's ack ids.
 func (r *Relay) loadAckKey(ctx context.Context) error {
-	_, err := r.kv.Create(ctx, keyAckKey, randomBytes(32))
+	_, err := r.kv.Create(ctx, registry.KeyAckKey, registry.RandomBytes(32))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("create ack key: %w", store.Classify(err))
 	}
-	e, err := r.kv.Get(ctx, keyAckKey)
+	e, err := r.kv.Get(ctx, registry.KeyAckKey)
 	if err != nil {
 		return fmt.Errorf("read ack key: %w", store.Classify(err))
 	}

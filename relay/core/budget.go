@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -65,7 +66,7 @@ func (r *Relay) deliveryShards() int {
 	if r.reg == nil {
 		return n
 	}
-	for _, rs := range r.reg.allResellers() {
+	for _, rs := range r.reg.AllResellers() {
 		var k int
 		if _, err := fmt.Sscanf(rs.DeliveryStream(), relay.StreamDelivery+"_%d", &k); err == nil {
 			n = max(n, k+1)
@@ -141,7 +142,7 @@ func (r *Relay) ensureStream(ctx context.Context, sc jetstream.StreamConfig) err
 	old := st.CachedInfo().Config
 	r.log.Warn().Err(err).Str("stream", sc.Name).Int64("max_bytes", sc.MaxBytes).Int64("kept_max_bytes", old.MaxBytes).
 		Msg("the store has no room for this stream's new limits; it keeps its old configuration (lower what the store holds or raise RELAY_MAX_FILE_STORE)")
-	if sameSet(old.Subjects, sc.Subjects) {
+	if registry.SameSet(old.Subjects, sc.Subjects) {
 		return nil
 	}
 	sc.MaxBytes, sc.Discard = old.MaxBytes, old.Discard // subjects must still change (a new reseller's copies)

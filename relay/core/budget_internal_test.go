@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/registry"
 )
 
 // TestBudgetFitsTheStore checks that the MaxBytes of every stream and
@@ -31,7 +32,7 @@ func TestBudgetFitsTheStore(t *testing.T) {
 					sum += maxBytes(&cfg, b, 0)
 				}
 				for k := range shards {
-					sum += r.deliveryConfig(deliveryStream(k), nil).MaxBytes
+					sum += r.deliveryConfig(registry.DeliveryStream(k), nil).MaxBytes
 				}
 				if sum > store {
 					t.Fatalf("store %d, reserve %d%%, %d shards: limits add up to %d", store, pct, shards, sum)

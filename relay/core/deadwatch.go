@@ -91,7 +91,7 @@ func (r *Relay) onAdvisory(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	if !r.reg.taken(a.Consumer) || !(relay.IsDeliveryStream(a.Stream) || a.Stream == relay.StreamOrders) {
+	if !r.reg.Taken(a.Consumer) || !(relay.IsDeliveryStream(a.Stream) || a.Stream == relay.StreamOrders) {
 		_ = m.Ack() // not a seller's or reseller's consumer (or deleted since)
 		return
 	}

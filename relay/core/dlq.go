@@ -118,7 +118,7 @@ func headerSafe(s string) string {
 // DeadLetters lists a reseller's dead letters (every reseller's when
 // reseller is empty), oldest first; redriven ones only with all.
 func (r *Relay) DeadLetters(ctx context.Context, reseller string, all bool, limit int) ([]DeadLetter, error) {
-	if reseller != "" && !r.reg.taken(reseller) {
+	if reseller != "" && !r.reg.Taken(reseller) {
 		return nil, fmt.Errorf("%w: reseller %q", events.ErrNotFound, reseller)
 	}
 	entries, redriven, err := r.readDLQ(ctx, reseller)
@@ -172,7 +172,7 @@ func deadLetterOf(m *jetstream.RawStreamMsg) DeadLetter {
 // redriven) back to its delivery, marked as redriven. Redriving an entry a
 // second time does nothing: the answer counts only what was sent now.
 func (r *Relay) Redrive(ctx context.Context, reseller string, ids []string) (int, error) {
-	if !r.reg.taken(reseller) {
+	if !r.reg.Taken(reseller) {
 		return 0, fmt.Errorf("%w: reseller %q", events.ErrNotFound, reseller)
 	}
 	entries, redriven, err := r.readDLQ(ctx, reseller)

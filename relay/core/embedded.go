@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
@@ -20,7 +21,7 @@ const maxPayload = 8 << 20
 // cfg.DataDir. The store limits and the consumer limit are set explicitly,
 // never left to the server's defaults, so that the relay behaves the same on
 // every machine.
-func startEmbedded(cfg relay.Config, auth *natsAuth, reg *registry, log zerolog.Logger) (*server.Server, error) {
+func startEmbedded(cfg relay.Config, auth *natsAuth, reg *registry.View, log zerolog.Logger) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName:         cfg.ServerName,
 		JetStream:          true,

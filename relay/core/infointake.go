@@ -69,7 +69,7 @@ func (in *receiptIntake) answerInfo(reseller string, m *nats.Msg) {
 }
 
 func (in *receiptIntake) readInfo(reseller string) ([]byte, error) {
-	rs, ok := in.r.reg.reseller(reseller)
+	rs, ok := in.r.reg.Reseller(reseller)
 	if !ok {
 		return nil, fmt.Errorf("reseller %q: %w", reseller, events.ErrNotFound)
 	}

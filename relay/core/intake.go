@@ -132,7 +132,7 @@ func (in *receiptIntake) resubscribe(reseller string) {
 func (in *receiptIntake) run(ctx context.Context) error {
 	defer in.unsubscribeAll()
 	for {
-		changed := in.r.reg.changes()
+		changed := in.r.reg.Changes()
 		if err := in.sync(ctx); err != nil {
 			return err
 		}
@@ -148,7 +148,7 @@ func (in *receiptIntake) sync(context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	registered := map[string]bool{}
-	for _, rs := range in.r.reg.allResellers() {
+	for _, rs := range in.r.reg.AllResellers() {
 		registered[rs.ID] = true
 		if in.subs[rs.ID] != nil {
 			continue
@@ -253,7 +253,7 @@ func (in *receiptIntake) check(ctx context.Context, reseller string, lim *intake
 	if err != nil {
 		return relay.Receipt{}, err
 	}
-	rs, ok := in.r.reg.reseller(reseller)
+	rs, ok := in.r.reg.Reseller(reseller)
 	if !ok {
 		return relay.Receipt{}, refusal(refusedForeign, "reseller %q is not registered", reseller)
 	}

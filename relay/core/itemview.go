@@ -36,7 +36,7 @@ func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
 		return ItemView{}, events.Invalid("item", "%s", p)
 	}
 	v := ItemView{Seller: k.Seller, Account: k.Account, Item: k.Item, Recipients: r.recipients(k), Receipts: []relay.Receipt{}}
-	v.Owner, _ = r.owners.get(k)
+	v.Owner, _ = r.owners.Owner(k)
 	last, err := r.lastFor(ctx, relay.StreamEvents, events.EventSubject(k))
 	if err != nil {
 		return v, err
@@ -49,7 +49,7 @@ func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
 		v.Seq, v.Time = last.Sequence, last.Time
 	}
 	for _, id := range v.Recipients {
-		rs, _ := r.reg.reseller(id) // gone since: DELIVERY, as before shards
+		rs, _ := r.reg.Reseller(id) // gone since: DELIVERY, as before shards
 		rm, err := r.lastFor(ctx, relay.StreamReceipts, receiptSubject(relay.Receipt{Stream: rs.DeliveryStream(), Consumer: id, Key: k}))
 		if err != nil {
 			return v, err

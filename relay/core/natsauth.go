@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -73,4 +74,6 @@ func listenOptions(addr string) (host string, port int, err error) {
 	return h, port, nil
 }
 
-func newInternalPassword() string { return base64.RawURLEncoding.EncodeToString(randomBytes(24)) }
+func newInternalPassword() string {
+	return base64.RawURLEncoding.EncodeToString(registry.RandomBytes(24))
+}

@@ -58,7 +58,7 @@ func (r *Relay) PublishOverride(ctx context.Context, o Override) (string, relay.
 
 func (r *Relay) overrideEvent(o Override) (events.Event, error) {
 	ve := &events.ValidationError{}
-	if _, ok := r.reg.seller(o.Seller); !ok && o.Seller != "" {
+	if _, ok := r.reg.Seller(o.Seller); !ok && o.Seller != "" {
 		ve.Add("seller", "unknown seller %q", o.Seller)
 	}
 	if strings.TrimSpace(o.Actor) == "" {

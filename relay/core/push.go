@@ -10,6 +10,7 @@ import (
 
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/delivery"
+	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/store"
 )
 
@@ -17,7 +18,7 @@ import (
 type PushConfig struct {
 	// NewSink builds the Sink of one webhook (adapters/webhook) or set of
 	// TMF hubs, dialling only what p admits.
-	NewSink func(w relay.Webhook, p CallbackPolicy) (relay.Sink, error)
+	NewSink func(w relay.Webhook, p registry.CallbackPolicy) (relay.Sink, error)
 	// Backoff is the retry schedule (RELAY_WEBHOOK_BACKOFF).
 	Backoff []time.Duration
 	// Concurrency is the default number of items delivered in parallel.
@@ -55,9 +56,7 @@ func (r *Relay) StartPush(cfg PushConfig) {
 			}
 		}()
 		for {
-			r.reg.mu.RLock()
-			changed := r.reg.changed
-			r.reg.mu.RUnlock()
+			changed := r.reg.Changes()
 			r.reconcilePushers(ctx, cfg, running)
 			select {
 			case <-changed:
@@ -98,7 +97,7 @@ func (r *Relay) pushVersion(ep relay.Destination) string {
 }
 
 // pushPolicy: hubs are the tenant's own targets, a webhook the admin's.
-func (r *Relay) pushPolicy(ep relay.Destination) CallbackPolicy {
+func (r *Relay) pushPolicy(ep relay.Destination) registry.CallbackPolicy {
 	return r.callbackPolicy(ep, ep.Webhook.Format == relay.FormatTMF)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -61,7 +62,7 @@ func (r *Relay) Reconcile(ctx context.Context, reseller string, fix bool, progre
 	for _, m := range current {
 		k, _ := events.ParseEventSubject(m.Subject)
 		state := m.Header.Get(relay.HeaderState)
-		if state == "" || !contains(r.recipients(k), rs.ID) {
+		if state == "" || !slices.Contains(r.recipients(k), rs.ID) {
 			continue
 		}
 		res.Checked++

@@ -10,6 +10,7 @@ import (
 	"github.com/billrelay/billrelay/relay"
 	ingest "github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/metrics"
+	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/route"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats-server/v2/server"
@@ -32,13 +33,13 @@ type Relay struct {
 	js       jetstream.JetStream
 	kv       jetstream.KeyValue
 	gates    jetstream.KeyValue
-	ownersKV jetstream.KeyValue
 	done     jetstream.KeyValue
-	owners   *owners
+	owners   *registry.Owners
+	registry *registry.Registry
+	layout   *registry.Layout
 	router   *route.Router
 
-	reg      *registry
-	layoutMu sync.Mutex     // one change of the delivery streams at a time
+	reg      *registry.View
 	work     store.WorkGate // pulls and acks working on JetStream at once
 	polls    pollGate       // pulls waiting on each consumer
 	ackKey   []byte
@@ -72,10 +73,9 @@ func Open(ctx context.Context, cfg relay.Config, log zerolog.Logger) (*Relay, er
 	}
 	r := &Relay{
 		cfg: cfg, log: log.With().Str("component", "relay").Logger(), root: log,
-		reg: newRegistry(), receipts: newReceiptFilter(), closed: make(chan struct{}),
+		reg: registry.NewView(), receipts: newReceiptFilter(), closed: make(chan struct{}),
 		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]relay.Receipt{}},
-		owners: &owners{m: map[events.Key]string{}},
-		work:   store.NewWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
+		work: store.NewWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
 	}
 	r.metrics = newMetrics(r)
 	if err := r.connect(); err != nil {
@@ -140,7 +140,7 @@ func (r *Relay) connect() error {
 		if err != nil {
 			return err
 		}
-		r.reg.onReseller = auth.tenants.changed
+		r.reg.OnReseller = auth.tenants.changed
 		r.tenants = auth.tenants
 		r.ns = ns
 		opts = append(opts, nats.InProcessServer(ns), nats.UserInfo(internalUser, auth.password))

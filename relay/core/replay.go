@@ -183,7 +183,7 @@ func (r *Relay) replayScan(ctx context.Context, rs relay.Reseller, q ReplayReque
 
 func (r *Relay) replayMatches(rs relay.Reseller, q ReplayRequest, m jetstream.Msg) bool {
 	k, err := events.ParseEventSubject(m.Subject())
-	if err != nil || !contains(r.recipients(k), rs.ID) {
+	if err != nil || !slices.Contains(r.recipients(k), rs.ID) {
 		return false
 	}
 	return len(q.Types) == 0 || slices.Contains(q.Types, m.Headers().Get(relay.HeaderType))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
@@ -129,7 +130,7 @@ func AccountHash(account string) string {
 // closed with the others.
 type tenancy struct {
 	ns     *server.Server
-	reg    *registry
+	reg    *registry.View
 	domain string
 	log    zerolog.Logger
 	now    func() time.Time
@@ -167,7 +168,7 @@ const (
 	banMax           = 10 * time.Minute
 )
 
-func newTenancy(ns *server.Server, reg *registry, domain string, log zerolog.Logger) *tenancy {
+func newTenancy(ns *server.Server, reg *registry.View, domain string, log zerolog.Logger) *tenancy {
 	return &tenancy{ns: ns, reg: reg, domain: domain, log: log, now: time.Now,
 		imported: map[string]string{}, banned: map[string]ban{}}
 }
@@ -184,8 +185,8 @@ func (t *tenancy) setShared(f func(reseller string)) {
 func (t *tenancy) admit(c server.ClientAuthentication, user, password string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	rs, ok := t.reg.reseller(user)
-	if !ok || subtle.ConstantTimeCompare([]byte(hashToken(password)), []byte(rs.TokenSHA256)) != 1 {
+	rs, ok := t.reg.Reseller(user)
+	if !ok || subtle.ConstantTimeCompare([]byte(registry.HashToken(password)), []byte(rs.TokenSHA256)) != 1 {
 		return false
 	}
 	if b, ok := t.banned[rs.ID]; ok && t.now().Before(b.until) {

@@ -1,4 +1,4 @@
-package core
+package registry
 
 import (
 	"context"
@@ -11,14 +11,14 @@ import (
 
 // SetNotify sets a seller's notification settings and returns the webhook
 // signing secret (generated when a webhook is set without one).
-func (r *Relay) SetNotify(ctx context.Context, seller string, n relay.Notify) (string, error) {
+func (r *Registry) SetNotify(ctx context.Context, seller string, n relay.Notify) (string, error) {
 	ve := &events.ValidationError{}
 	if n.WebhookURL != "" {
-		checkWebhook(ve, "webhook_", relay.WebhookSpec{URL: n.WebhookURL, Secret: n.Secret}, r.AdminCallbackPolicy())
+		CheckWebhook(ve, "webhook_", relay.WebhookSpec{URL: n.WebhookURL, Secret: n.Secret}, r.AdminCallbackPolicy())
 	}
-	checkAddress(ve, "primary_contact", n.PrimaryContact)
+	CheckAddress(ve, "primary_contact", n.PrimaryContact)
 	for i, a := range n.Bcc {
-		checkAddress(ve, fmt.Sprintf("bcc[%d]", i), a)
+		CheckAddress(ve, fmt.Sprintf("bcc[%d]", i), a)
 	}
 	if n.CCPrimary && n.PrimaryContact == "" {
 		ve.Add("primary_contact", "required when cc_primary is true")
@@ -32,14 +32,14 @@ func (r *Relay) SetNotify(ctx context.Context, seller string, n relay.Notify) (s
 	if n.WebhookURL != "" && n.Secret == "" {
 		n.Secret = NewWebhookSecret()
 	}
-	if _, err := r.updateSeller(ctx, seller, func(s *relay.Seller) error { s.Notify = &n; return nil }); err != nil {
+	if _, err := r.UpdateSeller(ctx, seller, func(s *relay.Seller) error { s.Notify = &n; return nil }); err != nil {
 		return "", err
 	}
 	r.audit(ctx, relay.AuditEntry{Action: "notify.set", Target: "seller/" + seller})
 	return n.Secret, nil
 }
 
-func checkAddress(ve *events.ValidationError, field, a string) {
+func CheckAddress(ve *events.ValidationError, field, a string) {
 	if a == "" {
 		return
 	}

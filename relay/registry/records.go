@@ -1,4 +1,4 @@
-package core
+package registry
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // updateRecord applies change to a registry record with compare-and-set,
 // retrying when another writer got there first, and waits until the local
 // view has the result.
-func updateRecord[T any](ctx context.Context, r *Relay, key, what string, change func(*T) error) (T, error) {
+func updateRecord[T any](ctx context.Context, r *Registry, key, what string, change func(*T) error) (T, error) {
 	var zero T
 	for range 10 {
 		e, err := r.kv.Get(ctx, key)
@@ -40,15 +40,15 @@ func updateRecord[T any](ctx context.Context, r *Relay, key, what string, change
 		if err != nil {
 			return zero, store.Classify(err)
 		}
-		return rec, r.reg.waitRevision(ctx, rev)
+		return rec, r.reg.WaitRevision(ctx, rev)
 	}
 	return zero, fmt.Errorf("%w: %s keeps changing; retry", events.ErrConflict, what)
 }
 
-func (r *Relay) updateReseller(ctx context.Context, id string, change func(*relay.Reseller) error) (relay.Reseller, error) {
+func (r *Registry) UpdateReseller(ctx context.Context, id string, change func(*relay.Reseller) error) (relay.Reseller, error) {
 	return updateRecord(ctx, r, keyReseller+id, fmt.Sprintf("reseller %q", id), change)
 }
 
-func (r *Relay) updateSeller(ctx context.Context, id string, change func(*relay.Seller) error) (relay.Seller, error) {
+func (r *Registry) UpdateSeller(ctx context.Context, id string, change func(*relay.Seller) error) (relay.Seller, error) {
 	return updateRecord(ctx, r, keySeller+id, fmt.Sprintf("seller %q", id), change)
 }

@@ -1,4 +1,4 @@
-package core
+package registry
 
 import (
 	"context"
@@ -11,12 +11,11 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/store"
 )
 
 // auditView is the hub as the audit trail keeps it: no secret, and the
 // callback redacted.
-func hubAuditView(h relay.Hub) map[string]any {
+func HubAuditView(h relay.Hub) map[string]any {
 	return map[string]any{"id": h.ID, "api": h.API, "callback": RedactURL(h.Callback), "query": h.Query}
 }
 
@@ -25,13 +24,13 @@ const maxWebhookConcurrency = 256
 // NewWebhookSecret returns a fresh signing secret: whsec_ and 32 random
 // bytes in base64, as Standard Webhooks specifies.
 func NewWebhookSecret() string {
-	return "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(32))
+	return "whsec_" + base64.StdEncoding.EncodeToString(RandomBytes(32))
 }
 
-// checkWebhook validates spec, an admin's webhook dialled under p; prefix
+// CheckWebhook validates spec, an admin's webhook dialled under p; prefix
 // names its place in the request.
-func checkWebhook(ve *events.ValidationError, prefix string, spec relay.WebhookSpec, p CallbackPolicy) {
-	checkCallback(ve, prefix+"url", spec.URL, false, p)
+func CheckWebhook(ve *events.ValidationError, prefix string, spec relay.WebhookSpec, p CallbackPolicy) {
+	CheckCallback(ve, prefix+"url", spec.URL, false, p)
 	if spec.Secret != "" {
 		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(spec.Secret, "whsec_"))
 		if !strings.HasPrefix(spec.Secret, "whsec_") || err != nil || len(key) < 24 || len(key) > 64 {
@@ -43,9 +42,9 @@ func checkWebhook(ve *events.ValidationError, prefix string, spec relay.WebhookS
 	}
 }
 
-// applyWebhook sets or rotates a webhook and returns the new secret. A
+// ApplyWebhook sets or rotates a webhook and returns the new secret. A
 // rotated-out secret keeps signing for the configured overlap.
-func (r *Relay) applyWebhook(w **relay.Webhook, spec relay.WebhookSpec, now time.Time) string {
+func (r *Registry) ApplyWebhook(w **relay.Webhook, spec relay.WebhookSpec, now time.Time) string {
 	secret := spec.Secret
 	if secret == "" {
 		secret = NewWebhookSecret()
@@ -71,13 +70,13 @@ func (r *Relay) applyWebhook(w **relay.Webhook, spec relay.WebhookSpec, now time
 // SetWebhook sets or rotates the webhook of a reseller (or, for orders, a
 // seller) and returns the signing secret (generated when spec has none).
 // Delivery switches to push at once.
-func (r *Relay) SetWebhook(ctx context.Context, role relay.Role, id string, spec relay.WebhookSpec) (string, error) {
-	ep, err := r.endpointOf(role, id)
+func (r *Registry) SetWebhook(ctx context.Context, role relay.Role, id string, spec relay.WebhookSpec) (string, error) {
+	ep, err := r.EndpointOf(role, id)
 	if err != nil {
 		return "", err
 	}
 	ve := &events.ValidationError{}
-	checkWebhook(ve, "", spec, r.callbackPolicy(ep, false))
+	CheckWebhook(ve, "", spec, r.CallbackPolicy(ep, false))
 	if err := ve.Err(); err != nil {
 		return "", err
 	}
@@ -85,8 +84,8 @@ func (r *Relay) SetWebhook(ctx context.Context, role relay.Role, id string, spec
 		return "", fmt.Errorf("%w: %s receives TMF hub notifications; remove its hubs first", events.ErrConflict, ep)
 	}
 	var secret string
-	ep, err = r.setState(ctx, ep, func(w **relay.Webhook, _ *bool, _ *string) {
-		secret = r.applyWebhook(w, spec, time.Now().UTC())
+	ep, err = r.SetState(ctx, ep, func(w **relay.Webhook, _ *bool, _ *string) {
+		secret = r.ApplyWebhook(w, spec, time.Now().UTC())
 	})
 	if err != nil {
 		return "", fmt.Errorf("set webhook of %s: %w", ep, err)
@@ -96,12 +95,12 @@ func (r *Relay) SetWebhook(ctx context.Context, role relay.Role, id string, spec
 }
 
 // RemoveWebhook stops pushing; the seller or reseller pulls again.
-func (r *Relay) RemoveWebhook(ctx context.Context, role relay.Role, id string) error {
-	ep, err := r.endpointOf(role, id)
+func (r *Registry) RemoveWebhook(ctx context.Context, role relay.Role, id string) error {
+	ep, err := r.EndpointOf(role, id)
 	if err != nil {
 		return err
 	}
-	ep, err = r.setState(ctx, ep, func(w **relay.Webhook, _ *bool, _ *string) { *w = nil })
+	ep, err = r.SetState(ctx, ep, func(w **relay.Webhook, _ *bool, _ *string) { *w = nil })
 	if err != nil {
 		return fmt.Errorf("remove webhook of %s: %w", ep, err)
 	}
@@ -109,37 +108,29 @@ func (r *Relay) RemoveWebhook(ctx context.Context, role relay.Role, id string) e
 	return r.syncConsumer(ctx, ep)
 }
 
-// syncConsumer brings an endpoint's consumer in line with its delivery mode.
-func (r *Relay) syncConsumer(ctx context.Context, ep relay.Destination) error {
-	if _, err := r.js.CreateOrUpdateConsumer(ctx, ep.Stream, r.consumerConfig(ep)); err != nil {
-		return fmt.Errorf("update consumer of %s: %w", ep, store.Classify(err))
-	}
-	return nil
-}
-
 // AddHub subscribes a reseller's TMF callback and returns the hub with its
 // signing secret. The callback is the tenant's own target: no userinfo, and
 // dialled under the tenant policy (see CallbackPolicy). A reseller has at
 // most MaxHubs hubs, and one delivered by a plain webhook none (one
 // delivery mode at a time).
-func (r *Relay) AddHub(ctx context.Context, reseller string, h relay.Hub) (relay.Hub, error) {
-	ep, err := r.endpointOf(relay.RoleReseller, reseller)
+func (r *Registry) AddHub(ctx context.Context, reseller string, h relay.Hub) (relay.Hub, error) {
+	ep, err := r.EndpointOf(relay.RoleReseller, reseller)
 	if err != nil {
 		return relay.Hub{}, err
 	}
 	ve := &events.ValidationError{}
-	checkCallback(ve, "callback", h.Callback, true, r.callbackPolicy(ep, true))
+	CheckCallback(ve, "callback", h.Callback, true, r.CallbackPolicy(ep, true))
 	if err := ve.Err(); err != nil {
 		return relay.Hub{}, err
 	}
-	h.ID, h.Secret = "hub-"+hex.EncodeToString(randomBytes(8)), NewWebhookSecret()
+	h.ID, h.Secret = "hub-"+hex.EncodeToString(RandomBytes(8)), NewWebhookSecret()
 	h.Created = time.Now().UTC()
-	rs, err := r.updateReseller(ctx, reseller, func(rs *relay.Reseller) error { return r.appendHub(rs, h) })
+	rs, err := r.UpdateReseller(ctx, reseller, func(rs *relay.Reseller) error { return r.appendHub(rs, h) })
 	if err != nil {
 		return relay.Hub{}, err
 	}
-	r.audit(ctx, relay.AuditEntry{Action: "hub.add", Target: reseller, Detail: map[string]any{"hub": hubAuditView(h)}})
-	return h, r.syncConsumer(ctx, resellerEndpoint(rs))
+	r.audit(ctx, relay.AuditEntry{Action: "hub.add", Target: reseller, Detail: map[string]any{"hub": HubAuditView(h)}})
+	return h, r.syncConsumer(ctx, ResellerEndpoint(rs))
 }
 
 // appendHub adds h to a reseller's record, inside the compare-and-set, so
@@ -147,7 +138,7 @@ func (r *Relay) AddHub(ctx context.Context, reseller string, h relay.Hub) (relay
 // bound is ErrTooMany (429), not a conflict or invalid input: the request
 // is sound, the tenant is at one of its own bounds, and 429 is what every
 // per-tenant bound answers.
-func (r *Relay) appendHub(rs *relay.Reseller, h relay.Hub) error {
+func (r *Registry) appendHub(rs *relay.Reseller, h relay.Hub) error {
 	if rs.Webhook == nil {
 		rs.Webhook = &relay.Webhook{Format: relay.FormatTMF}
 	}
@@ -163,15 +154,15 @@ func (r *Relay) appendHub(rs *relay.Reseller, h relay.Hub) error {
 
 // RemoveHub ends one of a reseller's TMF subscriptions; without hubs left
 // the reseller pulls again.
-func (r *Relay) RemoveHub(ctx context.Context, reseller, id string) error {
-	ep, err := r.endpointOf(relay.RoleReseller, reseller)
+func (r *Registry) RemoveHub(ctx context.Context, reseller, id string) error {
+	ep, err := r.EndpointOf(relay.RoleReseller, reseller)
 	if err != nil {
 		return err
 	}
 	if ep.Webhook == nil || !slices.ContainsFunc(ep.Webhook.Hubs, func(h relay.Hub) bool { return h.ID == id }) {
 		return fmt.Errorf("%w: hub %q of reseller %q", events.ErrNotFound, id, reseller)
 	}
-	ep, err = r.setState(ctx, ep, func(w **relay.Webhook, _ *bool, _ *string) {
+	ep, err = r.SetState(ctx, ep, func(w **relay.Webhook, _ *bool, _ *string) {
 		if *w == nil {
 			return
 		}

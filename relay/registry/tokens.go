@@ -1,4 +1,4 @@
-package core
+package registry
 
 import (
 	"crypto/rand"
@@ -15,15 +15,15 @@ const (
 	resellerTokenPrefix = "brr_"
 )
 
-// newToken returns a fresh bearer token: 256 random bits.
-func newToken(prefix string) string {
-	return prefix + base64.RawURLEncoding.EncodeToString(randomBytes(32))
+// NewToken returns a fresh bearer token: 256 random bits.
+func NewToken(prefix string) string {
+	return prefix + base64.RawURLEncoding.EncodeToString(RandomBytes(32))
 }
 
-// bcryptToken hashes a token for nats-server's password check. The
+// BcryptToken hashes a token for nats-server's password check. The
 // lowest cost is enough: the token is 256 random bits, which no number of
 // rounds makes easier or harder to guess, and a connection checks it.
-func bcryptToken(token string) string {
+func BcryptToken(token string) string {
 	h, err := bcrypt.GenerateFromPassword([]byte(token), bcrypt.MinCost)
 	if err != nil {
 		panic("bcrypt of a token: " + err.Error()) // only for passwords over 72 bytes; tokens are 47
@@ -31,13 +31,13 @@ func bcryptToken(token string) string {
 	return string(h)
 }
 
-// hashToken is what the registry keeps instead of the token itself.
-func hashToken(token string) string {
+// HashToken is what the registry keeps instead of the token itself.
+func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }
 
-func randomBytes(n int) []byte {
+func RandomBytes(n int) []byte {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic("crypto/rand failed: " + err.Error()) // the OS has no entropy: nothing safe to do

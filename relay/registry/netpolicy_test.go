@@ -1,4 +1,4 @@
-package core
+package registry
 
 import (
 	"errors"
@@ -176,7 +176,7 @@ func TestCheckCallbackRefusesWrittenOutAddresses(t *testing.T) {
 		{"https://93.184.216.34/tmf", true},
 	} {
 		ve := &events.ValidationError{}
-		checkCallback(ve, "callback", tc.url, true, CallbackPolicy{})
+		CheckCallback(ve, "callback", tc.url, true, CallbackPolicy{})
 		err := ve.Err()
 		if tc.ok != (err == nil) {
 			t.Errorf("%s: err = %v", tc.url, err)
@@ -208,7 +208,7 @@ func FuzzCallbackURL(f *testing.F) {
 			t.Fatalf("accepted %q", raw)
 		}
 		ve := &events.ValidationError{}
-		checkCallback(ve, "callback", raw, true, CallbackPolicy{})
+		CheckCallback(ve, "callback", raw, true, CallbackPolicy{})
 		if ip, err := netip.ParseAddr(u.Hostname()); err == nil && (CallbackPolicy{}).Check(ip) != nil && ve.Err() == nil {
 			t.Fatalf("accepted the refused address of %q", raw)
 		}

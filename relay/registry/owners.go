@@ -1,4 +1,4 @@
-package core
+package registry
 
 import (
 	"context"
@@ -40,20 +40,7 @@ func (o *owners) get(k events.Key) (string, bool) {
 	return id, ok
 }
 
-func (r *Relay) watchOwners(ctx, bg context.Context) error {
-	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
-		Bucket: relay.BucketOwners, Description: "which reseller owns an item (learned from its orders)",
-		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: maxBytes(&r.cfg, relay.BucketOwners, 0),
-	})
-	if err != nil {
-		return fmt.Errorf("provision bucket %s: %w", relay.BucketOwners, err)
-	}
-	r.ownersKV = kv
-	k := &store.KVWatch{KV: kv, Apply: r.applyOwner}
-	return r.sup.open(ctx, bg, part{name: "owners", open: k.Open, run: k.Run, vital: true})
-}
-
-func (r *Relay) applyOwner(e jetstream.KeyValueEntry) {
+func (r *Owners) applyOwner(e jetstream.KeyValueEntry) {
 	k, ok := keyOfOwnerKey(e.Key())
 	if !ok {
 		return
@@ -70,8 +57,8 @@ func (r *Relay) applyOwner(e jetstream.KeyValueEntry) {
 // SetOwner makes reseller the owner of an item (an admin correcting or
 // seeding ownership). The reseller must be registered on the item's
 // account.
-func (r *Relay) SetOwner(ctx context.Context, k events.Key, reseller string) error {
-	rs, err := r.Reseller(reseller)
+func (r *Owners) SetOwner(ctx context.Context, k events.Key, reseller string) error {
+	rs, err := r.reseller(reseller)
 	if err != nil {
 		return err
 	}
@@ -87,7 +74,7 @@ func (r *Relay) SetOwner(ctx context.Context, k events.Key, reseller string) err
 
 // ClearOwner forgets an item's owner: its events go to every reseller of
 // the account again.
-func (r *Relay) ClearOwner(ctx context.Context, k events.Key) error {
+func (r *Owners) ClearOwner(ctx context.Context, k events.Key) error {
 	err := r.ownersKV.Delete(ctx, ownerKey(k))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("clear owner: %w", store.Classify(err))
@@ -97,10 +84,10 @@ func (r *Relay) ClearOwner(ctx context.Context, k events.Key) error {
 }
 
 // Owner returns an item's owner, if known.
-func (r *Relay) Owner(k events.Key) (string, bool) { return r.owners.get(k) }
+func (r *Owners) Owner(k events.Key) (string, bool) { return r.owners.get(k) }
 
-// learnOwner records who ordered an item, unless someone already owns it.
-func (r *Relay) learnOwner(ctx context.Context, k events.Key, reseller string) error {
+// LearnOwner records who ordered an item, unless someone already owns it.
+func (r *Owners) LearnOwner(ctx context.Context, k events.Key, reseller string) error {
 	_, err := r.ownersKV.Create(ctx, ownerKey(k), []byte(reseller))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("learn owner: %w", store.Classify(err))
@@ -108,10 +95,10 @@ func (r *Relay) learnOwner(ctx context.Context, k events.Key, reseller string) e
 	return nil
 }
 
-// recipients are the resellers an event for k goes to: its owner if the
+// Recipients are the resellers an event for k goes to: its owner if the
 // owner is still on the account, else every reseller of the account.
-func (r *Relay) recipients(k events.Key) []string {
-	all := r.reg.route(k.Seller, k.Account)
+func (r *Owners) Recipients(k events.Key) []string {
+	all := r.reg.Route(k.Seller, k.Account)
 	if owner, ok := r.owners.get(k); ok && contains(all, owner) {
 		return []string{owner}
 	}
@@ -125,4 +112,12 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+func (r *Owners) reseller(id string) (relay.Reseller, error) {
+	rs, ok := r.reg.Reseller(id)
+	if !ok {
+		return relay.Reseller{}, fmt.Errorf("%w: reseller %q", events.ErrNotFound, id)
+	}
+	return rs, nil
 }

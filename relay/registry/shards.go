@@ -1,4 +1,4 @@
-package core
+package registry
 
 import (
 	"context"
@@ -20,9 +20,9 @@ import (
 // consumer scan only its own stream. The subjects stay those of the
 // design (deliver.<reseller>.…); only which stream stores them changes.
 
-// deliveryStream names shard k: DELIVERY for 0, the design's stream, then
+// DeliveryStream names shard k: DELIVERY for 0, the design's stream, then
 // DELIVERY_01 and on.
-func deliveryStream(k int) string {
+func DeliveryStream(k int) string {
 	if k == 0 {
 		return relay.StreamDelivery
 	}
@@ -31,18 +31,18 @@ func deliveryStream(k int) string {
 
 // shardFor places a new reseller by a hash of its id, so that relays on one
 // cluster agree without asking each other.
-func (r *Relay) shardFor(id string) string {
+func (r *Layout) shardFor(id string) string {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(id))
-	return deliveryStream(int(h.Sum32() % uint32(r.cfg.DeliveryShards)))
+	return DeliveryStream(int(h.Sum32() % uint32(r.cfg.DeliveryShards)))
 }
 
-// deliveryLayout maps each delivery stream to the subjects it captures:
+// DeliveryLayout maps each delivery stream to the subjects it captures:
 // deliver.> on DELIVERY while there is one shard and every reseller lives
 // there (the design's layout), otherwise each stream lists the filters of
 // its own resellers (streams may not overlap).
-func (r *Relay) deliveryLayout(extra ...relay.Reseller) map[string][]string {
-	all := append(r.reg.allResellers(), extra...)
+func (r *Layout) DeliveryLayout(extra ...relay.Reseller) map[string][]string {
+	all := append(r.reg.AllResellers(), extra...)
 	spread := r.cfg.DeliveryShards > 1
 	for _, rs := range all {
 		spread = spread || rs.DeliveryStream() != relay.StreamDelivery
@@ -58,10 +58,10 @@ func (r *Relay) deliveryLayout(extra ...relay.Reseller) map[string][]string {
 	return out
 }
 
-// provisionDelivery creates or updates every delivery stream the registry
+// ProvisionDelivery creates or updates every delivery stream the registry
 // needs. It runs at start, after the registry is loaded.
-func (r *Relay) provisionDelivery(ctx context.Context) error {
-	layout := r.deliveryLayout()
+func (r *Layout) ProvisionDelivery(ctx context.Context) error {
+	layout := r.DeliveryLayout()
 	if err := r.applyLayout(ctx, layout, slices.Sorted(maps.Keys(layout)), true); err != nil {
 		return err
 	}
@@ -76,9 +76,9 @@ const crowdedStream = 200
 
 // warnCrowded tells the operator about a delivery stream that holds more
 // than crowdedStream resellers.
-func (r *Relay) warnCrowded() {
+func (r *Layout) warnCrowded() {
 	count := map[string]int{}
-	for _, rs := range r.reg.allResellers() {
+	for _, rs := range r.reg.AllResellers() {
 		count[rs.DeliveryStream()]++
 	}
 	for name, n := range count {
@@ -89,25 +89,25 @@ func (r *Relay) warnCrowded() {
 	}
 }
 
-// captureReseller makes rs's stream capture its subjects before the
+// CaptureReseller makes rs's stream capture its subjects before the
 // registry names it, so that the router never routes to a reseller whose
 // copies no stream would store.
-func (r *Relay) captureReseller(ctx context.Context, rs relay.Reseller) error {
+func (r *Layout) CaptureReseller(ctx context.Context, rs relay.Reseller) error {
 	names := []string{relay.StreamDelivery}
 	if s := rs.DeliveryStream(); s != relay.StreamDelivery {
 		names = append(names, s)
 	}
-	return r.applyLayout(ctx, r.deliveryLayout(rs), names, false)
+	return r.applyLayout(ctx, r.DeliveryLayout(rs), names, false)
 }
 
-// healDelivery re-applies the layout after a copy found no stream: two
+// HealDelivery re-applies the layout after a copy found no stream: two
 // relays registering at the same moment may each have widened a stream
 // from a view without the other's reseller. Streams whose subjects are
 // right are left alone.
-func (r *Relay) healDelivery(ctx context.Context) {
+func (r *Layout) HealDelivery(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, store.StoreAttempt)
 	defer cancel()
-	layout := r.deliveryLayout()
+	layout := r.DeliveryLayout()
 	if err := r.applyLayout(ctx, layout, slices.Sorted(maps.Keys(layout)), false); err != nil {
 		r.log.Warn().Err(err).Msg("delivery streams not repaired; will retry")
 	}
@@ -118,12 +118,12 @@ func (r *Relay) healDelivery(ctx context.Context) {
 // are only added, never dropped: a relay with an older view of the
 // registry must not take away another relay's new reseller. always updates
 // streams whose subjects did not change too (config changes at start).
-func (r *Relay) applyLayout(ctx context.Context, layout map[string][]string, names []string, always bool) error {
+func (r *Layout) applyLayout(ctx context.Context, layout map[string][]string, names []string, always bool) error {
 	r.layoutMu.Lock()
 	defer r.layoutMu.Unlock()
 	slices.SortStableFunc(names, func(a, b string) int { return deliveryFirst(a) - deliveryFirst(b) })
 	for _, name := range names {
-		info, err := r.streamInfo(ctx, name)
+		info, err := r.streams.StreamInfo(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -135,12 +135,12 @@ func (r *Relay) applyLayout(ctx context.Context, layout map[string][]string, nam
 		if len(want) == 0 {
 			want = []string{name} // what JetStream gives a stream without subjects
 		}
-		if !always && cur != nil && sameSet(cur, want) {
+		if !always && cur != nil && SameSet(cur, want) {
 			continue
 		}
-		sc := r.deliveryConfig(name, want)
-		r.fitHeld(&sc, info)
-		if err := r.ensureStream(ctx, sc); err != nil {
+		sc := r.streams.DeliveryConfig(name, want)
+		r.streams.FitHeld(&sc, info)
+		if err := r.streams.EnsureStream(ctx, sc); err != nil {
 			return fmt.Errorf("provision stream %s: %w", name, err)
 		}
 	}
@@ -165,7 +165,7 @@ func widen(cur, need []string, name string) []string {
 	return out
 }
 
-func sameSet(a, b []string) bool {
+func SameSet(a, b []string) bool {
 	a, b = slices.Clone(a), slices.Clone(b)
 	slices.Sort(a)
 	slices.Sort(b)

@@ -1,4 +1,4 @@
-package core
+package registry
 
 import (
 	"context"
@@ -47,11 +47,11 @@ func callbackURLProblem(raw string, tenant bool) string {
 	return ""
 }
 
-// checkCallback validates a callback URL into ve under field, and refuses
+// CheckCallback validates a callback URL into ve under field, and refuses
 // at once an address written out that the policy would refuse when
 // dialled (a name is judged only when dialled: what it resolves to then
 // is what counts).
-func checkCallback(ve *events.ValidationError, field, raw string, tenant bool, p CallbackPolicy) {
+func CheckCallback(ve *events.ValidationError, field, raw string, tenant bool, p CallbackPolicy) {
 	if problem := callbackURLProblem(raw, tenant); problem != "" {
 		ve.Add(field, "%s", problem)
 		return
@@ -99,16 +99,16 @@ func RedactURL(raw string) string {
 	return s
 }
 
-// callbackPolicy is what ep's sink may dial: a tenant's own targets (TMF
+// CallbackPolicy is what ep's sink may dial: a tenant's own targets (TMF
 // hubs) public addresses and the admin's allowances only, an admin's
 // webhook also private ones.
-func (r *Relay) callbackPolicy(ep relay.Destination, tenant bool) CallbackPolicy {
+func (r *Registry) CallbackPolicy(ep relay.Destination, tenant bool) CallbackPolicy {
 	return CallbackPolicy{Private: !tenant, Allow: slices.Concat(r.cfg.CallbackAllow, ep.Allow)}
 }
 
 // AdminCallbackPolicy is the policy of targets an admin sets outside any
 // reseller (a seller's notification webhook).
-func (r *Relay) AdminCallbackPolicy() CallbackPolicy {
+func (r *Registry) AdminCallbackPolicy() CallbackPolicy {
 	return CallbackPolicy{Private: true, Allow: r.cfg.CallbackAllow}
 }
 
@@ -116,7 +116,7 @@ func (r *Relay) AdminCallbackPolicy() CallbackPolicy {
 // may reach besides public addresses, e.g. its on-premises billing node;
 // an empty list removes the allowance. It returns the canonical prefixes.
 // Running deliveries switch to the new policy at once.
-func (r *Relay) SetCallbackAllow(ctx context.Context, reseller string, cidrs []string) ([]string, error) {
+func (r *Registry) SetCallbackAllow(ctx context.Context, reseller string, cidrs []string) ([]string, error) {
 	ve := &events.ValidationError{}
 	if len(cidrs) > maxAllow {
 		ve.Add("cidrs", "at most %d prefixes, got %d", maxAllow, len(cidrs))
@@ -135,7 +135,7 @@ func (r *Relay) SetCallbackAllow(ctx context.Context, reseller string, cidrs []s
 	}
 	slices.Sort(canon)
 	canon = slices.Compact(canon)
-	if _, err := r.updateReseller(ctx, reseller, func(rs *relay.Reseller) error { rs.CallbackAllow = canon; return nil }); err != nil {
+	if _, err := r.UpdateReseller(ctx, reseller, func(rs *relay.Reseller) error { rs.CallbackAllow = canon; return nil }); err != nil {
 		return nil, err
 	}
 	r.audit(ctx, relay.AuditEntry{Action: "callback_allow.set", Target: reseller, Detail: map[string]any{"cidrs": canon}})

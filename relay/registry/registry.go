@@ -1,4 +1,4 @@
-package core
+package registry
 
 import (
 	"context"
@@ -21,16 +21,16 @@ import (
 const (
 	keySeller   = "seller."
 	keyReseller = "reseller."
-	keyAckKey   = "secret.ackkey"
+	KeyAckKey   = "secret.ackkey"
 )
 
 type accountKey struct{ seller, account string }
 
-// registry is the in-memory view of BucketRegistry, kept current by a KV
+// View is the in-memory view of BucketRegistry, kept current by a KV
 // watch so that several relays on one cluster see the same registrations.
 // Reads (every request's authentication, every routed event) never touch
 // the network.
-type registry struct {
+type View struct {
 	mu        sync.RWMutex
 	rev       uint64
 	changed   chan struct{}
@@ -38,13 +38,13 @@ type registry struct {
 	resellers map[string]relay.Reseller
 	tokens    map[string]relay.Principal
 	routes    map[accountKey][]string
-	// onReseller, when set, hears of every change of a reseller (old or
+	// OnReseller, when set, hears of every change of a reseller (old or
 	// cur nil when it was added or deleted), after the view is updated.
-	onReseller func(old, cur *relay.Reseller)
+	OnReseller func(old, cur *relay.Reseller)
 }
 
-func newRegistry() *registry {
-	return &registry{
+func NewView() *View {
+	return &View{
 		changed:   make(chan struct{}),
 		sellers:   map[string]relay.Seller{},
 		resellers: map[string]relay.Reseller{},
@@ -53,8 +53,8 @@ func newRegistry() *registry {
 	}
 }
 
-// apply folds one KV entry into the view.
-func (g *registry) apply(e jetstream.KeyValueEntry, log zerolog.Logger) {
+// Apply folds one KV entry into the view.
+func (g *View) Apply(e jetstream.KeyValueEntry, log zerolog.Logger) {
 	g.mu.Lock()
 	deleted := e.Operation() != jetstream.KeyValuePut
 	var old, cur *relay.Reseller
@@ -70,15 +70,15 @@ func (g *registry) apply(e jetstream.KeyValueEntry, log zerolog.Logger) {
 	g.rev = max(g.rev, e.Revision())
 	close(g.changed)
 	g.changed = make(chan struct{})
-	hook := g.onReseller
+	hook := g.OnReseller
 	g.mu.Unlock()
 	if hook != nil && (old != nil || cur != nil) {
 		hook(old, cur)
 	}
 }
 
-// changes returns a channel that is closed at the next change of the view.
-func (g *registry) changes() <-chan struct{} {
+// Changes returns a channel that is closed at the next change of the view.
+func (g *View) Changes() <-chan struct{} {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	return g.changed
@@ -91,7 +91,7 @@ func lookup(m map[string]relay.Reseller, id string) *relay.Reseller {
 	return nil
 }
 
-func (g *registry) applySeller(id string, val []byte, deleted bool, log zerolog.Logger) {
+func (g *View) applySeller(id string, val []byte, deleted bool, log zerolog.Logger) {
 	if old, ok := g.sellers[id]; ok {
 		delete(g.tokens, old.TokenSHA256)
 		delete(g.sellers, id)
@@ -108,7 +108,7 @@ func (g *registry) applySeller(id string, val []byte, deleted bool, log zerolog.
 	g.tokens[s.TokenSHA256] = relay.Principal{Role: relay.RoleSeller, ID: id}
 }
 
-func (g *registry) applyReseller(id string, val []byte, deleted bool, log zerolog.Logger) {
+func (g *View) applyReseller(id string, val []byte, deleted bool, log zerolog.Logger) {
 	if old, ok := g.resellers[id]; ok {
 		delete(g.tokens, old.TokenSHA256)
 		delete(g.resellers, id)
@@ -130,7 +130,7 @@ func (g *registry) applyReseller(id string, val []byte, deleted bool, log zerolo
 	}
 }
 
-func (g *registry) unroute(r relay.Reseller) {
+func (g *View) unroute(r relay.Reseller) {
 	for _, a := range r.Accounts {
 		k := accountKey{r.Seller, a}
 		ids := slices.DeleteFunc(slices.Clone(g.routes[k]), func(s string) bool { return s == r.ID })
@@ -150,9 +150,9 @@ func insertSorted(ids []string, id string) []string {
 	return slices.Insert(slices.Clone(ids), i, id)
 }
 
-// waitRevision blocks until the view includes KV revision rev, so that a
+// WaitRevision blocks until the view includes KV revision rev, so that a
 // caller who just registered something can rely on it at once.
-func (g *registry) waitRevision(ctx context.Context, rev uint64) error {
+func (g *View) WaitRevision(ctx context.Context, rev uint64) error {
 	for {
 		g.mu.RLock()
 		cur, ch := g.rev, g.changed
@@ -168,28 +168,28 @@ func (g *registry) waitRevision(ctx context.Context, rev uint64) error {
 	}
 }
 
-func (g *registry) principal(tokenHash string) (relay.Principal, bool) {
+func (g *View) Principal(tokenHash string) (relay.Principal, bool) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	p, ok := g.tokens[tokenHash]
 	return p, ok
 }
 
-func (g *registry) seller(id string) (relay.Seller, bool) {
+func (g *View) Seller(id string) (relay.Seller, bool) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	s, ok := g.sellers[id]
 	return s, ok
 }
 
-func (g *registry) reseller(id string) (relay.Reseller, bool) {
+func (g *View) Reseller(id string) (relay.Reseller, bool) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	r, ok := g.resellers[id]
 	return r, ok
 }
 
-func (g *registry) allSellers() []relay.Seller {
+func (g *View) AllSellers() []relay.Seller {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	out := make([]relay.Seller, 0, len(g.sellers))
@@ -200,9 +200,9 @@ func (g *registry) allSellers() []relay.Seller {
 	return out
 }
 
-// taken reports whether id names a seller or a reseller: the two share one
+// Taken reports whether id names a seller or a reseller: the two share one
 // namespace, as their consumers and dead letters are named by id.
-func (g *registry) taken(id string) bool {
+func (g *View) Taken(id string) bool {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	_, s := g.sellers[id]
@@ -210,7 +210,7 @@ func (g *registry) taken(id string) bool {
 	return s || r
 }
 
-func (g *registry) allResellers() []relay.Reseller {
+func (g *View) AllResellers() []relay.Reseller {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	out := make([]relay.Reseller, 0, len(g.resellers))
@@ -221,34 +221,26 @@ func (g *registry) allResellers() []relay.Reseller {
 	return out
 }
 
-// route returns the resellers registered on one seller's account. The slice
+// Route returns the resellers registered on one seller's account. The slice
 // is shared: callers must not modify it.
-func (g *registry) route(seller, account string) []string {
+func (g *View) Route(seller, account string) []string {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	return g.routes[accountKey{seller, account}]
 }
 
-// watchRegistry keeps the registry view current until bg ends. It returns
-// once the initial values are loaded, so that the relay never serves with
-// an empty view.
-func (r *Relay) watchRegistry(ctx, bg context.Context) error {
-	k := &store.KVWatch{KV: r.kv, Apply: func(e jetstream.KeyValueEntry) { r.reg.apply(e, r.log) }}
-	return r.sup.open(ctx, bg, part{name: "registry", open: k.Open, run: k.Run, vital: true})
-}
-
 // RegisterSeller adds a seller and returns its record and its token, which
 // is shown only now: the registry keeps a hash.
-func (r *Relay) RegisterSeller(ctx context.Context, id string) (relay.Seller, string, error) {
+func (r *Registry) RegisterSeller(ctx context.Context, id string) (relay.Seller, string, error) {
 	if p := events.NameProblem(id); p != "" {
 		return relay.Seller{}, "", events.Invalid("id", "%s", p)
 	}
-	if r.reg.taken(id) {
+	if r.reg.Taken(id) {
 		return relay.Seller{}, "", fmt.Errorf("%w: %q is already registered (sellers and resellers share one set of ids)", events.ErrConflict, id)
 	}
-	token := newToken(sellerTokenPrefix)
-	s := relay.Seller{ID: id, TokenSHA256: hashToken(token), Created: time.Now().UTC()}
-	if err := r.syncConsumer(ctx, sellerEndpoint(s)); err != nil {
+	token := NewToken(sellerTokenPrefix)
+	s := relay.Seller{ID: id, TokenSHA256: HashToken(token), Created: time.Now().UTC()}
+	if err := r.syncConsumer(ctx, SellerEndpoint(s)); err != nil {
 		return relay.Seller{}, "", err
 	}
 	if err := r.createRecord(ctx, keySeller+id, s); err != nil {
@@ -260,22 +252,22 @@ func (r *Relay) RegisterSeller(ctx context.Context, id string) (relay.Seller, st
 
 // Seller returns a registered seller or an error wrapping
 // [events.ErrNotFound].
-func (r *Relay) Seller(id string) (relay.Seller, error) {
-	s, ok := r.reg.seller(id)
+func (r *Registry) Seller(id string) (relay.Seller, error) {
+	s, ok := r.reg.Seller(id)
 	if !ok {
 		return relay.Seller{}, fmt.Errorf("%w: seller %q", events.ErrNotFound, id)
 	}
 	return s, nil
 }
 
-func (r *Relay) validateResellerSpec(spec *relay.ResellerSpec) error {
+func (r *Registry) validateResellerSpec(spec *relay.ResellerSpec) error {
 	ve := &events.ValidationError{}
 	if p := events.NameProblem(spec.ID); p != "" {
 		ve.Add("id", "%s", p)
 	}
 	if p := events.NameProblem(spec.Seller); p != "" {
 		ve.Add("seller", "%s", p)
-	} else if _, ok := r.reg.seller(spec.Seller); !ok {
+	} else if _, ok := r.reg.Seller(spec.Seller); !ok {
 		ve.Add("seller", "unknown seller %q; register it first with POST /v1/sellers", spec.Seller)
 	}
 	if len(spec.Accounts) == 0 {
@@ -287,7 +279,7 @@ func (r *Relay) validateResellerSpec(spec *relay.ResellerSpec) error {
 		}
 	}
 	if spec.Webhook != nil {
-		checkWebhook(ve, "webhook.", *spec.Webhook, r.AdminCallbackPolicy())
+		CheckWebhook(ve, "webhook.", *spec.Webhook, r.AdminCallbackPolicy())
 	}
 	slices.Sort(spec.Accounts)
 	spec.Accounts = slices.Compact(spec.Accounts)
@@ -298,24 +290,24 @@ func (r *Relay) validateResellerSpec(spec *relay.ResellerSpec) error {
 // creates its durable consumer. The registry record is written last, so a
 // failure leaves no reseller behind (at most an unused consumer that a retry
 // reuses).
-func (r *Relay) RegisterReseller(ctx context.Context, spec relay.ResellerSpec) (relay.Reseller, relay.Credentials, error) {
+func (r *Registry) RegisterReseller(ctx context.Context, spec relay.ResellerSpec) (relay.Reseller, relay.Credentials, error) {
 	if err := r.validateResellerSpec(&spec); err != nil {
 		return relay.Reseller{}, relay.Credentials{}, err
 	}
-	if r.reg.taken(spec.ID) {
+	if r.reg.Taken(spec.ID) {
 		return relay.Reseller{}, relay.Credentials{}, fmt.Errorf("%w: %q is already registered (sellers and resellers share one set of ids)", events.ErrConflict, spec.ID)
 	}
-	cred := relay.Credentials{Token: newToken(resellerTokenPrefix)}
+	cred := relay.Credentials{Token: NewToken(resellerTokenPrefix)}
 	rs := relay.Reseller{ID: spec.ID, Seller: spec.Seller, Accounts: spec.Accounts,
-		TokenSHA256: hashToken(cred.Token), Created: time.Now().UTC(), Stream: r.shardFor(spec.ID),
-		NATSBcrypt: bcryptToken(cred.Token)}
+		TokenSHA256: HashToken(cred.Token), Created: time.Now().UTC(), Stream: r.layout.shardFor(spec.ID),
+		NATSBcrypt: BcryptToken(cred.Token)}
 	if spec.Webhook != nil {
-		cred.WebhookSecret = r.applyWebhook(&rs.Webhook, *spec.Webhook, rs.Created)
+		cred.WebhookSecret = r.ApplyWebhook(&rs.Webhook, *spec.Webhook, rs.Created)
 	}
-	if err := r.captureReseller(ctx, rs); err != nil {
+	if err := r.layout.CaptureReseller(ctx, rs); err != nil {
 		return relay.Reseller{}, relay.Credentials{}, err
 	}
-	if err := r.syncConsumer(ctx, resellerEndpoint(rs)); err != nil {
+	if err := r.syncConsumer(ctx, ResellerEndpoint(rs)); err != nil {
 		return relay.Reseller{}, relay.Credentials{}, err
 	}
 	if err := r.createRecord(ctx, keyReseller+spec.ID, rs); err != nil {
@@ -323,15 +315,15 @@ func (r *Relay) RegisterReseller(ctx context.Context, spec relay.ResellerSpec) (
 	}
 	r.log.Info().Str("reseller_id", rs.ID).Str("seller_id", rs.Seller).Strs("accounts", rs.Accounts).
 		Str("stream", rs.Stream).Bool("webhook", rs.Webhook != nil).Msg("reseller registered")
-	if len(r.reg.allResellers())%100 == 1 {
-		r.warnCrowded() // every hundredth registration
+	if len(r.reg.AllResellers())%100 == 1 {
+		r.layout.warnCrowded() // every hundredth registration
 	}
 	return rs, cred, nil
 }
 
 // createRecord writes a new registry record and waits until the local view
 // has it.
-func (r *Relay) createRecord(ctx context.Context, key string, v any) error {
+func (r *Registry) createRecord(ctx context.Context, key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
@@ -343,21 +335,21 @@ func (r *Relay) createRecord(ctx context.Context, key string, v any) error {
 	if err != nil {
 		return store.Classify(err)
 	}
-	return r.reg.waitRevision(ctx, rev)
+	return r.reg.WaitRevision(ctx, rev)
 }
 
 // Authenticate maps a bearer token to its seller or reseller.
-func (r *Relay) Authenticate(token string) (relay.Principal, bool) {
+func (r *Registry) Authenticate(token string) (relay.Principal, bool) {
 	if token == "" {
 		return relay.Principal{}, false
 	}
-	return r.reg.principal(hashToken(token))
+	return r.reg.Principal(HashToken(token))
 }
 
 // Reseller returns a registered reseller or an error wrapping
 // [events.ErrNotFound].
-func (r *Relay) Reseller(id string) (relay.Reseller, error) {
-	rs, ok := r.reg.reseller(id)
+func (r *Registry) Reseller(id string) (relay.Reseller, error) {
+	rs, ok := r.reg.Reseller(id)
 	if !ok {
 		return relay.Reseller{}, fmt.Errorf("%w: reseller %q", events.ErrNotFound, id)
 	}
@@ -365,4 +357,4 @@ func (r *Relay) Reseller(id string) (relay.Reseller, error) {
 }
 
 // Resellers lists every registered reseller by id.
-func (r *Relay) Resellers() []relay.Reseller { return r.reg.allResellers() }
+func (r *Registry) Resellers() []relay.Reseller { return r.reg.AllResellers() }
