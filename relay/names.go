@@ -1,5 +1,7 @@
 package relay
 
+import "time"
+
 const StreamAudit = "AUDIT"
 
 const StreamIngest = "INGEST"
@@ -55,3 +57,40 @@ const StreamOrders = "ORDERS"
 const StreamDelivery = "DELIVERY"
 
 const BucketRegistry = "RELAY_REGISTRY"
+
+// The AUDIT stream keeps who changed what, when and why: every manual
+// event, pause, resume, replay, redrive, reconciliation fix, webhook
+// change and registration made through the admin API.
+const (
+	AuditPrefix = "audit"
+)
+
+// The JetStream advisories the relay captures: a delivery that ran out of
+// attempts, and one a client terminated.
+const (
+	AdvisoryMaxDeliv = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
+	AdvisoryTerm     = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED."
+)
+
+// StreamOps keeps operational events: things on-call must hear about
+// through a channel that does not depend on the failing endpoint.
+const (
+	OpsPrefix  = "ops"
+	OpsMaxKeep = 100_000
+)
+
+// ReceiptsPrefix starts the subjects of RECEIPTS.
+const ReceiptsPrefix = "receipts"
+
+// MaxMsgSize bounds one stored event (the ingest body limit is 1 MiB).
+const MaxMsgSize = 2 << 20
+
+// SubjectIngest is where StreamIngest keeps its envelopes: one message per
+// commit group.
+const SubjectIngest = "ingest.commit"
+
+// CommitTimeout bounds one commit group's store, retries included.
+const CommitTimeout = 30 * time.Second
+
+// MaxEnvelope bounds one commit group's message.
+const MaxEnvelope = 4 << 20

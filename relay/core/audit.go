@@ -10,13 +10,6 @@ import (
 	"github.com/billrelay/billrelay/relay/store"
 )
 
-// The AUDIT stream keeps who changed what, when and why: every manual
-// event, pause, resume, replay, redrive, reconciliation fix, webhook
-// change and registration made through the admin API.
-const (
-	auditPrefix = "audit"
-)
-
 type actorKey struct{}
 
 // WithActor names who acts in ctx, for the audit trail (the admin API
@@ -39,7 +32,7 @@ func (r *Relay) record(ctx context.Context, e relay.AuditEntry) error {
 	}
 	e.Time = time.Now().UTC()
 	b, _ := json.Marshal(e)
-	if _, err := r.js.Publish(ctx, auditPrefix+"."+e.Action, b); err != nil {
+	if _, err := r.js.Publish(ctx, relay.AuditPrefix+"."+e.Action, b); err != nil {
 		return fmt.Errorf("record audit entry: %w", store.Classify(err))
 	}
 	return nil
@@ -58,7 +51,7 @@ func (r *Relay) audit(ctx context.Context, e relay.AuditEntry) {
 
 // Audit lists the latest audit entries, oldest first.
 func (r *Relay) Audit(ctx context.Context, limit int) ([]relay.AuditEntry, error) {
-	msgs, err := r.tail(ctx, relay.StreamAudit, auditPrefix+".>", limit)
+	msgs, err := r.tail(ctx, relay.StreamAudit, relay.AuditPrefix+".>", limit)
 	if err != nil {
 		return nil, err
 	}

@@ -18,15 +18,8 @@ import (
 // streams in the ADVISORIES stream, so that none is lost while the relay is
 // down, and a durable consumer turns each into a dead-letter copy.
 const (
-	advisoryMaxDeliv = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
-	advisoryTerm     = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED."
-	deadWatchName    = "dead-letters"
+	deadWatchName = "dead-letters"
 )
-
-// advisorySubjects are the advisories captured: both kinds, for every
-// stream (the delivery streams are as many as the shards; onAdvisory
-// keeps those of the streams the relay delivers from).
-var advisorySubjects = []string{advisoryMaxDeliv + "*.*", advisoryTerm + "*.*"}
 
 type advisory struct {
 	Type       string `json:"type"`

@@ -36,7 +36,7 @@ func TestLegacyIDsStayInTheWindow(t *testing.T) {
 		legacyRecord("events.sell-1.acc-77.i1", "7", "7"),
 		legacyRecord("orders.sell-1.res-a.acc-77.i2", "o1", "res-a:o1"),
 	}
-	m := nats.NewMsg(ingest.SubjectIngest)
+	m := nats.NewMsg(relay.SubjectIngest)
 	m.Data = ingest.EncodeEnvelope(legacy)
 	if _, err := r.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)

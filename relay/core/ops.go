@@ -11,13 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// StreamOps keeps operational events: things on-call must hear about
-// through a channel that does not depend on the failing endpoint.
-const (
-	opsPrefix  = "ops"
-	opsMaxKeep = 100_000
-)
-
 // Operational event types.
 const (
 	OpsResellerPaused  = "relay.reseller.paused"
@@ -42,14 +35,14 @@ func (r *Relay) opsEvent(ctx context.Context, typ, reseller string, data map[str
 	b, _ := json.Marshal(OpsEvent{Type: typ, Reseller: reseller, Time: time.Now().UTC(), Data: data})
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if _, err := r.js.Publish(ctx, opsPrefix+"."+typ, b); err != nil {
+	if _, err := r.js.Publish(ctx, relay.OpsPrefix+"."+typ, b); err != nil {
 		r.log.Warn().Err(err).Str("ops_event", typ).Msg("operational event not stored")
 	}
 }
 
 // OpsEvents returns the latest operational events, oldest first.
 func (r *Relay) OpsEvents(ctx context.Context, limit int) ([]OpsEvent, error) {
-	raw, err := r.tail(ctx, relay.StreamOps, opsPrefix+".>", limit)
+	raw, err := r.tail(ctx, relay.StreamOps, relay.OpsPrefix+".>", limit)
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ import (
 // out deliveries whose receipt it finds: nothing a reseller acked comes
 // back.
 const (
-	receiptsPrefix = "receipts"
+
 	// receiptLookback is how far before the newest receipt the start-up
 	// filter reaches: far beyond the ack state's flush delay.
 	receiptLookback = 30 * time.Second
@@ -43,7 +43,7 @@ const (
 func ReceiptSubject(rc relay.Receipt) string { return receiptSubject(rc) }
 
 func receiptSubject(rc relay.Receipt) string {
-	return receiptsPrefix + "." + rc.Stream + "." + rc.Consumer + "." + rc.Key.Seller + "." + rc.Key.Account + "." + rc.Key.Item
+	return relay.ReceiptsPrefix + "." + rc.Stream + "." + rc.Consumer + "." + rc.Key.Seller + "." + rc.Key.Account + "." + rc.Key.Item
 }
 
 func receiptMsg(rc relay.Receipt) *nats.Msg {
@@ -222,7 +222,7 @@ func (r *Relay) loadReceipts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open receipts: %w", store.Classify(err))
 	}
-	last, err := st.GetLastMsgForSubject(ctx, receiptsPrefix+".>")
+	last, err := st.GetLastMsgForSubject(ctx, relay.ReceiptsPrefix+".>")
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil
 	}
@@ -264,7 +264,7 @@ func (r *Relay) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq
 // published on its own subject naming another consumer: such a receipt
 // must not settle that consumer's deliveries after a restart.
 func receiptSubjectNames(subject string, rc relay.Receipt) bool {
-	return strings.HasPrefix(subject, receiptsPrefix+"."+rc.Stream+"."+rc.Consumer+".")
+	return strings.HasPrefix(subject, relay.ReceiptsPrefix+"."+rc.Stream+"."+rc.Consumer+".")
 }
 
 // receiptSink records, after each push delivery, what the receiver applied.

@@ -53,7 +53,7 @@ func (r *Relay) Reconcile(ctx context.Context, reseller string, fix bool, progre
 	if err != nil {
 		return ReconcileResult{}, err
 	}
-	prefix := receiptsPrefix + "." + rs.DeliveryStream() + "." + rs.ID + "."
+	prefix := relay.ReceiptsPrefix + "." + rs.DeliveryStream() + "." + rs.ID + "."
 	applied, err := r.lastPerSubject(ctx, relay.StreamReceipts, []string{prefix + ">"})
 	if err != nil {
 		return ReconcileResult{}, err

@@ -82,7 +82,7 @@ func ResellerImports(reseller, stream, domain, relayAcc string) []Import {
 		{Local: "$JS.API.CONSUMER.INFO." + consumer, Remote: infoIntakePrefix + "." + reseller},
 		{Local: "$JS.ACK." + consumer + ".>", Remote: "$JS.ACK." + consumer + ".>"},
 		{Local: v2, Remote: v2},
-		{Local: receiptsPrefix + ".>", Remote: receiptIntakePrefix + "." + reseller, Stream: true},
+		{Local: relay.ReceiptsPrefix + ".>", Remote: receiptIntakePrefix + "." + reseller, Stream: true},
 		// A dead end for the account's own JetStream API: a server that has
 		// JetStream gives every account without it a $JS.API.> import that
 		// answers "not enabled", and that answer would race the relay's to

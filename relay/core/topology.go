@@ -7,7 +7,6 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/route"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,9 +14,6 @@ import (
 
 // Stream and bucket names.
 const ()
-
-// maxMsgSize bounds one stored event (the ingest body limit is 1 MiB).
-const maxMsgSize = 2 << 20
 
 // ingestRetention keeps envelopes long enough for the dedupe window and
 // for a router that was down a while.
@@ -120,7 +116,7 @@ func (r *Relay) deliveryConfig(name string, subjects []string) jetstream.StreamC
 		MaxBytes:           maxBytes(&r.cfg, name, r.deliveryShards()),
 		Duplicates:         routeDedupeWindow,
 		MaxConsumers:       r.cfg.MaxConsumers,
-		MaxMsgSize:         maxMsgSize,
+		MaxMsgSize:         relay.MaxMsgSize,
 		Discard:            jetstream.DiscardNew,
 		AllowAtomicPublish: true,
 	}
@@ -138,16 +134,16 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 		{
 			Name:         relay.StreamIngest,
 			Description:  "ingest commit groups: one message, one fsync, per group of requests",
-			Subjects:     []string{ingest.SubjectIngest},
+			Subjects:     []string{relay.SubjectIngest},
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.ingestRetention(),
 			MaxBytes:     maxBytes(&r.cfg, relay.StreamIngest, 0),
-			Discard:      jetstream.DiscardNew,               // full: ingest answers 507, nothing unrouted is dropped
-			Duplicates:   ingest.CommitTimeout + time.Minute, // a commit repeated after no answer
+			Discard:      jetstream.DiscardNew,              // full: ingest answers 507, nothing unrouted is dropped
+			Duplicates:   relay.CommitTimeout + time.Minute, // a commit repeated after no answer
 			MaxConsumers: r.cfg.MaxConsumers,
-			MaxMsgSize:   ingest.MaxEnvelope + 64<<10,
+			MaxMsgSize:   relay.MaxEnvelope + 64<<10,
 			DenyDelete:   true,
 		},
 		{
@@ -162,7 +158,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Discard:            jetstream.DiscardNew, // full: the router waits for room, INGEST keeps what it waits with
 			Duplicates:         routeDedupeWindow,    // the relay's own index answers within the window
 			MaxConsumers:       r.cfg.MaxConsumers,
-			MaxMsgSize:         maxMsgSize,
+			MaxMsgSize:         relay.MaxMsgSize,
 			DenyDelete:         true,
 			AllowAtomicPublish: true,
 			AllowDirect:        true,
@@ -179,7 +175,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Discard:            jetstream.DiscardNew, // an order a seller has not read is never dropped
 			Duplicates:         r.cfg.DedupeWindow,
 			MaxConsumers:       r.cfg.MaxConsumers,
-			MaxMsgSize:         maxMsgSize,
+			MaxMsgSize:         relay.MaxMsgSize,
 			DenyDelete:         true,
 			AllowAtomicPublish: true,
 		},
@@ -195,7 +191,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Discard:      jetstream.DiscardNew, // full: the copy is retried from its advisory, never an old one dropped
 			Duplicates:   time.Hour,
 			MaxConsumers: r.cfg.MaxConsumers,
-			MaxMsgSize:   maxMsgSize,
+			MaxMsgSize:   relay.MaxMsgSize,
 		},
 		{
 			// Advisories are pointers the dead-letter watcher turns into
@@ -208,7 +204,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			// once. Even then the term's receipt keeps who rejected what.
 			Name:         relay.StreamAdvisories,
 			Description:  "captured advisories of exhausted and terminated deliveries",
-			Subjects:     advisorySubjects,
+			Subjects:     store.AdvisorySubjects(),
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
@@ -223,28 +219,28 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			// to lose.
 			Name:         relay.StreamOps,
 			Description:  "operational events for on-call",
-			Subjects:     []string{opsPrefix + ".>"},
+			Subjects:     []string{relay.OpsPrefix + ".>"},
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
-			MaxMsgs:      opsMaxKeep,
+			MaxMsgs:      relay.OpsMaxKeep,
 			MaxBytes:     maxBytes(&r.cfg, relay.StreamOps, 0),
 			Discard:      jetstream.DiscardOld,
-			MaxMsgSize:   maxMsgSize,
+			MaxMsgSize:   relay.MaxMsgSize,
 			MaxConsumers: r.cfg.MaxConsumers,
 		},
 		{
 			Name:         relay.StreamAudit,
 			Description:  "who changed what, when and why",
-			Subjects:     []string{auditPrefix + ".>"},
+			Subjects:     []string{relay.AuditPrefix + ".>"},
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
 			MaxBytes:     maxBytes(&r.cfg, relay.StreamAudit, 0),
 			Discard:      jetstream.DiscardNew, // the trail is never cut short; a change that cannot be recorded says so
-			MaxMsgSize:   maxMsgSize,
+			MaxMsgSize:   relay.MaxMsgSize,
 			MaxConsumers: r.cfg.MaxConsumers,
 			DenyDelete:   true,
 			DenyPurge:    true,
@@ -259,7 +255,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			// never refused for room, so an ack never waits on it.
 			Name:               relay.StreamReceipts,
 			Description:        "what resellers acked and terminated, journaled before the ack is sent",
-			Subjects:           []string{receiptsPrefix + ".>"},
+			Subjects:           []string{relay.ReceiptsPrefix + ".>"},
 			Retention:          jetstream.LimitsPolicy,
 			Storage:            jetstream.FileStorage,
 			Replicas:           r.cfg.Replicas,

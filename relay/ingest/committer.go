@@ -9,14 +9,10 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-)
-
-// StreamIngest holds envelopes: one message per commit group.
-const (
-	SubjectIngest = "ingest.commit"
 )
 
 // commitReq is one caller's records waiting for their commit.
@@ -62,7 +58,7 @@ func (r *Ingest) RunCommitter(ctx context.Context) error {
 func (r *Ingest) gather(first commitReq) []commitReq {
 	group := []commitReq{first}
 	size := envelopeSize(first.recs)
-	for size < MaxEnvelope/2 {
+	for size < relay.MaxEnvelope/2 {
 		select {
 		case q := <-r.commits:
 			group = append(group, q)
@@ -91,9 +87,9 @@ func (r *Ingest) storeEnvelope(ctx context.Context, group []commitReq) error {
 	for _, q := range group {
 		recs = append(recs, q.recs...)
 	}
-	ctx, cancel := context.WithTimeout(ctx, CommitTimeout)
+	ctx, cancel := context.WithTimeout(ctx, relay.CommitTimeout)
 	defer cancel()
-	m := nats.NewMsg(SubjectIngest)
+	m := nats.NewMsg(relay.SubjectIngest)
 	m.Data = EncodeEnvelope(recs)
 	m.Header.Set(jetstream.MsgIDHeader, newEnvelopeID())
 	for {
@@ -115,7 +111,6 @@ func (r *Ingest) storeEnvelope(ctx context.Context, group []commitReq) error {
 
 const (
 	commitAttempt = 3 * time.Second
-	CommitTimeout = 30 * time.Second
 )
 
 func newEnvelopeID() string {

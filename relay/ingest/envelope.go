@@ -20,9 +20,6 @@ import (
 
 const envelopeV1 = 1
 
-// MaxEnvelope bounds one commit group's message.
-const MaxEnvelope = 4 << 20
-
 // Record is one event inside an envelope.
 type Record struct {
 	Subject string

@@ -101,3 +101,10 @@ const MaxAtomicBatch = 1000
 // that several relays on a cluster never route or push the same stream
 // twice or out of order, with no leader election of the relay's own.
 const RelayGroup = "relay"
+
+// AdvisorySubjects are the advisories ADVISORIES captures: both kinds, for
+// every stream (the delivery streams are as many as the shards; the
+// dead-letter watcher keeps those of the streams the relay delivers from).
+func AdvisorySubjects() []string {
+	return []string{relay.AdvisoryMaxDeliv + "*.*", relay.AdvisoryTerm + "*.*"}
+}
