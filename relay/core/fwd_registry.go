@@ -7,6 +7,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/registry"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -23,7 +24,7 @@ func (r *Relay) watchRegistry(ctx, bg context.Context) error {
 func (r *Relay) watchOwners(ctx, bg context.Context) error {
 	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket: relay.BucketOwners, Description: "which reseller owns an item (learned from its orders)",
-		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: maxBytes(&r.cfg, relay.BucketOwners, 0),
+		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: store.MaxBytes(&r.cfg, relay.BucketOwners, 0),
 	})
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", relay.BucketOwners, err)

@@ -22,7 +22,7 @@ func (r *Relay) startRouter(ctx, bg context.Context) error {
 		r.marked = true
 	}
 	r.router = route.New(route.Config{Relay: r.cfg, Log: r.log, JS: r.js, Metrics: r.metrics,
-		Dir: r, Layout: r, Consumer: r.routerConsumerConfig(), Unclean: unclean})
+		Dir: r, Layout: r, Consumer: route.ConsumerConfig(r.cfg), Unclean: unclean})
 	return r.sup.open(ctx, bg, part{name: "router", open: r.router.Open, run: r.router.Run, vital: true})
 }
 

@@ -5,13 +5,14 @@ import (
 	"fmt"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 func (r *Relay) openGates(ctx context.Context) error {
 	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket: relay.BucketGates, Description: "per item: a failed push delivery its later events wait for",
-		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: maxBytes(&r.cfg, relay.BucketGates, 0),
+		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: store.MaxBytes(&r.cfg, relay.BucketGates, 0),
 	})
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", relay.BucketGates, err)

@@ -32,6 +32,7 @@ type Relay struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	kv       jetstream.KeyValue
+	streams  *store.Store
 	gates    jetstream.KeyValue
 	done     jetstream.KeyValue
 	owners   *registry.Owners
@@ -167,6 +168,7 @@ func (r *Relay) connect() error {
 		return fmt.Errorf("jetstream context: %w", err)
 	}
 	r.nc, r.js = nc, js
+	r.streams = store.New(js, r.cfg, r.log, r.reg.AllResellers)
 	return nil
 }
 

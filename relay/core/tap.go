@@ -19,10 +19,10 @@ import (
 // such as failure notifications, use it. It runs until the relay closes.
 func (r *Relay) Tap(ctx context.Context, name string, sink relay.Sink, cfg delivery.DispatchConfig) error {
 	durable := "tap-" + name
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, relay.StreamEvents, r.pinned(jetstream.ConsumerConfig{
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, relay.StreamEvents, store.Pinned(jetstream.ConsumerConfig{
 		Durable: durable, Description: "tap " + name, DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: r.cfg.AckWait, MaxDeliver: -1, Replicas: r.cfg.Replicas,
-	}))
+	}, r.cfg.FailoverAfter))
 	if err != nil {
 		return fmt.Errorf("create tap %s: %w", name, store.Classify(err))
 	}
@@ -40,7 +40,7 @@ func (r *Relay) openDone(ctx context.Context) error {
 	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket: relay.BucketDone, Description: "what was done once per event (notifications sent)",
 		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, TTL: r.cfg.Retention,
-		MaxBytes: maxBytes(&r.cfg, relay.BucketDone, 0),
+		MaxBytes: store.MaxBytes(&r.cfg, relay.BucketDone, 0),
 	})
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", relay.BucketDone, err)

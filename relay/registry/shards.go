@@ -20,21 +20,12 @@ import (
 // consumer scan only its own stream. The subjects stay those of the
 // design (deliver.<reseller>.…); only which stream stores them changes.
 
-// DeliveryStream names shard k: DELIVERY for 0, the design's stream, then
-// DELIVERY_01 and on.
-func DeliveryStream(k int) string {
-	if k == 0 {
-		return relay.StreamDelivery
-	}
-	return fmt.Sprintf("%s_%02d", relay.StreamDelivery, k)
-}
-
 // shardFor places a new reseller by a hash of its id, so that relays on one
 // cluster agree without asking each other.
 func (r *Layout) shardFor(id string) string {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(id))
-	return DeliveryStream(int(h.Sum32() % uint32(r.cfg.DeliveryShards)))
+	return store.DeliveryStream(int(h.Sum32() % uint32(r.cfg.DeliveryShards)))
 }
 
 // DeliveryLayout maps each delivery stream to the subjects it captures:
@@ -135,7 +126,7 @@ func (r *Layout) applyLayout(ctx context.Context, layout map[string][]string, na
 		if len(want) == 0 {
 			want = []string{name} // what JetStream gives a stream without subjects
 		}
-		if !always && cur != nil && SameSet(cur, want) {
+		if !always && cur != nil && store.SameSet(cur, want) {
 			continue
 		}
 		sc := r.streams.DeliveryConfig(name, want)
@@ -163,13 +154,6 @@ func widen(cur, need []string, name string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func SameSet(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
 }
 
 func deliveryFirst(name string) int {

@@ -395,3 +395,22 @@ func CopyFor(reseller string, k events.Key, rec ingest.Record, seq uint64, at ti
 
 // ConsumerName is the router's durable consumer on INGEST.
 const ConsumerName = "router"
+
+// ConsumerConfig is the router's durable consumer on INGEST, pinned to one
+// relay of the group.
+func ConsumerConfig(cfg relay.Config) jetstream.ConsumerConfig {
+	return store.Pinned(jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		Description:   "expands INGEST envelopes into EVENTS, ORDERS and per-reseller DELIVERY copies",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy, // see routeLoop: AckAll would ack redeliveries not yet routed
+		AckWait:       routerAckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 20_000,
+		Replicas:      cfg.Replicas,
+	}, cfg.FailoverAfter)
+}
+
+// routerAckWait is how soon an envelope lost in flight (with a server that
+// died) is handed to the router again: routing it twice is harmless.
+const routerAckWait = 10 * time.Second

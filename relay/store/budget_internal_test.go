@@ -1,10 +1,9 @@
-package core
+package store
 
 import (
 	"testing"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/registry"
 )
 
 // TestBudgetFitsTheStore checks that the MaxBytes of every stream and
@@ -17,7 +16,7 @@ func TestBudgetFitsTheStore(t *testing.T) {
 			for _, shards := range []int{1, 16, relay.MaxDeliveryShards} {
 				cfg := relay.Config{MaxFileStore: store, SettleReservePercent: pct, DeliveryShards: shards}
 				cfg.SetDefaults()
-				r := &Relay{cfg: cfg}
+				r := &Store{cfg: cfg}
 				var sum, settle int64
 				for _, sc := range r.baseStreamConfigs() {
 					if sc.MaxBytes <= 0 {
@@ -29,10 +28,10 @@ func TestBudgetFitsTheStore(t *testing.T) {
 					}
 				}
 				for _, b := range []string{relay.BucketRegistry, relay.BucketOwners, relay.BucketGates, relay.BucketDone} {
-					sum += maxBytes(&cfg, b, 0)
+					sum += MaxBytes(&cfg, b, 0)
 				}
 				for k := range shards {
-					sum += r.deliveryConfig(registry.DeliveryStream(k), nil).MaxBytes
+					sum += r.DeliveryConfig(DeliveryStream(k), nil).MaxBytes
 				}
 				if sum > store {
 					t.Fatalf("store %d, reserve %d%%, %d shards: limits add up to %d", store, pct, shards, sum)

@@ -1,4 +1,4 @@
-package core
+package store
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 	"slices"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/registry"
-	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -61,12 +59,12 @@ func shareOf(x, share int64) int64 {
 // deliveryShards is how many delivery streams share DELIVERY's part: the
 // configured count, or more when resellers still live on shards beyond it
 // (a count lowered later), so that the parts never add up to more.
-func (r *Relay) deliveryShards() int {
+func (r *Store) deliveryShards() int {
 	n := r.cfg.DeliveryShards
-	if r.reg == nil {
+	if r.resellers == nil {
 		return n
 	}
-	for _, rs := range r.reg.AllResellers() {
+	for _, rs := range r.resellers() {
 		var k int
 		if _, err := fmt.Sscanf(rs.DeliveryStream(), relay.StreamDelivery+"_%d", &k); err == nil {
 			n = max(n, k+1)
@@ -75,7 +73,7 @@ func (r *Relay) deliveryShards() int {
 	return n
 }
 
-// fitHeld keeps a stream that refuses when full (DiscardNew) from being
+// FitHeld keeps a stream that refuses when full (DiscardNew) from being
 // given less room than it already holds: its share would make it refuse
 // every new message until old ones age out, and a derived stream that
 // refuses stops the router for every tenant. This happens on a store
@@ -83,7 +81,7 @@ func (r *Relay) deliveryShards() int {
 // RELAY_MAX_FILE_STORE changed. Such a stream keeps a quarter more than it
 // holds; when the store cannot reserve that, ensureStream keeps the old
 // configuration. The next start after its events aged out shrinks it.
-func (r *Relay) fitHeld(sc *jetstream.StreamConfig, info *jetstream.StreamInfo) {
+func (r *Store) FitHeld(sc *jetstream.StreamConfig, info *jetstream.StreamInfo) {
 	if info == nil || sc.Discard != jetstream.DiscardNew {
 		return
 	}
@@ -95,14 +93,14 @@ func (r *Relay) fitHeld(sc *jetstream.StreamConfig, info *jetstream.StreamInfo) 
 	}
 }
 
-// streamInfo is a stream's info, nil if it does not exist.
-func (r *Relay) streamInfo(ctx context.Context, name string) (*jetstream.StreamInfo, error) {
+// StreamInfo is a stream's info, nil if it does not exist.
+func (r *Store) StreamInfo(ctx context.Context, name string) (*jetstream.StreamInfo, error) {
 	st, err := r.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", name, store.Classify(err))
+		return nil, fmt.Errorf("stream %s: %w", name, Classify(err))
 	}
 	return st.CachedInfo(), nil
 }
@@ -124,43 +122,43 @@ func settleFirst(cfgs []jetstream.StreamConfig) {
 	})
 }
 
-// ensureStream creates or updates a stream. An update the server refuses
+// EnsureStream creates or updates a stream. An update the server refuses
 // for lack of room keeps the stream as it is, with a warning: a store
 // laid out by an older version (or under a larger RELAY_MAX_FILE_STORE)
 // may have reserved or used more than the new layout allows, and the
 // relay must still start on it. A stream that does not exist yet cannot be
 // kept: that refusal is an error.
-func (r *Relay) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
+func (r *Store) EnsureStream(ctx context.Context, sc jetstream.StreamConfig) error {
 	_, err := r.js.CreateOrUpdateStream(ctx, sc)
-	if err == nil || !store.Refused(err) {
-		return store.Classify(err)
+	if err == nil || !Refused(err) {
+		return Classify(err)
 	}
 	st, serr := r.js.Stream(ctx, sc.Name)
 	if serr != nil {
-		return store.Classify(err)
+		return Classify(err)
 	}
 	old := st.CachedInfo().Config
 	r.log.Warn().Err(err).Str("stream", sc.Name).Int64("max_bytes", sc.MaxBytes).Int64("kept_max_bytes", old.MaxBytes).
 		Msg("the store has no room for this stream's new limits; it keeps its old configuration (lower what the store holds or raise RELAY_MAX_FILE_STORE)")
-	if registry.SameSet(old.Subjects, sc.Subjects) {
+	if SameSet(old.Subjects, sc.Subjects) {
 		return nil
 	}
 	sc.MaxBytes, sc.Discard = old.MaxBytes, old.Discard // subjects must still change (a new reseller's copies)
 	if _, err := r.js.UpdateStream(ctx, sc); err != nil {
-		return fmt.Errorf("update subjects of %s: %w", sc.Name, store.Classify(err))
+		return fmt.Errorf("update subjects of %s: %w", sc.Name, Classify(err))
 	}
 	return nil
 }
 
-// ensureBucket is ensureStream for a key-value bucket.
-func (r *Relay) ensureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+// EnsureBucket is ensureStream for a key-value bucket.
+func (r *Store) EnsureBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	kv, err := r.js.CreateOrUpdateKeyValue(ctx, cfg)
-	if err == nil || !store.Refused(err) {
-		return kv, store.Classify(err)
+	if err == nil || !Refused(err) {
+		return kv, Classify(err)
 	}
 	kv, kerr := r.js.KeyValue(ctx, cfg.Bucket)
 	if kerr != nil {
-		return nil, store.Classify(err)
+		return nil, Classify(err)
 	}
 	r.log.Warn().Err(err).Str("stream", "KV_"+cfg.Bucket).Int64("max_bytes", cfg.MaxBytes).
 		Msg("the store has no room for this bucket's new limits; it keeps its old configuration (lower what the store holds or raise RELAY_MAX_FILE_STORE)")
@@ -172,9 +170,9 @@ func settleReserve(c *relay.Config) int64 {
 	return shareOf(c.MaxFileStore, int64(c.SettleReservePercent)*100)
 }
 
-// maxBytes is the MaxBytes of a stream or bucket. Delivery shards share
+// MaxBytes is the MaxBytes of a stream or bucket. Delivery shards share
 // relay.StreamDelivery's part: shards of them each get 1/shards of it.
-func maxBytes(c *relay.Config, name string, shards int) int64 {
+func MaxBytes(c *relay.Config, name string, shards int) int64 {
 	if s, ok := settleShares[name]; ok {
 		return shareOf(settleReserve(c), s)
 	}

@@ -1,4 +1,4 @@
-package core
+package store
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/route"
-	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -17,7 +15,7 @@ const ()
 
 // ingestRetention keeps envelopes long enough for the dedupe window and
 // for a router that was down a while.
-func (r *Relay) ingestRetention() time.Duration {
+func (r *Store) ingestRetention() time.Duration {
 	return max(2*r.cfg.DedupeWindow, 24*time.Hour)
 }
 
@@ -27,61 +25,61 @@ func (r *Relay) ingestRetention() time.Duration {
 // 140 B of server memory per reseller copy.
 const routeDedupeWindow = 10 * time.Minute
 
-// provision creates or updates every stream and bucket. It is idempotent and
-// runs at every start, so that a new relay version brings its topology with
-// it and several relays on one cluster agree on it.
-func (r *Relay) provision(ctx context.Context) error {
-	if err := r.provisionStreams(ctx, r.streamConfigs()); err != nil {
-		return err
+// Provision creates or updates every stream and the registry's bucket,
+// which it returns. It is idempotent and runs at every start, so that a new
+// relay version brings its topology with it and several relays on one
+// cluster agree on it.
+func (r *Store) Provision(ctx context.Context) (jetstream.KeyValue, error) {
+	if err := r.ProvisionStreams(ctx, r.StreamConfigs()); err != nil {
+		return nil, err
 	}
-	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
+	kv, err := r.EnsureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket:      relay.BucketRegistry,
 		Description: "billrelay sellers, resellers and relay secrets",
 		History:     5,
 		Storage:     jetstream.FileStorage,
 		Replicas:    r.cfg.Replicas,
-		MaxBytes:    maxBytes(&r.cfg, relay.BucketRegistry, 0),
+		MaxBytes:    MaxBytes(&r.cfg, relay.BucketRegistry, 0),
 	})
 	if err != nil {
-		return fmt.Errorf("provision bucket %s: %w", relay.BucketRegistry, err)
+		return nil, fmt.Errorf("provision bucket %s: %w", relay.BucketRegistry, err)
 	}
-	r.kv = kv
-	return nil
+	return kv, nil
 }
 
-// provisionStreams applies cfgs, the settle streams first. An update
+// ProvisionStreams applies cfgs, the settle streams first. An update
 // refused for lack of room is tried again after the others: when the
 // shares move (a larger settle reserve), one stream grows only once
 // another shrank.
-func (r *Relay) provisionStreams(ctx context.Context, cfgs []jetstream.StreamConfig) error {
+func (r *Store) ProvisionStreams(ctx context.Context, cfgs []jetstream.StreamConfig) error {
 	settleFirst(cfgs)
 	var again []jetstream.StreamConfig
 	for _, sc := range cfgs {
-		info, err := r.streamInfo(ctx, sc.Name)
+		info, err := r.StreamInfo(ctx, sc.Name)
 		if err != nil {
 			return err
 		}
-		r.fitHeld(&sc, info)
+		r.FitHeld(&sc, info)
 		_, err = r.js.CreateOrUpdateStream(ctx, sc)
 		switch {
 		case err == nil:
-		case store.Refused(err):
+		case Refused(err):
 			again = append(again, sc)
 		default:
-			return fmt.Errorf("provision stream %s: %w", sc.Name, store.Classify(err))
+			return fmt.Errorf("provision stream %s: %w", sc.Name, Classify(err))
 		}
 	}
 	for _, sc := range again {
-		if err := r.ensureStream(ctx, sc); err != nil {
+		if err := r.EnsureStream(ctx, sc); err != nil {
 			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
 		}
 	}
 	return nil
 }
 
-// streamConfigs are the streams every relay has; the delivery streams
+// StreamConfigs are the streams every relay has; the delivery streams
 // depend on the registry (see provisionDelivery).
-func (r *Relay) streamConfigs() []jetstream.StreamConfig {
+func (r *Store) StreamConfigs() []jetstream.StreamConfig {
 	cfgs := r.baseStreamConfigs()
 	for i := range cfgs {
 		r.persistDerived(&cfgs[i])
@@ -91,20 +89,20 @@ func (r *Relay) streamConfigs() []jetstream.StreamConfig {
 
 // persistDerived makes the streams the router rebuilds from INGEST
 // async-persisted behind the fence (see fence.go).
-func (r *Relay) persistDerived(sc *jetstream.StreamConfig) {
+func (r *Store) persistDerived(sc *jetstream.StreamConfig) {
 	derived := sc.Name == relay.StreamEvents || sc.Name == relay.StreamOrders || relay.IsDeliveryStream(sc.Name)
-	if r.derivedLazy() && derived {
+	if DerivedLazy(r.cfg) && derived {
 		sc.PersistMode = jetstream.AsyncPersistMode
 		sc.AllowAtomicPublish = false
 	}
 }
 
-// deliveryConfig is one delivery stream: the router's copies for the
+// DeliveryConfig is one delivery stream: the router's copies for the
 // resellers whose filters are subjects. A full one refuses new copies
 // (DiscardNew): dropping the oldest would drop copies not yet delivered.
 // The router retries until there is room, and ingest answers 507 once
 // INGEST fills behind it.
-func (r *Relay) deliveryConfig(name string, subjects []string) jetstream.StreamConfig {
+func (r *Store) DeliveryConfig(name string, subjects []string) jetstream.StreamConfig {
 	sc := jetstream.StreamConfig{
 		Name:               name,
 		Description:        "the router's copy of each event for each reseller",
@@ -113,7 +111,7 @@ func (r *Relay) deliveryConfig(name string, subjects []string) jetstream.StreamC
 		Storage:            jetstream.FileStorage,
 		Replicas:           r.cfg.Replicas,
 		MaxAge:             r.cfg.Retention,
-		MaxBytes:           maxBytes(&r.cfg, name, r.deliveryShards()),
+		MaxBytes:           MaxBytes(&r.cfg, name, r.deliveryShards()),
 		Duplicates:         routeDedupeWindow,
 		MaxConsumers:       r.cfg.MaxConsumers,
 		MaxMsgSize:         relay.MaxMsgSize,
@@ -129,7 +127,7 @@ func (r *Relay) deliveryConfig(name string, subjects []string) jetstream.StreamC
 // drops nothing accepted: INGEST, EVENTS, ORDERS, DLQ and AUDIT refuse when
 // full (DiscardNew); only trails whose oldest entries nobody needs any more
 // drop them (DiscardOld), each within its own room.
-func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
+func (r *Store) baseStreamConfigs() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
 			Name:         relay.StreamIngest,
@@ -139,7 +137,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.ingestRetention(),
-			MaxBytes:     maxBytes(&r.cfg, relay.StreamIngest, 0),
+			MaxBytes:     MaxBytes(&r.cfg, relay.StreamIngest, 0),
 			Discard:      jetstream.DiscardNew,              // full: ingest answers 507, nothing unrouted is dropped
 			Duplicates:   relay.CommitTimeout + time.Minute, // a commit repeated after no answer
 			MaxConsumers: r.cfg.MaxConsumers,
@@ -154,7 +152,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:            jetstream.FileStorage,
 			Replicas:           r.cfg.Replicas,
 			MaxAge:             r.cfg.Retention,
-			MaxBytes:           maxBytes(&r.cfg, relay.StreamEvents, 0),
+			MaxBytes:           MaxBytes(&r.cfg, relay.StreamEvents, 0),
 			Discard:            jetstream.DiscardNew, // full: the router waits for room, INGEST keeps what it waits with
 			Duplicates:         routeDedupeWindow,    // the relay's own index answers within the window
 			MaxConsumers:       r.cfg.MaxConsumers,
@@ -171,7 +169,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:            jetstream.FileStorage,
 			Replicas:           r.cfg.Replicas,
 			MaxAge:             r.cfg.Retention,
-			MaxBytes:           maxBytes(&r.cfg, relay.StreamOrders, 0),
+			MaxBytes:           MaxBytes(&r.cfg, relay.StreamOrders, 0),
 			Discard:            jetstream.DiscardNew, // an order a seller has not read is never dropped
 			Duplicates:         r.cfg.DedupeWindow,
 			MaxConsumers:       r.cfg.MaxConsumers,
@@ -187,7 +185,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
-			MaxBytes:     maxBytes(&r.cfg, relay.StreamDLQ, 0),
+			MaxBytes:     MaxBytes(&r.cfg, relay.StreamDLQ, 0),
 			Discard:      jetstream.DiscardNew, // full: the copy is retried from its advisory, never an old one dropped
 			Duplicates:   time.Hour,
 			MaxConsumers: r.cfg.MaxConsumers,
@@ -204,12 +202,12 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			// once. Even then the term's receipt keeps who rejected what.
 			Name:         relay.StreamAdvisories,
 			Description:  "captured advisories of exhausted and terminated deliveries",
-			Subjects:     store.AdvisorySubjects(),
+			Subjects:     AdvisorySubjects(),
 			Retention:    jetstream.LimitsPolicy,
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       7 * 24 * time.Hour,
-			MaxBytes:     maxBytes(&r.cfg, relay.StreamAdvisories, 0),
+			MaxBytes:     MaxBytes(&r.cfg, relay.StreamAdvisories, 0),
 			Discard:      jetstream.DiscardOld,
 			MaxMsgSize:   maxAdvisorySize,
 			MaxConsumers: r.cfg.MaxConsumers,
@@ -225,7 +223,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
 			MaxMsgs:      relay.OpsMaxKeep,
-			MaxBytes:     maxBytes(&r.cfg, relay.StreamOps, 0),
+			MaxBytes:     MaxBytes(&r.cfg, relay.StreamOps, 0),
 			Discard:      jetstream.DiscardOld,
 			MaxMsgSize:   relay.MaxMsgSize,
 			MaxConsumers: r.cfg.MaxConsumers,
@@ -238,7 +236,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:      jetstream.FileStorage,
 			Replicas:     r.cfg.Replicas,
 			MaxAge:       r.cfg.Retention,
-			MaxBytes:     maxBytes(&r.cfg, relay.StreamAudit, 0),
+			MaxBytes:     MaxBytes(&r.cfg, relay.StreamAudit, 0),
 			Discard:      jetstream.DiscardNew, // the trail is never cut short; a change that cannot be recorded says so
 			MaxMsgSize:   relay.MaxMsgSize,
 			MaxConsumers: r.cfg.MaxConsumers,
@@ -260,7 +258,7 @@ func (r *Relay) baseStreamConfigs() []jetstream.StreamConfig {
 			Storage:            jetstream.FileStorage,
 			Replicas:           r.cfg.Replicas,
 			MaxAge:             r.cfg.Retention,
-			MaxBytes:           maxBytes(&r.cfg, relay.StreamReceipts, 0),
+			MaxBytes:           MaxBytes(&r.cfg, relay.StreamReceipts, 0),
 			MaxMsgsPerSubject:  receiptsPerItem,
 			Discard:            jetstream.DiscardOld,
 			MaxConsumers:       r.cfg.MaxConsumers,
@@ -278,12 +276,12 @@ const (
 	receiptsPerItem = 16
 )
 
-// consumerConfig is the durable pull consumer of one endpoint: a
+// ConsumerConfig is the durable pull consumer of one endpoint: a
 // reseller's deliveries or a seller's orders. A webhook's retries follow
 // the webhook schedule, which the dispatcher enforces, so JetStream does
 // not cap its deliveries. A pushed endpoint is pinned, so that of several
 // relays one delivers (in item order) and another takes over if it stops.
-func (r *Relay) consumerConfig(ep relay.Destination) jetstream.ConsumerConfig {
+func (r *Store) ConsumerConfig(ep relay.Destination) jetstream.ConsumerConfig {
 	maxDeliver := r.cfg.MaxDeliver
 	if ep.Webhook != nil {
 		maxDeliver = -1
@@ -310,29 +308,18 @@ func (r *Relay) consumerConfig(ep relay.Destination) jetstream.ConsumerConfig {
 	return cfg
 }
 
-func (r *Relay) routerConsumerConfig() jetstream.ConsumerConfig {
-	return r.pinned(jetstream.ConsumerConfig{
-		Durable:       route.ConsumerName,
-		Description:   "expands INGEST envelopes into EVENTS, ORDERS and per-reseller DELIVERY copies",
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy, // see routeLoop: AckAll would ack redeliveries not yet routed
-		AckWait:       routerAckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: 20_000,
-		Replicas:      r.cfg.Replicas,
-	})
+// pinned makes cfg a consumer that one relay at a time reads: JetStream
+// pins it to the first relay that pulls from group RelayGroup and moves it
+// to another after FailoverAfter without a pull.
+func (r *Store) pinned(cfg jetstream.ConsumerConfig) jetstream.ConsumerConfig {
+	return Pinned(cfg, r.cfg.FailoverAfter)
 }
 
-// routerAckWait is how soon an envelope lost in flight (with a server that
-// died) is handed to the router again: routing it twice is harmless.
-const routerAckWait = 10 * time.Second
-
-// pinned makes cfg a consumer that one relay at a time reads: JetStream
-// pins it to the first relay that pulls from group store.RelayGroup and moves it
-// to another after FailoverAfter without a pull.
-func (r *Relay) pinned(cfg jetstream.ConsumerConfig) jetstream.ConsumerConfig {
-	cfg.PriorityGroups = []string{store.RelayGroup}
+// Pinned makes cfg a consumer of group RelayGroup pinned to one relay at a
+// time, moved to another after failoverAfter without a pull.
+func Pinned(cfg jetstream.ConsumerConfig, failoverAfter time.Duration) jetstream.ConsumerConfig {
+	cfg.PriorityGroups = []string{RelayGroup}
 	cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
-	cfg.PinnedTTL = r.cfg.FailoverAfter
+	cfg.PinnedTTL = failoverAfter
 	return cfg
 }
