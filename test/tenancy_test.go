@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/tenancy"
 	"github.com/billrelay/billrelay/test/harness"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -114,7 +114,7 @@ func TestNATSPermissionMatrix(t *testing.T) {
 // natsConnect connects a reseller the way the agent does.
 func natsConnect(t *testing.T, url, user, password string) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.UserInfo(user, password), nats.CustomInboxPrefix(core.InboxPrefix(user)),
+	nc, err := nats.Connect(url, nats.UserInfo(user, password), nats.CustomInboxPrefix(tenancy.InboxPrefix(user)),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // permission errors are expected
 	if err != nil {
 		t.Fatalf("%s connect: %v", user, err)
@@ -153,7 +153,7 @@ func attack(t *testing.T, nc *nats.Conn, attacker, victim string, victimMsg jets
 	seq, eventID := md.Sequence.Stream, victimMsg.Headers().Get("Relay-Event-Id")
 	ownNext := "$JS.API.CONSUMER.MSG.NEXT.DELIVERY." + attacker
 	ownInfo := "$JS.API.CONSUMER.INFO.DELIVERY." + attacker
-	v2Victim := "$JS.ACK._." + core.AccountHash("$G") + ".DELIVERY." + victim + ".1." + ackTail(victimAck)
+	v2Victim := "$JS.ACK._." + tenancy.AccountHash("$G") + ".DELIVERY." + victim + ".1." + ackTail(victimAck)
 	targets := []string{
 		// the JetStream API, every kind
 		"$JS.API.INFO", "$JS.API.STREAM.LIST", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.DELIVERY",
@@ -313,7 +313,7 @@ func TestNATSConfigIsolatesOnACluster(t *testing.T) {
 	t.Setenv("BILLRELAY_NATS_PASSWORD", "relay-secret")
 	dir := t.TempDir()
 	accounts := filepath.Join(dir, "accounts.conf")
-	writeFile(t, accounts, core.AccountsConfig("BILLRELAY", "", nil))
+	writeFile(t, accounts, tenancy.AccountsConfig("BILLRELAY", "", nil))
 	main := filepath.Join(dir, "nats.conf")
 	writeFile(t, main, "include ./accounts.conf\n")
 	n := harness.StartNATS(t, "-c", main)

@@ -13,6 +13,7 @@ import (
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/relay/delivery"
+	"github.com/billrelay/billrelay/relay/tenancy"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -110,7 +111,7 @@ func openSource(ctx context.Context, cfg Config, log zerolog.Logger) (delivery.S
 		return src, cfg.AckWait, nil, nil
 	}
 	nc, err := nats.Connect(cfg.NATSURL, nats.UserInfo(cfg.Reseller, cfg.Token), nats.Name("billrelay-agent "+cfg.Reseller),
-		nats.CustomInboxPrefix(core.InboxPrefix(cfg.Reseller)), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.CustomInboxPrefix(tenancy.InboxPrefix(cfg.Reseller)), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn().Err(err).Msg("relay connection lost") }),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("relay connection back") }))
 	if err != nil {

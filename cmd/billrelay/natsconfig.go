@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/tenancy"
 )
 
 // natsConfigCmd prints the accounts block that isolates resellers on an
@@ -27,10 +27,10 @@ func natsConfigCmd(ctx context.Context, c *client, args []string, out io.Writer)
 	if err := c.do(ctx, "GET", "/v1/resellers", nil, &res); err != nil {
 		return err
 	}
-	tenants := make([]core.Tenant, len(res.Resellers))
+	tenants := make([]tenancy.Tenant, len(res.Resellers))
 	for i, r := range res.Resellers {
-		tenants[i] = core.Tenant{ID: r.ID, Stream: r.Stream, Bcrypt: r.Bcrypt}
+		tenants[i] = tenancy.Tenant{ID: r.ID, Stream: r.Stream, Bcrypt: r.Bcrypt}
 	}
-	_, err := fmt.Fprint(out, core.AccountsConfig(*account, *domain, tenants))
+	_, err := fmt.Fprint(out, tenancy.AccountsConfig(*account, *domain, tenants))
 	return err
 }

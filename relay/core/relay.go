@@ -13,6 +13,7 @@ import (
 	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/route"
 	"github.com/billrelay/billrelay/relay/store"
+	"github.com/billrelay/billrelay/relay/tenancy"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,7 +56,7 @@ type Relay struct {
 	metrics  *metrics.Metrics
 	cons     sync.Map // consumer name → jetstream.Consumer
 
-	tenants *tenancy // resellers' NATS accounts; nil on an external NATS
+	tenants *tenantAccounts // resellers' NATS accounts; nil on an external NATS
 
 	bg     context.Context // lives until Close
 	cancel context.CancelFunc
@@ -136,15 +137,14 @@ func (r *Relay) connect() error {
 	}
 	url := r.cfg.NATSURL
 	if url == "" {
-		auth := &natsAuth{password: newInternalPassword()}
-		ns, err := startEmbedded(r.cfg, auth, r.reg, r.root)
+		emb, err := tenancy.Start(r.cfg, store.SyncIntervalOf(r.cfg), r.reg, r.root)
 		if err != nil {
 			return err
 		}
-		r.reg.OnReseller = auth.tenants.changed
-		r.tenants = auth.tenants
-		r.ns = ns
-		opts = append(opts, nats.InProcessServer(ns), nats.UserInfo(internalUser, auth.password))
+		r.reg.OnReseller = emb.Accounts().Changed
+		r.tenants = &tenantAccounts{emb.Accounts()}
+		r.ns = emb.Server()
+		opts = append(opts, emb.ConnectOptions()...)
 	} else {
 		// The servers may still be starting: keep trying; waitJetStream
 		// reports how long it has waited.

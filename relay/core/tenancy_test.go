@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/tenancy"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -36,7 +36,8 @@ func openListening(t *testing.T) (*core.Relay, string) {
 
 // TestTenancyFollowsTheRegistry: a reseller whose token changes, or that
 // is deleted, loses its open NATS connections at once, and only the
-// current token connects again.
+// current token connects again. It holds the wiring of the registry's
+// changes into relay/tenancy, whose own tests cover the rest.
 func TestTenancyFollowsTheRegistry(t *testing.T) {
 	ctx := testCtx(t)
 	r, url := openListening(t)
@@ -228,157 +229,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestTenantGuardBoundsWhatATenantCosts: a reseller that leaves the
-// server waiting with thousands of unanswered requests (each holds a
-// response mapping in the relay's account) or thousands of subscriptions
-// is closed and kept out for a while; another reseller is untouched; and
-// no reseller holds more than its connection bound.
-func TestTenantGuardBoundsWhatATenantCosts(t *testing.T) {
-	ctx := testCtx(t)
-	r, url := openListening(t)
-	creds := registerResellers(t, r, "res-a", "res-b")
-	g, err := r.Server().LookupAccount("$G")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, flood := range []struct {
-		name string
-		do   func(nc *nats.Conn, i int)
-	}{
-		{"unanswered fetches", func(nc *nats.Conn, i int) {
-			_ = nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.DELIVERY.res-a", fmt.Sprintf("_INBOX_res-a.f.%d", i), []byte(`{"batch":1,"no_wait":true}`))
-		}},
-		{"subscriptions", func(nc *nats.Conn, i int) { _, _ = nc.SubscribeSync(fmt.Sprintf("_INBOX_res-a.s.%d", i)) }},
-	} {
-		t.Run(flood.name, func(t *testing.T) {
-			closed := make(chan struct{})
-			nc, err := nats.Connect(url, nats.UserInfo("res-a", creds["res-a"]), nats.MaxReconnects(0),
-				nats.CustomInboxPrefix(core.InboxPrefix("res-a")), nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
-				nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			_, _ = nc.SubscribeSync("_INBOX_res-a.f.>")
-			for i := 0; i < 20_000; i++ {
-				select {
-				case <-closed:
-					i = 20_000
-				default:
-					flood.do(nc, i)
-				}
-			}
-			waitClosed(t, closed, "the flooding reseller's connection")
-			if c, err := nats.Connect(url, nats.UserInfo("res-a", creds["res-a"])); err == nil {
-				c.Close()
-				t.Fatal("the reseller closed by the guard connected again at once")
-			}
-			t.Logf("response mappings in the relay's account after the guard: %d", g.NumPendingAllResponses())
-		})
-		r.UnbanForTest("res-a")
-	}
-	b, err := connectAs(t, url, "res-b", creds["res-b"])
-	if err != nil {
-		t.Fatalf("res-b kept out by res-a's floods: %v", err)
-	}
-	if _, err := b.js.Consumer(ctx, relay.StreamDelivery, "res-b"); err != nil {
-		t.Fatalf("res-b's consumer info: %v", err)
-	}
-	var conns []*nats.Conn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for {
-		c, err := nats.Connect(url, nats.UserInfo("res-b", creds["res-b"]), nats.MaxReconnects(0))
-		if err != nil {
-			break
-		}
-		conns = append(conns, c)
-		if len(conns) > 100 {
-			t.Fatal("more than 100 connections of one reseller admitted")
-		}
-	}
-	if len(conns)+1 != 16 { // b is the first
-		t.Fatalf("%d connections of res-b admitted, want the bound of 16", len(conns)+1)
-	}
-}
-
-// TestRevokedTokenKeepsNoConnection: logins with a token race its
-// replacement; every connection made with the old token is closed, none
-// survives the sweep.
-func TestRevokedTokenKeepsNoConnection(t *testing.T) {
-	ctx := testCtx(t)
-	r, url := openListening(t)
-	_, cred, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := r.JetStream().KeyValue(ctx, relay.BucketRegistry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := cred.Token
-	for round := range 20 {
-		old := token
-		var (
-			mu    sync.Mutex
-			made  []chan struct{}
-			stop  = make(chan struct{})
-			some  = make(chan struct{}, 1000)
-			group sync.WaitGroup
-		)
-		for range 6 {
-			group.Add(1)
-			go func() {
-				defer group.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					closed := make(chan struct{})
-					nc, err := nats.Connect(url, nats.UserInfo("res-a", old), nats.MaxReconnects(0),
-						nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
-					if err != nil {
-						return // the new token is in force
-					}
-					t.Cleanup(nc.Close)
-					mu.Lock()
-					made = append(made, closed)
-					mu.Unlock()
-					some <- struct{}{}
-				}
-			}()
-		}
-		for range 12 { // logins are running when the token changes
-			<-some
-		}
-		token = fmt.Sprintf("bra_round_%d", round)
-		e, err := kv.Get(ctx, "reseller.res-a")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rec map[string]any
-		if err := json.Unmarshal(e.Value(), &rec); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256([]byte(token))
-		rec["token_sha256"] = hex.EncodeToString(sum[:])
-		body, _ := json.Marshal(rec)
-		if _, err := kv.Put(ctx, "reseller.res-a", body); err != nil {
-			t.Fatal(err)
-		}
-		close(stop)
-		group.Wait()
-		for _, closed := range made {
-			waitClosed(t, closed, fmt.Sprintf("round %d: a connection made with the replaced token", round))
-		}
-	}
-}
-
 // TestOneTenantsFloodSparesTheOthers: while res-a floods its consumer
 // info and receipt subjects, res-b's receipts are all journaled, res-b
 // reads its consumer info, and the relay's own lag reads answer.
@@ -411,7 +261,7 @@ func TestOneTenantsFloodSparesTheOthers(t *testing.T) {
 			held = append(held, m)
 		}
 	}
-	a, err := nats.Connect(url, nats.UserInfo("res-a", creds["res-a"]), nats.CustomInboxPrefix(core.InboxPrefix("res-a")),
+	a, err := nats.Connect(url, nats.UserInfo("res-a", creds["res-a"]), nats.CustomInboxPrefix(tenancy.InboxPrefix("res-a")),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	if err != nil {
 		t.Fatal(err)
@@ -460,4 +310,44 @@ func receiptsOf(t *testing.T, r *core.Relay, consumer string) int {
 		t.Fatal(err)
 	}
 	return len(info.State.Subjects)
+}
+
+// natsClient is a reseller connected over NATS the way the agent
+// connects.
+type natsClient struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+func connectAs(t *testing.T, url, user, password string) (*natsClient, error) {
+	nc, err := nats.Connect(url, nats.UserInfo(user, password), nats.CustomInboxPrefix(tenancy.InboxPrefix(user)),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &natsClient{nc: nc, js: js}, nil
+}
+
+func fetchOne(t *testing.T, ctx context.Context, c *natsClient, consumer string) jetstream.Msg {
+	t.Helper()
+	cons, err := c.js.Consumer(ctx, relay.StreamDelivery, consumer)
+	if err != nil {
+		t.Fatalf("%s consumer: %v", consumer, err)
+	}
+	for ctx.Err() == nil {
+		b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatalf("%s fetch: %v", consumer, err)
+		}
+		for m := range b.Messages() {
+			return m
+		}
+	}
+	t.Fatalf("%s fetched nothing", consumer)
+	return nil
 }

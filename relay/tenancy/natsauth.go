@@ -1,13 +1,13 @@
-package core
+package tenancy
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"net"
 	"strconv"
 
-	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -22,11 +22,12 @@ const internalUser = "billrelay-internal"
 // cannot.
 type natsAuth struct {
 	password string
-	tenants  *tenancy // set once the server exists, before it listens
+	tenants  *Accounts // set once the server exists, before it listens
 }
 
 var _ server.Authentication = (*natsAuth)(nil)
 
+// Check admits one client connection.
 func (a *natsAuth) Check(c server.ClientAuthentication) bool {
 	o := c.GetOpts()
 	if o.Username == internalUser {
@@ -74,6 +75,10 @@ func listenOptions(addr string) (host string, port int, err error) {
 	return h, port, nil
 }
 
+// newInternalPassword is the relay's own password, new at every start: its
+// client is the only one that ever uses it.
 func newInternalPassword() string {
-	return base64.RawURLEncoding.EncodeToString(registry.RandomBytes(24))
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // never fails: crypto/rand crashes the program instead
+	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -1,4 +1,4 @@
-package core_test
+package tenancy
 
 import (
 	"context"
@@ -6,48 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 )
 
-// natsClient connects as a reseller and collects permission violations.
-type natsClient struct {
-	nc         *nats.Conn
-	js         jetstream.JetStream
-	violations chan string
-}
-
-func connectAs(t *testing.T, url, user, password string) (*natsClient, error) {
-	c := &natsClient{violations: make(chan string, 16)}
-	nc, err := nats.Connect(url, nats.UserInfo(user, password), nats.CustomInboxPrefix(core.InboxPrefix(user)),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			if strings.Contains(err.Error(), "Permissions Violation") {
-				c.violations <- err.Error()
-			}
-		}))
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(nc.Close)
-	c.nc = nc
-	c.js, _ = jetstream.New(nc)
-	return c, nil
-}
-
-func (c *natsClient) mustViolate(t *testing.T, what string) {
-	t.Helper()
-	select {
-	case v := <-c.violations:
-		t.Logf("%s denied: %s", what, v)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s was not denied", what)
-	}
-}
-
+// TestResellerNATSPermissions: a reseller logs in with its own token only,
+// reads and acks its own consumer, and can neither fetch, read the info
+// of, ack nor listen to another's, nor publish an event. The v2 ack
+// subjects carry AccountHash of the relay's account.
 func TestResellerNATSPermissions(t *testing.T) {
 	for _, v2 := range []bool{false, true} {
 		name := "ack subjects v1"
@@ -59,29 +25,19 @@ func TestResellerNATSPermissions(t *testing.T) {
 }
 
 func checkPermissions(t *testing.T, ackV2 bool) {
-	ctx := testCtx(t)
-	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 30 * time.Second,
-		NATSListen: "127.0.0.1:0", FeatureFlags: map[string]bool{"js_ack_fc_v2": ackV2}}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	url := r.Server().ClientURL()
-	r.RegisterSeller(ctx, "sell-1")
-	_, credA, _ := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
-	_, credB, _ := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}})
-	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"},
-		[]events.Event{event("n1", "acc-77", "1", "active"), event("n2", "acc-77", "2", "active")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := connectAs(t, url, "res-a", credB.Token); err == nil {
+	ctx := t.Context()
+	b := startBench(t, map[string]bool{"js_ack_fc_v2": ackV2})
+	tokens := b.register(t, "res-a", "res-b")
+	b.deliver(t, "res-a", 1)
+	b.deliver(t, "res-b", 1)
+	if _, err := connectAs(t, b.url, "res-a", tokens["res-b"]); err == nil {
 		t.Fatalf("res-a connected with res-b's token")
 	}
-	a, err := connectAs(t, url, "res-a", credA.Token)
+	a, err := connectAs(t, b.url, "res-a", tokens["res-a"])
 	if err != nil {
 		t.Fatalf("res-a connect: %v", err)
 	}
-	b, err := connectAs(t, url, "res-b", credB.Token)
+	rb, err := connectAs(t, b.url, "res-b", tokens["res-b"])
 	if err != nil {
 		t.Fatalf("res-b connect: %v", err)
 	}
@@ -90,7 +46,7 @@ func checkPermissions(t *testing.T, ackV2 bool) {
 	own := fetchOne(t, ctx, a, "res-a")
 	wantForm := "$JS.ACK.DELIVERY.res-a."
 	if ackV2 {
-		wantForm = "$JS.ACK._." + core.AccountHash("$G") + ".DELIVERY.res-a."
+		wantForm = "$JS.ACK._." + AccountHash("$G") + ".DELIVERY.res-a."
 	}
 	if !strings.HasPrefix(own.Reply(), wantForm) {
 		t.Fatalf("ack subject %q, want the %s form", own.Reply(), wantForm)
@@ -98,7 +54,7 @@ func checkPermissions(t *testing.T, ackV2 bool) {
 	if err := own.DoubleAck(ctx); err != nil {
 		t.Fatalf("res-a acking its own: %v", err)
 	}
-	theirs := fetchOne(t, ctx, b, "res-b")
+	theirs := fetchOne(t, ctx, rb, "res-b")
 
 	// res-a cannot fetch from res-b's consumer.
 	if _, err := a.nc.Request("$JS.API.CONSUMER.MSG.NEXT.DELIVERY.res-b", []byte(`{"batch":1,"no_wait":true}`), time.Second); err == nil {
@@ -117,7 +73,7 @@ func checkPermissions(t *testing.T, ackV2 bool) {
 	}
 	a.mustViolate(t, "ack on res-b's delivery")
 	// res-a cannot listen to res-b's deliveries or inbox.
-	for _, subj := range []string{"deliver.res-b.>", "deliver.>", core.InboxPrefix("res-b") + ".>", "$JS.ACK.>"} {
+	for _, subj := range []string{"deliver.res-b.>", "deliver.>", InboxPrefix("res-b") + ".>", "$JS.ACK.>"} {
 		if _, err := a.nc.SubscribeSync(subj); err != nil {
 			t.Fatal(err)
 		}
@@ -128,9 +84,13 @@ func checkPermissions(t *testing.T, ackV2 bool) {
 	}
 	a.mustViolate(t, "publishing an event")
 	// res-b's delivery is still waiting for res-b's own ack.
-	info, err := r.ResellerLag(ctx, "res-b")
-	if err != nil || info.AckPending != 1 {
-		t.Fatalf("res-b lag %+v, %v: res-a's ack must not have applied", info, err)
+	cons, err := b.js.Consumer(ctx, relay.StreamDelivery, "res-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil || info.NumAckPending != 1 {
+		t.Fatalf("res-b consumer %+v, %v: res-a's ack must not have applied", info, err)
 	}
 	if err := theirs.DoubleAck(ctx); err != nil {
 		t.Fatalf("res-b acking its own: %v", err)

@@ -1,9 +1,10 @@
-package core
+package tenancy
 
 import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
@@ -36,15 +36,15 @@ const (
 	relayAccount = server.DEFAULT_GLOBAL_ACCOUNT
 	// accountPrefix names a reseller's account: RESELLER_<reseller id>.
 	accountPrefix = "RESELLER_"
-	// receiptIntakePrefix is where a reseller's receipts arrive in the
+	// ReceiptIntakePrefix is where a reseller's receipts arrive in the
 	// relay's account ($BR.RECEIPTS.<reseller id>): a core subject that no
 	// stream captures, so nothing is stored before the relay checked it.
-	receiptIntakePrefix = "$BR.RECEIPTS"
-	// infoIntakePrefix is where a reseller's consumer info requests arrive
+	ReceiptIntakePrefix = "$BR.RECEIPTS"
+	// InfoIntakePrefix is where a reseller's consumer info requests arrive
 	// ($BR.INFO.<reseller id>): the relay answers them from a cache, so a
 	// flood never reaches JetStream's API queue, which every account
 	// shares.
-	infoIntakePrefix = "$BR.INFO"
+	InfoIntakePrefix = "$BR.INFO"
 )
 
 // AccountName is the NATS account of a reseller on the embedded server.
@@ -79,10 +79,10 @@ func ResellerImports(reseller, stream, domain, relayAcc string) []Import {
 	v2 := "$JS.ACK." + domain + "." + AccountHash(relayAcc) + "." + consumer + ".>"
 	return []Import{
 		{Local: "$JS.API.CONSUMER.MSG.NEXT." + consumer, Remote: "$JS.API.CONSUMER.MSG.NEXT." + consumer, Streamed: true},
-		{Local: "$JS.API.CONSUMER.INFO." + consumer, Remote: infoIntakePrefix + "." + reseller},
+		{Local: "$JS.API.CONSUMER.INFO." + consumer, Remote: InfoIntakePrefix + "." + reseller},
 		{Local: "$JS.ACK." + consumer + ".>", Remote: "$JS.ACK." + consumer + ".>"},
 		{Local: v2, Remote: v2},
-		{Local: relay.ReceiptsPrefix + ".>", Remote: receiptIntakePrefix + "." + reseller, Stream: true},
+		{Local: relay.ReceiptsPrefix + ".>", Remote: ReceiptIntakePrefix + "." + reseller, Stream: true},
 		// A dead end for the account's own JetStream API: a server that has
 		// JetStream gives every account without it a $JS.API.> import that
 		// answers "not enabled", and that answer would race the relay's to
@@ -97,7 +97,7 @@ func ResellerImports(reseller, stream, domain, relayAcc string) []Import {
 const noJetStream = "$BR.NOJS"
 
 // responseThreshold is how long the server keeps the way back for an
-// answer to a reseller's request: a fetch may wait up to MaxPullWait, the
+// answer to a reseller's request: a fetch may wait up to relay.MaxPullWait, the
 // rest are answered at once. An unanswered request costs the relay's
 // account memory until then (bounded further by the guard).
 func responseThreshold(im Import) time.Duration {
@@ -109,7 +109,7 @@ func responseThreshold(im Import) time.Duration {
 
 // AccountHash is the token JetStream puts in v2 ack subjects for an
 // account: eight characters of base 62 from the SHA-256 of its name
-// (nats-server events.go getHash). TestAckSubjectsMatchTheServer holds it
+// (nats-server events.go getHash). TestResellerNATSPermissions holds it
 // to what the server sends.
 func AccountHash(account string) string {
 	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -121,16 +121,16 @@ func AccountHash(account string) string {
 	return string(b)
 }
 
-// tenancy keeps the resellers' accounts on the embedded server in step
+// Accounts keeps the resellers' accounts on the embedded server in step
 // with the registry and bounds what one tenant can cost the server. An
 // account is made, with its imports, when the reseller first connects; a
 // reseller deleted or given a new token has its connections closed. One
 // lock covers admitting a connection and closing a reseller's
 // connections, so that a login racing a new token is either refused or
 // closed with the others.
-type tenancy struct {
+type Accounts struct {
 	ns     *server.Server
-	reg    *registry.View
+	reg    Registry
 	domain string
 	log    zerolog.Logger
 	now    func() time.Time
@@ -168,12 +168,22 @@ const (
 	banMax           = 10 * time.Minute
 )
 
-func newTenancy(ns *server.Server, reg *registry.View, domain string, log zerolog.Logger) *tenancy {
-	return &tenancy{ns: ns, reg: reg, domain: domain, log: log, now: time.Now,
+// Registry is the registry view a reseller's login is checked against, at
+// every login: a new reseller connects at once, a deleted one cannot.
+type Registry interface {
+	// Reseller returns a registered reseller, with the SHA-256 of its
+	// current token.
+	Reseller(id string) (relay.Reseller, bool)
+}
+
+func newAccounts(ns *server.Server, reg Registry, domain string, log zerolog.Logger) *Accounts {
+	return &Accounts{ns: ns, reg: reg, domain: domain, log: log, now: time.Now,
 		imported: map[string]string{}, banned: map[string]ban{}}
 }
 
-func (t *tenancy) setShared(f func(reseller string)) {
+// SetShared sets who hears of a reseller whose account was just set up
+// (the receipt intake, which subscribes again).
+func (t *Accounts) SetShared(f func(reseller string)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.shared = f
@@ -182,11 +192,11 @@ func (t *tenancy) setShared(f func(reseller string)) {
 // admit decides one reseller login: the token must be the current one,
 // the reseller not banned, its account below its connection bound. It
 // registers the client in the reseller's account.
-func (t *tenancy) admit(c server.ClientAuthentication, user, password string) bool {
+func (t *Accounts) admit(c server.ClientAuthentication, user, password string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	rs, ok := t.reg.Reseller(user)
-	if !ok || subtle.ConstantTimeCompare([]byte(registry.HashToken(password)), []byte(rs.TokenSHA256)) != 1 {
+	if !ok || subtle.ConstantTimeCompare([]byte(tokenSHA256(password)), []byte(rs.TokenSHA256)) != 1 {
 		return false
 	}
 	if b, ok := t.banned[rs.ID]; ok && t.now().Before(b.until) {
@@ -208,7 +218,7 @@ func (t *tenancy) admit(c server.ClientAuthentication, user, password string) bo
 
 // account returns the reseller's account, with its exports and imports in
 // place. The caller holds t.mu.
-func (t *tenancy) account(rs relay.Reseller) (*server.Account, error) {
+func (t *Accounts) account(rs relay.Reseller) (*server.Account, error) {
 	acc, _ := t.ns.LookupOrRegisterAccount(AccountName(rs.ID))
 	stream := rs.DeliveryStream()
 	if t.imported[rs.ID] == stream {
@@ -259,10 +269,10 @@ func share(relay, acc *server.Account, im Import) error {
 	return nil
 }
 
-// changed follows one registry change of a reseller: when the reseller is
+// Changed follows one registry change of a reseller: when the reseller is
 // gone or its token changed, every connection made with the old
 // registration is closed.
-func (t *tenancy) changed(old, cur *relay.Reseller) {
+func (t *Accounts) Changed(old, cur *relay.Reseller) {
 	if old == nil || (cur != nil && cur.TokenSHA256 == old.TokenSHA256) {
 		return
 	}
@@ -279,7 +289,7 @@ func (t *tenancy) changed(old, cur *relay.Reseller) {
 	}
 }
 
-func (t *tenancy) disconnect(account string) (int, error) {
+func (t *Accounts) disconnect(account string) (int, error) {
 	cz, err := t.ns.Connz(&server.ConnzOptions{Account: account, Limit: 1 << 20})
 	if err != nil {
 		return 0, fmt.Errorf("list connections of %s: %w", account, err)
@@ -291,11 +301,16 @@ func (t *tenancy) disconnect(account string) (int, error) {
 	return len(cz.Conns), errors.Join(errs...)
 }
 
-// guard closes, and keeps out for a while, a reseller whose account holds
-// more subscriptions or unanswered requests than an agent ever needs:
-// each costs the server memory that the tenant could otherwise grow
-// without bound.
-func (t *tenancy) guard(ctx context.Context) error {
+// Open has nothing to load: an account is set up at its reseller's first
+// login.
+func (t *Accounts) Open(context.Context) error { return nil }
+
+// Run is the guard: it closes, and keeps out for a while, a reseller whose
+// account holds more subscriptions or unanswered requests than an agent
+// ever needs: each costs the server memory that the tenant could
+// otherwise grow without bound. On an external NATS the accounts'
+// configured limits bound the tenants instead.
+func (t *Accounts) Run(ctx context.Context) error {
 	tick := time.NewTicker(guardEvery)
 	defer tick.Stop()
 	for {
@@ -308,7 +323,7 @@ func (t *tenancy) guard(ctx context.Context) error {
 	}
 }
 
-func (t *tenancy) check() {
+func (t *Accounts) check() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for id := range t.imported {
@@ -330,11 +345,9 @@ func (t *tenancy) check() {
 	}
 }
 
-// startTenantGuard runs the guard of the embedded server's tenant
-// accounts; on an external NATS its accounts bound the tenants.
-func (r *Relay) startTenantGuard(ctx, bg context.Context) error {
-	if r.tenants == nil {
-		return nil
-	}
-	return r.sup.open(ctx, bg, part{name: "tenant guard", run: r.tenants.guard})
+// tokenSHA256 is the hash the registry keeps of a token (hex SHA-256, the
+// token_sha256 of a reseller's record).
+func tokenSHA256(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }

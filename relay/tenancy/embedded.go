@@ -1,4 +1,4 @@
-package core
+package tenancy
 
 import (
 	"fmt"
@@ -8,20 +8,30 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/registry"
-	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 )
 
 // maxPayload leaves room for a commit group's envelope.
 const maxPayload = 8 << 20
 
-// startEmbedded runs nats-server in-process with JetStream on disk under
+// Embedded is the in-process nats-server, the resellers' accounts on it
+// and the password of the relay's own user, which never leaves the
+// process.
+type Embedded struct {
+	ns   *server.Server
+	auth *natsAuth
+}
+
+// Start runs nats-server in-process with JetStream on disk under
 // cfg.DataDir. The store limits and the consumer limit are set explicitly,
 // never left to the server's defaults, so that the relay behaves the same on
-// every machine.
-func startEmbedded(cfg relay.Config, auth *natsAuth, reg *registry.View, log zerolog.Logger) (*server.Server, error) {
+// every machine. syncInterval is the periodic fsync, which the store
+// decides (it depends on how the streams sync their writes). Resellers
+// log in against reg.
+func Start(cfg relay.Config, syncInterval time.Duration, reg Registry, log zerolog.Logger) (*Embedded, error) {
+	auth := &natsAuth{password: newInternalPassword()}
 	opts := &server.Options{
 		ServerName:         cfg.ServerName,
 		JetStream:          true,
@@ -32,7 +42,7 @@ func startEmbedded(cfg relay.Config, auth *natsAuth, reg *registry.View, log zer
 		JetStreamMaxStore:  cfg.MaxFileStore,
 		JetStreamMaxMemory: cfg.MaxMemStore,
 		SyncAlways:         cfg.SyncAlways,
-		SyncInterval:       store.SyncIntervalOf(cfg),
+		SyncInterval:       syncInterval,
 		JetStreamLimits:    server.JSLimitOpts{DefaultMaxConsumers: cfg.MaxConsumers},
 		FeatureFlags:       cfg.FeatureFlags,
 	}
@@ -56,7 +66,7 @@ func startEmbedded(cfg relay.Config, auth *natsAuth, reg *registry.View, log zer
 	if err != nil {
 		return nil, fmt.Errorf("create embedded nats server: %w", err)
 	}
-	auth.tenants = newTenancy(ns, reg, tenantDomain(cfg), log.With().Str("component", "tenancy").Logger())
+	auth.tenants = newAccounts(ns, reg, tenantDomain(cfg), log.With().Str("component", "tenancy").Logger())
 	ns.SetLoggerV2(natsLogger{log.With().Str("component", "nats").Logger()}, false, false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
@@ -66,7 +76,19 @@ func startEmbedded(cfg relay.Config, auth *natsAuth, reg *registry.View, log zer
 	if cfg.NATSListen != "" {
 		log.Info().Str("nats_url", ns.ClientURL()).Msg("nats listening for resellers")
 	}
-	return ns, nil
+	return &Embedded{ns: ns, auth: auth}, nil
+}
+
+// Server is the running nats-server.
+func (e *Embedded) Server() *server.Server { return e.ns }
+
+// Accounts are the resellers' accounts on the server.
+func (e *Embedded) Accounts() *Accounts { return e.auth.tenants }
+
+// ConnectOptions connect the relay's own client in-process, as the one
+// user of the relay's account.
+func (e *Embedded) ConnectOptions() []nats.Option {
+	return []nats.Option{nats.InProcessServer(e.ns), nats.UserInfo(internalUser, e.auth.password)}
 }
 
 // tenantDomain is the JetStream domain in the v2 ack subjects a reseller
@@ -84,11 +106,16 @@ type natsLogger struct{ log zerolog.Logger }
 // Noticef lines (the start banner, limits) go to debug: the relay logs its
 // own start line with what matters.
 func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug().Msgf(format, v...) }
-func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn().Msgf(format, v...) }
-func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
-func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error().Msgf(format, v...) }
-func (l natsLogger) Debugf(format string, v ...any)  { l.log.Debug().Msgf(format, v...) }
-func (l natsLogger) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
+
+func (l natsLogger) Warnf(format string, v ...any) { l.log.Warn().Msgf(format, v...) }
+
+func (l natsLogger) Fatalf(format string, v ...any) { l.log.Error().Msgf(format, v...) }
+
+func (l natsLogger) Errorf(format string, v ...any) { l.log.Error().Msgf(format, v...) }
+
+func (l natsLogger) Debugf(format string, v ...any) { l.log.Debug().Msgf(format, v...) }
+
+func (l natsLogger) Tracef(format string, v ...any) { l.log.Trace().Msgf(format, v...) }
 
 // leafRemote is the leaf node connection to the hub: every URL given (the
 // server picks one and moves to another when it fails), with the relay's
