@@ -213,3 +213,16 @@ const (
 	MaxPull     = 1000
 	MaxPullWait = 60 * time.Second
 )
+
+// ClipReason bounds a receiver's reason for a term (or a receipt's) to
+// 512 bytes, and names one when none was given.
+func ClipReason(s string) string {
+	const max = 512
+	if len(s) > max {
+		s = s[:max]
+	}
+	if s == "" {
+		s = "terminated by receiver"
+	}
+	return s
+}

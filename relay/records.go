@@ -191,3 +191,9 @@ type WebhookSpec struct {
 	Secret      string `json:"secret,omitempty"`
 	Concurrency int    `json:"concurrency,omitempty"`
 }
+
+// ReceiptSubject is where a receipt is stored; an agent reading over NATS
+// publishes its receipts there.
+func ReceiptSubject(rc Receipt) string {
+	return ReceiptsPrefix + "." + rc.Stream + "." + rc.Consumer + "." + rc.Key.Seller + "." + rc.Key.Account + "." + rc.Key.Item
+}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/relay/delivery"
 	"github.com/billrelay/billrelay/relay/tenancy"
 	"github.com/nats-io/nats.go"
@@ -173,7 +172,7 @@ func (s *onceSink) receipt(m relay.Message, action, reason string) {
 	rc := relay.Receipt{Stream: s.stream, Consumer: s.reseller, Seq: m.Seq, EventID: m.ID, Type: m.Type,
 		State: m.State(), Action: action, Reason: reason, Time: time.Now().UTC(), Key: m.Key}
 	b, _ := json.Marshal(rc)
-	_ = s.nc.Publish(core.ReceiptSubject(rc), b) // best effort: a lost receipt shows as drift, which a fix repairs
+	_ = s.nc.Publish(relay.ReceiptSubject(rc), b) // best effort: a lost receipt shows as drift, which a fix repairs
 }
 
 // recent is a bounded set of ids, oldest forgotten first.

@@ -199,7 +199,7 @@ func (r *Relay) checkSettlements(stream, consumer string, req AckRequest) ([]set
 	}
 	for i, t := range req.Term {
 		ids, fields = append(ids, t.AckID), append(fields, "term["+strconv.Itoa(i)+"].ack_id")
-		reason := clipReason(t.Reason)
+		reason := relay.ClipReason(t.Reason)
 		items = append(items, settlement{id: t.AckID, kind: 't', reason: reason, payload: []byte("+TERM " + reason)})
 	}
 	for i, id := range req.Progress {
@@ -235,17 +235,6 @@ func nakPayload(ve *events.ValidationError, i int, delay string) []byte {
 		Delay int64 `json:"delay"`
 	}{int64(d)})
 	return append([]byte("-NAK "), b...)
-}
-
-func clipReason(s string) string {
-	const max = 512
-	if len(s) > max {
-		s = s[:max]
-	}
-	if s == "" {
-		s = "terminated by receiver"
-	}
-	return s
 }
 
 // screen drops ids that cannot be applied as asked and records why. An

@@ -112,7 +112,7 @@ func TestTermJournaledBeforeCrashIsDeadLettered(t *testing.T) {
 		Action: relay.ActionRejected, Reason: "unknown item ghost", Time: time.Now().UTC(),
 		Key: events.Key{Seller: "sell-1", Account: "acc-77", Item: "ghost"}}
 	body, _ := json.Marshal(rc)
-	if _, err := r.JetStream().Publish(ctx, core.ReceiptSubject(rc), body); err != nil {
+	if _, err := r.JetStream().Publish(ctx, relay.ReceiptSubject(rc), body); err != nil {
 		t.Fatalf("journal the receipt: %v", err)
 	}
 	r.Close()

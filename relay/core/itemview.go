@@ -50,7 +50,7 @@ func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
 	}
 	for _, id := range v.Recipients {
 		rs, _ := r.reg.Reseller(id) // gone since: DELIVERY, as before shards
-		rm, err := r.lastFor(ctx, relay.StreamReceipts, receiptSubject(relay.Receipt{Stream: rs.DeliveryStream(), Consumer: id, Key: k}))
+		rm, err := r.lastFor(ctx, relay.StreamReceipts, relay.ReceiptSubject(relay.Receipt{Stream: rs.DeliveryStream(), Consumer: id, Key: k}))
 		if err != nil {
 			return v, err
 		}

@@ -90,12 +90,11 @@ func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait
 		if err != nil {
 			continue
 		}
-		if sb, ok := r.receipts.seen(stream, consumer, md.Sequence.Stream, m.Headers().Get(relay.HeaderEventID)); ok {
-			_ = sb.settleAgain(m) // settled before a restart, its ack state lost with the process
+		if r.receipts.SettledBefore(stream, consumer, md.Sequence.Stream, m) {
 			continue
 		}
 		r.watchFinal(stream, consumer, cons.CachedInfo().Config.MaxDeliver, m, md)
-		r.out.put(receiptOf(stream, consumer, md.Sequence.Stream, m.Subject(), m.Headers()))
+		r.receipts.HandOut(stream, consumer, md.Sequence.Stream, m.Subject(), m.Headers())
 		r.metrics.Delivered.WithLabelValues(consumer, "pull").Inc()
 		out = append(out, Delivery{Event: m.Data(), AckID: r.sealAckID(m.Reply(), handedOut), Attempt: md.NumDelivered, Seq: md.Sequence.Stream,
 			Replay: m.Headers().Get(relay.HeaderReplay) != "", Redriven: m.Headers().Get(relay.HeaderRedriven) != "", Flags: relay.FlagsOf(m.Headers())})

@@ -156,7 +156,7 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep relay.Destination, 
 		Concurrency: concurrency, Backoff: cfg.Backoff, AckWait: r.cfg.AckWait,
 		BreakerThreshold: cfg.BreakerThreshold, BreakerCooldown: cfg.BreakerCooldown,
 		Dead: func(ctx context.Context, m relay.Message, reason string) error {
-			r.rw.note(relay.Receipt{Stream: ep.Stream, Consumer: ep.ID, Seq: m.Seq, EventID: m.ID, Type: m.Type,
+			r.receipts.Note(relay.Receipt{Stream: ep.Stream, Consumer: ep.ID, Seq: m.Seq, EventID: m.ID, Type: m.Type,
 				State: m.State(), Action: relay.ActionRejected, Reason: reason, Time: time.Now().UTC(), Key: m.Key})
 			return r.deadLetter(ctx, deadLetterOrigin{ep.Stream, ep.ID, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
 		},
@@ -164,7 +164,7 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep relay.Destination, 
 		Report: func(st delivery.DeliveryStatus) { r.reportDelivery(ep.ID, st) },
 		Gates:  delivery.KVGates{Kv: r.gates, Reseller: ep.ID},
 		Log:    r.log.With().Str("consumer", ep.ID).Str("component", "webhook").Logger(),
-	}, &receiptSink{next: sink, r: r, ep: ep}, &delivery.GroupSource{Cons: cons, Group: store.RelayGroup})
+	}, r.receipts.Sink(sink, ep), &delivery.GroupSource{Cons: cons, Group: store.RelayGroup})
 	if err := d.Run(ctx); !errors.Is(err, relay.ErrGone) {
 		return err
 	}

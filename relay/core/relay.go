@@ -10,6 +10,7 @@ import (
 	"github.com/billrelay/billrelay/relay"
 	ingest "github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/metrics"
+	"github.com/billrelay/billrelay/relay/receipts"
 	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/route"
 	"github.com/billrelay/billrelay/relay/store"
@@ -45,14 +46,11 @@ type Relay struct {
 	work     store.WorkGate // pulls and acks working on JetStream at once
 	polls    pollGate       // pulls waiting on each consumer
 	ackKey   []byte
-	receipts *receiptFilter
+	receipts *receipts.Receipts
 	settled  *settledSet
 	finals   *finalDeliveries
 	hooks    sync.Map // consumer → DeliveryStatus of its webhook
-	out      *handedOut
 	ingest   *ingest.Ingest
-	journals chan journalReq
-	rw       *receiptWriter
 	metrics  *metrics.Metrics
 	cons     sync.Map // consumer name → jetstream.Consumer
 
@@ -75,8 +73,8 @@ func Open(ctx context.Context, cfg relay.Config, log zerolog.Logger) (*Relay, er
 	}
 	r := &Relay{
 		cfg: cfg, log: log.With().Str("component", "relay").Logger(), root: log,
-		reg: registry.NewView(), receipts: newReceiptFilter(), closed: make(chan struct{}),
-		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(), out: &handedOut{m: map[string]relay.Receipt{}},
+		reg: registry.NewView(), closed: make(chan struct{}),
+		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(),
 		work: store.NewWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
 	}
 	r.metrics = newMetrics(r)

@@ -1,4 +1,4 @@
-package core
+package receipts
 
 import (
 	"context"
@@ -38,23 +38,15 @@ const (
 	receiptFilterTTL = 15 * time.Minute
 )
 
-// ReceiptSubject is where a receipt is stored; an agent reading over NATS
-// publishes its receipts there.
-func ReceiptSubject(rc relay.Receipt) string { return receiptSubject(rc) }
-
-func receiptSubject(rc relay.Receipt) string {
-	return relay.ReceiptsPrefix + "." + rc.Stream + "." + rc.Consumer + "." + rc.Key.Seller + "." + rc.Key.Account + "." + rc.Key.Item
-}
-
 func receiptMsg(rc relay.Receipt) *nats.Msg {
-	m := nats.NewMsg(receiptSubject(rc))
+	m := nats.NewMsg(relay.ReceiptSubject(rc))
 	m.Data, _ = json.Marshal(rc)
 	return m
 }
 
-// journal stores receipts durably (in atomic batches shared with other
+// Journal stores receipts durably (in atomic batches shared with other
 // callers, one fsync each) before their acks are sent.
-func (r *Relay) journal(ctx context.Context, rcs []relay.Receipt) error {
+func (r *Receipts) Journal(ctx context.Context, rcs []relay.Receipt) error {
 	if len(rcs) == 0 {
 		return nil
 	}
@@ -77,12 +69,8 @@ type receiptWriter struct {
 	in chan relay.Receipt
 }
 
-func (r *Relay) startReceiptWriter(ctx, bg context.Context) error {
-	r.rw = &receiptWriter{in: make(chan relay.Receipt, 10_000)}
-	return r.sup.open(ctx, bg, part{name: "receipts", run: r.runReceiptWriter, vital: true})
-}
-
-func (r *Relay) runReceiptWriter(ctx context.Context) error {
+// RunWriter stores the receipts of push deliveries, a batch at a time.
+func (r *Receipts) RunWriter(ctx context.Context) error {
 	for {
 		var first relay.Receipt
 		select {
@@ -95,7 +83,7 @@ func (r *Relay) runReceiptWriter(ctx context.Context) error {
 			batch = append(batch, <-r.rw.in)
 		}
 		jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := r.journal(jctx, batch); err != nil {
+		if err := r.Journal(jctx, batch); err != nil {
 			r.log.Warn().Err(err).Int("receipts", len(batch)).Msg("receipts of push deliveries not stored")
 		}
 		cancel()
@@ -144,16 +132,16 @@ func (h *handedOut) take(stream, consumer string, seq uint64) (relay.Receipt, bo
 	return rc, ok
 }
 
-// receiptOf builds the receipt of a delivered message from its subject and
+// ReceiptOf builds the receipt of a delivered message from its subject and
 // headers.
-func receiptOf(stream, consumer string, seq uint64, subject string, h nats.Header) relay.Receipt {
+func ReceiptOf(stream, consumer string, seq uint64, subject string, h nats.Header) relay.Receipt {
 	k, _ := relay.KeyOfSubject(subject)
 	return relay.Receipt{Stream: stream, Consumer: consumer, Seq: seq, Key: k, Stored: relay.StoredOf(h),
 		EventID: h.Get(relay.HeaderEventID), Type: h.Get(relay.HeaderType), State: h.Get(relay.HeaderState)}
 }
 
-// receiptFor finds what a receipt of seq must say.
-func (r *Relay) receiptFor(ctx context.Context, stream, consumer string, seq uint64) (relay.Receipt, error) {
+// ReceiptFor finds what a receipt of seq must say.
+func (r *Receipts) ReceiptFor(ctx context.Context, stream, consumer string, seq uint64) (relay.Receipt, error) {
 	if rc, ok := r.out.take(stream, consumer, seq); ok {
 		return rc, nil
 	}
@@ -161,7 +149,7 @@ func (r *Relay) receiptFor(ctx context.Context, stream, consumer string, seq uin
 	if err != nil {
 		return relay.Receipt{}, err
 	}
-	return receiptOf(stream, consumer, seq, m.Subject, m.Header), nil
+	return ReceiptOf(stream, consumer, seq, m.Subject, m.Header), nil
 }
 
 // receiptFilter holds the stream sequences, per consumer, that were acked
@@ -211,13 +199,13 @@ func (f *receiptFilter) seen(stream, consumer string, seq uint64, eventID string
 // puts a rejected event in the dead letters.
 func (sb settledBefore) settleAgain(m jetstream.Msg) error {
 	if sb.action == relay.ActionRejected {
-		return m.TermWithReason(clipReason(sb.reason))
+		return m.TermWithReason(relay.ClipReason(sb.reason))
 	}
 	return m.Ack()
 }
 
-// loadReceipts fills the filter from the last receipts before this start.
-func (r *Relay) loadReceipts(ctx context.Context) error {
+// Load fills the filter from the last receipts before this start.
+func (r *Receipts) Load(ctx context.Context) error {
 	st, err := r.js.Stream(ctx, relay.StreamReceipts)
 	if err != nil {
 		return fmt.Errorf("open receipts: %w", store.Classify(err))
@@ -239,7 +227,7 @@ func (r *Relay) loadReceipts(ctx context.Context) error {
 	return r.foldReceipts(ctx, oc, last.Sequence)
 }
 
-func (r *Relay) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq uint64) error {
+func (r *Receipts) foldReceipts(ctx context.Context, oc jetstream.Consumer, lastSeq uint64) error {
 	f := r.receipts
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -270,7 +258,7 @@ func receiptSubjectNames(subject string, rc relay.Receipt) bool {
 // receiptSink records, after each push delivery, what the receiver applied.
 type receiptSink struct {
 	next relay.Sink
-	r    *Relay
+	r    *Receipts
 	ep   relay.Destination
 }
 

@@ -1,4 +1,4 @@
-package core
+package receipts
 
 import (
 	"context"
@@ -19,12 +19,8 @@ type journalReq struct {
 // batch: one fsync for many ack requests, and one batch in flight, far
 // below the server's 50 in-flight batches per stream, beyond which it
 // abandons batches as incomplete.
-func (r *Relay) startJournaler(ctx, bg context.Context) error {
-	r.journals = make(chan journalReq, 1024)
-	return r.sup.open(ctx, bg, part{name: "journal", run: r.runJournaler, vital: true})
-}
-
-func (r *Relay) runJournaler(ctx context.Context) error {
+// RunJournaler stores the receipts acks wait for.
+func (r *Receipts) RunJournaler(ctx context.Context) error {
 	var carry *journalReq
 	for {
 		first, ok := r.nextJournal(ctx, carry)
@@ -38,14 +34,14 @@ func (r *Relay) runJournaler(ctx context.Context) error {
 		for _, q := range group {
 			msgs = append(msgs, q.msgs...)
 		}
-		_, err := r.storeOrdered(ctx, msgs)
+		_, err := r.w.Ordered(ctx, msgs)
 		for _, q := range group {
 			q.done <- err
 		}
 	}
 }
 
-func (r *Relay) nextJournal(ctx context.Context, carry *journalReq) (journalReq, bool) {
+func (r *Receipts) nextJournal(ctx context.Context, carry *journalReq) (journalReq, bool) {
 	if carry != nil {
 		return *carry, true
 	}
@@ -59,7 +55,7 @@ func (r *Relay) nextJournal(ctx context.Context, carry *journalReq) (journalReq,
 
 // gatherJournals takes what else is queued now, up to one batch; a request
 // that does not fit is carried to the next one.
-func (r *Relay) gatherJournals(first journalReq) ([]journalReq, *journalReq) {
+func (r *Receipts) gatherJournals(first journalReq) ([]journalReq, *journalReq) {
 	group, n := []journalReq{first}, len(first.msgs)
 	for {
 		select {
@@ -74,7 +70,7 @@ func (r *Relay) gatherJournals(first journalReq) ([]journalReq, *journalReq) {
 	}
 }
 
-func (r *Relay) failJournals() {
+func (r *Receipts) failJournals() {
 	for {
 		select {
 		case q := <-r.journals:
@@ -87,13 +83,13 @@ func (r *Relay) failJournals() {
 
 // journalChunk hands at most store.MaxAtomicBatch receipts to the journaler and
 // waits for their batch.
-func (r *Relay) journalChunk(ctx context.Context, msgs []*nats.Msg) error {
+func (r *Receipts) journalChunk(ctx context.Context, msgs []*nats.Msg) error {
 	q := journalReq{msgs: msgs, done: make(chan error, 1)}
 	select {
 	case r.journals <- q:
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-r.bg.Done():
+	case <-r.stopping:
 		return fmt.Errorf("%w: the relay is stopping", events.ErrUnavailable)
 	}
 	select {

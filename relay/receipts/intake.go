@@ -1,4 +1,4 @@
-package core
+package receipts
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/tenancy"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
@@ -53,7 +54,7 @@ const (
 var errReceiptRefused = errors.New("receipt refused")
 
 type receiptIntake struct {
-	r       *Relay
+	r       *Receipts
 	mu      sync.Mutex
 	limits  map[string]*intakeLimits
 	taken   twoGenerations // receipts journaled lately: a repeat is not stored again
@@ -99,15 +100,28 @@ const (
 	intakeQueue = "billrelay-intake"
 )
 
-func (r *Relay) startReceiptIntake(ctx, bg context.Context) error {
-	in := &receiptIntake{r: r, limits: map[string]*intakeLimits{}, timeout: 5 * time.Second,
+// Intake is the part that takes receipts resellers publish over NATS
+// (each from its own account's stream export) and answers their consumer
+// info requests: Open subscribes every reseller, Run follows the registry,
+// and Resubscribe is called by the tenancy once a reseller's account is
+// imported anew.
+type Intake struct{ in *receiptIntake }
+
+// Intake makes the intake part.
+func (r *Receipts) Intake() Intake {
+	return Intake{&receiptIntake{r: r, limits: map[string]*intakeLimits{}, timeout: 5 * time.Second,
 		taken: twoGenerations{cur: map[string]struct{}{}, max: 100_000}, subs: map[string][]*nats.Subscription{},
-		info: infoCache{m: map[string]cachedInfo{}}}
-	if r.tenants != nil {
-		r.tenants.setShared(in.resubscribe)
-	}
-	return r.sup.open(ctx, bg, part{name: "intake", open: in.sync, run: in.run, vital: true})
+		info: infoCache{m: map[string]cachedInfo{}}}}
 }
+
+// Open subscribes the intake of every registered reseller.
+func (i Intake) Open(ctx context.Context) error { return i.in.sync(ctx) }
+
+// Run follows the registry until ctx ends.
+func (i Intake) Run(ctx context.Context) error { return i.in.run(ctx) }
+
+// Resubscribe makes a reseller's subscriptions again.
+func (i Intake) Resubscribe(reseller string) { i.in.resubscribe(reseller) }
 
 // resubscribe makes a reseller's intake subscriptions again, after its
 // account's imports were set up, and waits until the server has them.
@@ -171,8 +185,8 @@ func (in *receiptIntake) sync(context.Context) error {
 func (in *receiptIntake) subscribe(reseller string) ([]*nats.Subscription, error) {
 	var subs []*nats.Subscription
 	for subj, h := range map[string]nats.MsgHandler{
-		receiptIntakePrefix + "." + reseller + ".>": func(m *nats.Msg) { in.handle(reseller, m) },
-		infoIntakePrefix + "." + reseller:           func(m *nats.Msg) { in.answerInfo(reseller, m) },
+		tenancy.ReceiptIntakePrefix + "." + reseller + ".>": func(m *nats.Msg) { in.handle(reseller, m) },
+		tenancy.InfoIntakePrefix + "." + reseller:           func(m *nats.Msg) { in.answerInfo(reseller, m) },
 	} {
 		sub, err := in.r.nc.QueueSubscribe(subj, intakeQueue, h)
 		if err == nil {
@@ -271,7 +285,7 @@ func (in *receiptIntake) check(ctx context.Context, reseller string, lim *intake
 	if !strings.HasPrefix(stored.Subject, events.DeliverPrefix+"."+reseller+".") || stored.Header.Get(relay.HeaderEventID) != sent.EventID {
 		return relay.Receipt{}, refusal(refusedForeign, "message %d is not a delivery of event %q to %s", sent.Seq, sent.EventID, reseller)
 	}
-	rc := receiptOf(stream, reseller, sent.Seq, stored.Subject, stored.Header)
+	rc := ReceiptOf(stream, reseller, sent.Seq, stored.Subject, stored.Header)
 	rc.Action, rc.Reason, rc.Time = sent.Action, sent.Reason, time.Now().UTC()
 	return rc, nil
 }
@@ -292,7 +306,7 @@ func parseReceipt(data []byte) (relay.Receipt, error) {
 		return relay.Receipt{}, refusal(refusedFormat, "action: %q is neither %s nor %s", rc.Action, relay.ActionApplied, relay.ActionRejected)
 	}
 	if rc.Action == relay.ActionRejected {
-		rc.Reason = clipReason(rc.Reason)
+		rc.Reason = relay.ClipReason(rc.Reason)
 	} else {
 		rc.Reason = ""
 	}
