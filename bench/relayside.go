@@ -14,6 +14,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/httpapi"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/pull"
 )
 
 const adminToken = "bench-admin"
@@ -198,7 +199,7 @@ func (e *relayEnv) consume(ctx context.Context, reseller string, lat *sample, pr
 	}
 }
 
-func (e *relayEnv) pullHTTP(ctx context.Context, reseller string) ([]core.Delivery, error) {
+func (e *relayEnv) pullHTTP(ctx context.Context, reseller string) ([]pull.Delivery, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/v1/resellers/"+reseller+"/events?max=500&wait=500ms", nil)
 	req.Header.Set("Authorization", "Bearer "+e.tokens[reseller])
 	resp, err := e.client.Do(req)
@@ -206,14 +207,14 @@ func (e *relayEnv) pullHTTP(ctx context.Context, reseller string) ([]core.Delive
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var out struct{ Events []core.Delivery }
+	var out struct{ Events []pull.Delivery }
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return nil, err
 	}
 	return out.Events, nil
 }
 
-func (e *relayEnv) ackHTTP(ctx context.Context, reseller string, ds []core.Delivery) error {
+func (e *relayEnv) ackHTTP(ctx context.Context, reseller string, ds []pull.Delivery) error {
 	ids := make([]string, len(ds))
 	for i, d := range ds {
 		ids[i] = d.AckID

@@ -14,8 +14,8 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/relay/delivery"
+	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -32,7 +32,7 @@ var _ delivery.Source = (*httpSource)(nil)
 func (s *httpSource) Fetch(ctx context.Context, max int, wait time.Duration) ([]delivery.Delivered, error) {
 	q := url.Values{"max": {strconv.Itoa(min(max, relay.MaxPull))}, "wait": {wait.String()}}
 	var out struct {
-		Events []core.Delivery `json:"events"`
+		Events []pull.Delivery `json:"events"`
 	}
 	if err := s.call(ctx, http.MethodGet, "/events?"+q.Encode(), nil, &out); err != nil {
 		return nil, err
@@ -79,12 +79,12 @@ func (s *httpSource) call(ctx context.Context, method, path string, body, out an
 // httpMsg is one pulled event, settled through the ack API.
 type httpMsg struct {
 	src     *httpSource
-	d       core.Delivery
+	d       pull.Delivery
 	subject string
 	header  nats.Header
 }
 
-func newHTTPMsg(s *httpSource, d core.Delivery) (*httpMsg, error) {
+func newHTTPMsg(s *httpSource, d pull.Delivery) (*httpMsg, error) {
 	var e events.Event
 	if err := json.Unmarshal(d.Event, &e); err != nil {
 		return nil, fmt.Errorf("event from the relay: %w", err)
@@ -112,10 +112,10 @@ func (m *httpMsg) Metadata() (*jetstream.MsgMetadata, error) {
 	return &jetstream.MsgMetadata{NumDelivered: m.d.Attempt, Sequence: jetstream.SequencePair{Stream: m.d.Seq}}, nil
 }
 
-func (m *httpMsg) settle(req core.AckRequest) error {
+func (m *httpMsg) settle(req pull.AckRequest) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var res core.AckResult
+	var res pull.AckResult
 	if err := m.src.call(ctx, http.MethodPost, "/acks", req, &res); err != nil {
 		return err
 	}
@@ -125,16 +125,16 @@ func (m *httpMsg) settle(req core.AckRequest) error {
 	return nil
 }
 
-func (m *httpMsg) Ack() error { return m.settle(core.AckRequest{Ack: []string{m.d.AckID}}) }
+func (m *httpMsg) Ack() error { return m.settle(pull.AckRequest{Ack: []string{m.d.AckID}}) }
 
 func (m *httpMsg) NakWithDelay(d time.Duration) error {
-	return m.settle(core.AckRequest{Nak: []core.NakItem{{AckID: m.d.AckID, Delay: d.String()}}})
+	return m.settle(pull.AckRequest{Nak: []pull.NakItem{{AckID: m.d.AckID, Delay: d.String()}}})
 }
 
 func (m *httpMsg) TermWithReason(reason string) error {
-	return m.settle(core.AckRequest{Term: []core.Term{{AckID: m.d.AckID, Reason: reason}}})
+	return m.settle(pull.AckRequest{Term: []pull.Term{{AckID: m.d.AckID, Reason: reason}}})
 }
 
 func (m *httpMsg) InProgress() error {
-	return m.settle(core.AckRequest{Progress: []string{m.d.AckID}})
+	return m.settle(pull.AckRequest{Progress: []string{m.d.AckID}})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/pull"
 )
 
 func TestPullParams(t *testing.T) {
@@ -90,7 +91,7 @@ func FuzzDecodeBodies(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, v := range []any{&sellerRequest{}, &relay.ResellerSpec{}, &relay.WebhookSpec{}, &pauseRequest{},
 			&redriveRequest{}, &relay.Notify{}, &core.ReplayRequest{}, &reconcileRequest{}, &core.Override{},
-			&events.Key{}, &core.AckRequest{}, &callbackAllow{}} {
+			&events.Key{}, &pull.AckRequest{}, &callbackAllow{}} {
 			if err := decodeJSON(b, v); err != nil && !knownKind(err) {
 				t.Fatalf("unclassified error for %q: %v", b, err)
 			}

@@ -8,11 +8,11 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/pull"
 )
 
 type pullResponse struct {
-	Events []core.Delivery `json:"events"`
+	Events []pull.Delivery `json:"events"`
 }
 
 // pullEvents is the reseller's long poll.
@@ -25,9 +25,9 @@ func (s *Server) pullOrders(w http.ResponseWriter, r *http.Request) {
 	s.longPoll(w, r, relay.RoleSeller, s.relay.PullOrders)
 }
 
-type pullFunc func(ctx context.Context, id string, max int, wait time.Duration) ([]core.Delivery, error)
+type pullFunc func(ctx context.Context, id string, max int, wait time.Duration) ([]pull.Delivery, error)
 
-func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Role, pull pullFunc) {
+func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Role, fetch pullFunc) {
 	id := r.PathValue("id")
 	err := s.requireSelf(r, role, id)
 	var max int
@@ -35,16 +35,16 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Rol
 	if err == nil {
 		max, wait, err = pullParams(r)
 	}
-	var ds []core.Delivery
+	var ds []pull.Delivery
 	if err == nil {
-		ds, err = pull(r.Context(), id, max, wait)
+		ds, err = fetch(r.Context(), id, max, wait)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
 	if ds == nil {
-		ds = []core.Delivery{}
+		ds = []pull.Delivery{}
 	}
 	writeJSON(w, http.StatusOK, pullResponse{Events: ds})
 }
@@ -81,16 +81,16 @@ func (s *Server) ackOrders(w http.ResponseWriter, r *http.Request) {
 	s.settle(w, r, relay.RoleSeller, s.relay.AckOrders)
 }
 
-type ackFunc func(ctx context.Context, id string, req core.AckRequest) (core.AckResult, error)
+type ackFunc func(ctx context.Context, id string, req pull.AckRequest) (pull.AckResult, error)
 
 func (s *Server) settle(w http.ResponseWriter, r *http.Request, role relay.Role, ack ackFunc) {
 	id := r.PathValue("id")
-	var req core.AckRequest
+	var req pull.AckRequest
 	err := s.requireSelf(r, role, id)
 	if err == nil {
 		err = decodeBody(w, r, &req)
 	}
-	var res core.AckResult
+	var res pull.AckResult
 	if err == nil {
 		res, err = ack(r.Context(), id, req)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
 
@@ -42,19 +43,18 @@ func TestAckIDOfEarlierFormSettles(t *testing.T) {
 			t.Fatalf("the event never got old: %+v", st)
 		}
 	}
-	var ds []Delivery
+	var ds []pull.Delivery
 	for len(ds) == 0 && ctx.Err() == nil {
 		ds, err = r.Pull(ctx, "res-a", 1, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	d, err := r.openAckID(ds[0].AckID)
-	if err != nil || d.handedOut.IsZero() {
-		t.Fatalf("a pulled id opens to %+v, %v; want its hand-out time", d, err)
+	earlier, err := r.puller.LegacyAckID(ds[0].AckID)
+	if err != nil {
+		t.Fatalf("a pulled id carries no hand-out time: %v", err)
 	}
-	earlier := r.sealAckID(d.reply, time.Time{})
-	res, err := r.Ack(ctx, "res-a", AckRequest{Ack: []string{earlier}})
+	res, err := r.Ack(ctx, "res-a", pull.AckRequest{Ack: []string{earlier}})
 	if err != nil || res.Acked != 1 || len(res.Errors) != 0 {
 		t.Fatalf("ack with an id of the earlier form: %+v, %v", res, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
 
@@ -54,9 +55,9 @@ func waitBacklogAge(t *testing.T, r *core.Relay, reseller string, age time.Durat
 	}
 }
 
-func byID(t *testing.T, ds []core.Delivery) map[string]core.Delivery {
+func byID(t *testing.T, ds []pull.Delivery) map[string]pull.Delivery {
 	t.Helper()
-	out := map[string]core.Delivery{}
+	out := map[string]pull.Delivery{}
 	for i, id := range ids(ds) {
 		out[id] = ds[i]
 	}
@@ -83,16 +84,16 @@ func TestAckContractAfterDowntime(t *testing.T) {
 	got := byID(t, pullN(t, w.r, "res-a", 4))
 	const delay = 3 * shortAckWait
 	nakAt := time.Now()
-	res, err := w.r.Ack(ctx, "res-a", core.AckRequest{
+	res, err := w.r.Ack(ctx, "res-a", pull.AckRequest{
 		Ack:      []string{got["old-ack"].AckID},
-		Nak:      []core.NakItem{{AckID: got["old-nak"].AckID, Delay: delay.String()}},
-		Term:     []core.Term{{AckID: got["old-term"].AckID, Reason: "unknown item i3"}},
+		Nak:      []pull.NakItem{{AckID: got["old-nak"].AckID, Delay: delay.String()}},
+		Term:     []pull.Term{{AckID: got["old-term"].AckID, Reason: "unknown item i3"}},
 		Progress: []string{got["old-prog"].AckID},
 	})
 	if err != nil || res.Acked != 1 || res.Naked != 1 || res.Termed != 1 || res.InProgress != 1 || len(res.Errors) != 0 {
 		t.Fatalf("settling a backlog within the ack wait of its pull: %+v, %v; want each applied", res, err)
 	}
-	ackAll(t, w.r, "res-a", []core.Delivery{got["old-prog"]})
+	ackAll(t, w.r, "res-a", []pull.Delivery{got["old-prog"]})
 
 	back := pullN(t, w.r, "res-a", 1)
 	// A lower bound JetStream guarantees for a nak it received: not a
@@ -124,8 +125,8 @@ func TestExpiredDeliveryIsReported(t *testing.T) {
 	if again[0].Attempt != 2 {
 		t.Fatalf("second delivery attempt %d, want 2", again[0].Attempt)
 	}
-	res, err := w.r.Ack(ctx, "res-a", core.AckRequest{Ack: []string{first[0].AckID},
-		Nak: []core.NakItem{{AckID: first[0].AckID, Delay: "1m"}}, Progress: []string{first[0].AckID}})
+	res, err := w.r.Ack(ctx, "res-a", pull.AckRequest{Ack: []string{first[0].AckID},
+		Nak: []pull.NakItem{{AckID: first[0].AckID, Delay: "1m"}}, Progress: []string{first[0].AckID}})
 	if err != nil || res.Acked != 0 || res.Naked != 0 || res.InProgress != 0 || len(res.Errors) != 3 {
 		t.Fatalf("settling an expired delivery: %+v, %v; want each reported ack_wait expired", res, err)
 	}
@@ -155,7 +156,7 @@ func TestProgressKeepsFinalDeliveryAlive(t *testing.T) {
 	tick := time.NewTicker(shortAckWait / 4)
 	defer tick.Stop()
 	for time.Now().Before(until) {
-		res, err := w.r.Ack(ctx, "res-a", core.AckRequest{Progress: []string{ds[0].AckID}})
+		res, err := w.r.Ack(ctx, "res-a", pull.AckRequest{Progress: []string{ds[0].AckID}})
 		if err != nil || res.InProgress != 1 || len(res.Errors) != 0 {
 			t.Fatalf("progress: %+v, %v", res, err)
 		}

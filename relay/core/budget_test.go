@@ -13,6 +13,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
 
@@ -78,7 +79,7 @@ func TestStoreThatRefusesTheLayoutStillSettles(t *testing.T) {
 		}
 	}
 	accepted := fillRelay(t, r)
-	var ds []core.Delivery // what the router could copy before the store filled
+	var ds []pull.Delivery // what the router could copy before the store filled
 	for {
 		got, err := r.Pull(ctx, "res-a", 1000, time.Second)
 		if err != nil {
@@ -91,7 +92,7 @@ func TestStoreThatRefusesTheLayoutStillSettles(t *testing.T) {
 	}
 	n := len(ds)
 	t.Logf("%d events accepted, %d copied to res-a before the store filled", accepted, n)
-	req := core.AckRequest{Term: []core.Term{{AckID: ds[0].AckID, Reason: "unknown item"}}}
+	req := pull.AckRequest{Term: []pull.Term{{AckID: ds[0].AckID, Reason: "unknown item"}}}
 	for _, d := range ds[1:] {
 		req.Ack = append(req.Ack, d.AckID)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
@@ -35,7 +34,7 @@ func (r *Relay) startDeadWatch(ctx, bg context.Context) error {
 	if err := r.sup.open(ctx, bg, part{name: "dead-letters", open: dw.open, run: dw.run, vital: true}); err != nil {
 		return err
 	}
-	return r.sup.open(ctx, bg, part{name: "final-deliveries", run: r.finals.runner(r), vital: true})
+	return r.sup.open(ctx, bg, part{name: "final-deliveries", run: r.puller.Finals(), vital: true})
 }
 
 // deadWatch is the part that turns advisories into dead letters.
@@ -100,87 +99,4 @@ func (r *Relay) onAdvisory(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	_ = m.Ack()
-}
-
-// finalDeliveries watches pulls handed out on their last allowed delivery.
-// JetStream only notices that such a message ran out when someone pulls
-// again; a reseller that died may never pull again. So when the ack wait of
-// a final delivery passes without an ack, the relay dead-letters it itself
-// (reconciling what the consumer holds with what was settled).
-type finalDeliveries struct {
-	mu   sync.Mutex
-	due  map[string]finalDelivery
-	wake chan struct{}
-}
-
-type finalDelivery struct {
-	stream, reseller, subject string
-	seq                       uint64
-	attempt                   uint64
-	body                      []byte
-	at                        time.Time
-}
-
-// finalGrace is how long after its ack timer (re)started a final delivery
-// is watched: its ack wait, and a margin for the ack on its way.
-func finalGrace(ackWait time.Duration) time.Duration { return ackWait + 2*time.Second }
-
-func newFinalDeliveries() *finalDeliveries {
-	return &finalDeliveries{due: map[string]finalDelivery{}, wake: make(chan struct{}, 1)}
-}
-
-func (f *finalDeliveries) add(fd finalDelivery) {
-	f.mu.Lock()
-	f.due[settledKey(fd.stream, fd.reseller, fd.seq, fd.attempt)] = fd
-	f.mu.Unlock()
-}
-
-// runner is the part that dead-letters final deliveries whose ack wait
-// passed.
-func (f *finalDeliveries) runner(r *Relay) func(context.Context) error {
-	return func(ctx context.Context) error {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return nil
-			}
-			f.deadLetterRipe(ctx, r)
-		}
-	}
-}
-
-func (f *finalDeliveries) deadLetterRipe(ctx context.Context, r *Relay) {
-	for key, fd := range f.ripe() {
-		// Progress restarted its ack timer: watch it again from there.
-		if due := r.settled.progressed(fd.stream, fd.reseller, fd.seq, fd.attempt).Add(finalGrace(r.cfg.AckWait)); due.After(fd.at) {
-			fd.at = due
-			f.add(fd)
-			continue
-		}
-		if !r.settled.has(fd.stream, fd.reseller, fd.seq, fd.attempt) {
-			reason := fmt.Sprintf("max deliveries reached: not acked within %s of delivery %d", r.cfg.AckWait, fd.attempt)
-			o := deadLetterOrigin{fd.stream, fd.reseller, fd.seq, fd.subject}
-			if err := r.deadLetter(ctx, o, fd.body, int(fd.attempt), reason); err != nil {
-				continue // try again next tick
-			}
-		}
-		f.mu.Lock()
-		delete(f.due, key)
-		f.mu.Unlock()
-	}
-}
-
-func (f *finalDeliveries) ripe() map[string]finalDelivery {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := map[string]finalDelivery{}
-	for k, fd := range f.due {
-		if time.Now().After(fd.at) {
-			out[k] = fd
-		}
-	}
-	return out
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
 
@@ -41,7 +42,7 @@ func TestTermByResellerIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := pullN(t, w.r, "res-a", 1)
-	res, err := w.r.Ack(ctx, "res-a", core.AckRequest{Term: []core.Term{{AckID: a[0].AckID, Reason: "unknown item 16643"}}})
+	res, err := w.r.Ack(ctx, "res-a", pull.AckRequest{Term: []pull.Term{{AckID: a[0].AckID, Reason: "unknown item 16643"}}})
 	if err != nil || res.Termed != 1 {
 		t.Fatalf("term: %+v, %v", res, err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/pull"
 )
 
 // TestConcurrentAcksAllLand acks 100 resellers' deliveries at once. Each
@@ -32,7 +32,7 @@ func TestConcurrentAcksAllLand(t *testing.T) {
 	if _, err := w.r.Publish(ctx, w.seller, batch); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	pulled := make([][]core.Delivery, resellers)
+	pulled := make([][]pull.Delivery, resellers)
 	for i := range resellers {
 		pulled[i] = pullN(t, w.r, fmt.Sprintf("res-x%03d", i), perReseller)
 	}
@@ -43,7 +43,7 @@ func TestConcurrentAcksAllLand(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := core.AckRequest{}
+			req := pull.AckRequest{}
 			for _, d := range pulled[i] {
 				req.Ack = append(req.Ack, d.AckID)
 			}

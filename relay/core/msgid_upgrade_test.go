@@ -9,6 +9,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	ingest "github.com/billrelay/billrelay/relay/ingest"
+	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -45,7 +46,7 @@ func TestLegacyIDsStayInTheWindow(t *testing.T) {
 	if err != nil || len(got) != 1 || !strings.Contains(string(got[0].Event), `"id":"7"`) {
 		t.Fatalf("the legacy event reached res-a as %d deliveries, %v", len(got), err)
 	}
-	if res, err := r.Ack(ctx, "res-a", AckRequest{Ack: []string{got[0].AckID}}); err != nil || res.Acked != 1 {
+	if res, err := r.Ack(ctx, "res-a", pull.AckRequest{Ack: []string{got[0].AckID}}); err != nil || res.Acked != 1 {
 		t.Fatalf("ack: %+v, %v", res, err)
 	}
 	r.Close()

@@ -10,6 +10,7 @@ import (
 	"github.com/billrelay/billrelay/relay"
 	ingest "github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/metrics"
+	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/billrelay/billrelay/relay/receipts"
 	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/route"
@@ -43,16 +44,11 @@ type Relay struct {
 	router   *route.Router
 
 	reg      *registry.View
-	work     store.WorkGate // pulls and acks working on JetStream at once
-	polls    pollGate       // pulls waiting on each consumer
-	ackKey   []byte
 	receipts *receipts.Receipts
-	settled  *settledSet
-	finals   *finalDeliveries
+	puller   *pull.Puller
 	hooks    sync.Map // consumer → DeliveryStatus of its webhook
 	ingest   *ingest.Ingest
 	metrics  *metrics.Metrics
-	cons     sync.Map // consumer name → jetstream.Consumer
 
 	tenants *tenantAccounts // resellers' NATS accounts; nil on an external NATS
 
@@ -74,8 +70,7 @@ func Open(ctx context.Context, cfg relay.Config, log zerolog.Logger) (*Relay, er
 	r := &Relay{
 		cfg: cfg, log: log.With().Str("component", "relay").Logger(), root: log,
 		reg: registry.NewView(), closed: make(chan struct{}),
-		settled: newSettledSet(cfg.AckWait), finals: newFinalDeliveries(),
-		work: store.NewWorkGate(), sup: newSupervisor(log.With().Str("component", "relay").Logger()),
+		sup: newSupervisor(log.With().Str("component", "relay").Logger()),
 	}
 	r.metrics = newMetrics(r)
 	if err := r.connect(); err != nil {
@@ -95,7 +90,7 @@ func (r *Relay) start(ctx, bg context.Context) error {
 	if err := r.waitJetStream(ctx); err != nil {
 		return err
 	}
-	steps := []func(context.Context) error{r.openGates, r.openDone, r.loadAckKey, r.loadReceipts}
+	steps := []func(context.Context) error{r.openGates, r.openDone, r.loadReceipts, r.loadAckKey}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
 
@@ -65,10 +66,10 @@ func setup(t *testing.T) world {
 }
 
 // pullN long-polls until n events arrived or the test context ends.
-func pullN(t *testing.T, r *core.Relay, reseller string, n int) []core.Delivery {
+func pullN(t *testing.T, r *core.Relay, reseller string, n int) []pull.Delivery {
 	t.Helper()
 	ctx := testCtx(t)
-	var got []core.Delivery
+	var got []pull.Delivery
 	for len(got) < n {
 		ds, err := r.Pull(ctx, reseller, n-len(got), 10*time.Second)
 		if err != nil {
@@ -79,7 +80,7 @@ func pullN(t *testing.T, r *core.Relay, reseller string, n int) []core.Delivery 
 	return got
 }
 
-func ids(ds []core.Delivery) []string {
+func ids(ds []pull.Delivery) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
 		var e struct{ ID string }
@@ -124,9 +125,9 @@ func TestSharedAccountReachesEveryReseller(t *testing.T) {
 	}
 }
 
-func ackAll(t *testing.T, r *core.Relay, reseller string, ds []core.Delivery) {
+func ackAll(t *testing.T, r *core.Relay, reseller string, ds []pull.Delivery) {
 	t.Helper()
-	req := core.AckRequest{}
+	req := pull.AckRequest{}
 	for _, d := range ds {
 		req.Ack = append(req.Ack, d.AckID)
 	}
@@ -143,7 +144,7 @@ func TestNakZeroComesBackOnNextPull(t *testing.T) {
 		t.Fatalf("Publish: %v", err)
 	}
 	first := pullN(t, w.r, "res-a", 1)
-	res, err := w.r.Ack(ctx, "res-a", core.AckRequest{Nak: []core.NakItem{{AckID: first[0].AckID, Delay: "0s"}}})
+	res, err := w.r.Ack(ctx, "res-a", pull.AckRequest{Nak: []pull.NakItem{{AckID: first[0].AckID, Delay: "0s"}}})
 	if err != nil || res.Naked != 1 {
 		t.Fatalf("Nak: %+v, %v", res, err)
 	}
@@ -151,7 +152,7 @@ func TestNakZeroComesBackOnNextPull(t *testing.T) {
 	if again[0].Attempt != 2 || ids(again)[0] != "n1" {
 		t.Fatalf("after nak got %v attempt %d, want n1 attempt 2", ids(again), again[0].Attempt)
 	}
-	res, err = w.r.Ack(ctx, "res-a", core.AckRequest{Ack: []string{first[0].AckID}})
+	res, err = w.r.Ack(ctx, "res-a", pull.AckRequest{Ack: []string{first[0].AckID}})
 	if err != nil || len(res.Errors) != 1 {
 		t.Fatalf("acking a naked delivery: %+v, %v; want one error", res, err)
 	}
@@ -164,16 +165,16 @@ func TestAckIDsAreBoundToTheirConsumer(t *testing.T) {
 		t.Fatalf("Publish: %v", err)
 	}
 	a := pullN(t, w.r, "res-a", 1)
-	_, err := w.r.Ack(ctx, "res-b", core.AckRequest{Ack: []string{a[0].AckID, "garbage"}})
+	_, err := w.r.Ack(ctx, "res-b", pull.AckRequest{Ack: []string{a[0].AckID, "garbage"}})
 	if !errors.Is(err, events.ErrForbidden) {
 		t.Fatalf("res-b acking res-a's id: %v, want ErrForbidden", err)
 	}
-	_, err = w.r.Ack(ctx, "res-a", core.AckRequest{Ack: []string{a[0].AckID, "garbage"}})
+	_, err = w.r.Ack(ctx, "res-a", pull.AckRequest{Ack: []string{a[0].AckID, "garbage"}})
 	if !errors.Is(err, events.ErrMalformed) {
 		t.Fatalf("garbage id: %v, want ErrMalformed", err)
 	}
 	forged := a[0].AckID[:len(a[0].AckID)-2] + "AA"
-	if _, err = w.r.Ack(ctx, "res-a", core.AckRequest{Ack: []string{forged}}); !errors.Is(err, events.ErrMalformed) {
+	if _, err = w.r.Ack(ctx, "res-a", pull.AckRequest{Ack: []string{forged}}); !errors.Is(err, events.ErrMalformed) {
 		t.Fatalf("forged id: %v, want ErrMalformed", err)
 	}
 	// Nothing of the refused requests was applied: the event is still pending.

@@ -1,4 +1,4 @@
-package core
+package pull
 
 import (
 	"context"
@@ -58,7 +58,7 @@ type ackRef struct {
 
 // sealAckID seals the ack subject of a delivery handed out at handedOut;
 // a zero handedOut seals the earlier form.
-func (r *Relay) sealAckID(reply string, handedOut time.Time) string {
+func (r *Puller) sealAckID(reply string, handedOut time.Time) string {
 	body := base64.RawURLEncoding.EncodeToString([]byte(reply))
 	if handedOut.IsZero() {
 		return body + "." + base64.RawURLEncoding.EncodeToString(r.ackMAC(reply))
@@ -68,7 +68,7 @@ func (r *Relay) sealAckID(reply string, handedOut time.Time) string {
 		base64.RawURLEncoding.EncodeToString(r.ackMAC(ackIDV2Tag+string(at)+reply))
 }
 
-func (r *Relay) ackMAC(sealed string) []byte {
+func (r *Puller) ackMAC(sealed string) []byte {
 	h := hmac.New(sha256.New, r.ackKey)
 	h.Write([]byte(sealed))
 	return h.Sum(nil)[:ackMacLen]
@@ -80,7 +80,7 @@ var ackIDEncoding = base64.RawURLEncoding.Strict()
 var errNotAckID = errors.New("not an ack id")
 
 // openAckID checks the seal and reads the delivery back.
-func (r *Relay) openAckID(id string) (ackRef, error) {
+func (r *Puller) openAckID(id string) (ackRef, error) {
 	parts := strings.Split(id, ".")
 	if len(id) > 600 || len(parts) < 2 || len(parts) > 3 || strings.IndexFunc(id, notAckIDRune) >= 0 {
 		return ackRef{}, errNotAckID
@@ -146,7 +146,7 @@ func parseAckReply(reply string) (ackRef, error) {
 // loadAckKey reads the ack-id key from the registry bucket, creating it on
 // first start. It lives in the bucket, not on local disk, so that every
 // relay on a cluster accepts every other relay's ack ids.
-func (r *Relay) loadAckKey(ctx context.Context) error {
+func (r *Puller) loadAckKey(ctx context.Context) error {
 	_, err := r.kv.Create(ctx, registry.KeyAckKey, registry.RandomBytes(32))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("create ack key: %w", store.Classify(err))
@@ -162,7 +162,7 @@ func (r *Relay) loadAckKey(ctx context.Context) error {
 // checkAckIDs opens every id of one request for the consumer it must belong
 // to. Ids of another consumer (403) win over ids that are not ack ids at all
 // (400); either refuses the whole request.
-func (r *Relay) checkAckIDs(stream, consumer string, ids []string, fields []string) ([]ackRef, error) {
+func (r *Puller) checkAckIDs(stream, consumer string, ids []string, fields []string) ([]ackRef, error) {
 	out := make([]ackRef, len(ids))
 	bad := &events.ValidationError{Kind: events.ErrMalformed}
 	foreign := &events.ValidationError{Kind: events.ErrForbidden}
@@ -181,4 +181,18 @@ func (r *Relay) checkAckIDs(stream, consumer string, ids []string, fields []stri
 		return nil, err
 	}
 	return out, bad.Err()
+}
+
+// LegacyAckID seals the delivery id names the way relays sealed ack ids
+// before they stamped the hand-out time in them, as ids still held by
+// resellers across an upgrade are; the upgrade tests use it.
+func (r *Puller) LegacyAckID(id string) (string, error) {
+	d, err := r.openAckID(id)
+	if err != nil {
+		return "", err
+	}
+	if d.handedOut.IsZero() {
+		return "", fmt.Errorf("%w: already of the earlier form", errNotAckID)
+	}
+	return r.sealAckID(d.reply, time.Time{}), nil
 }

@@ -1,4 +1,4 @@
-package core
+package pull
 
 import (
 	"context"
@@ -31,7 +31,7 @@ type Delivery struct {
 // watchFinal notes a delivery that JetStream will not repeat: the last that
 // the consumer's own MaxDeliver allows (a consumer made by an older version
 // may still have another limit than RELAY_MAX_DELIVER).
-func (r *Relay) watchFinal(stream, consumer string, maxDeliver int, m jetstream.Msg, md *jetstream.MsgMetadata) {
+func (r *Puller) watchFinal(stream, consumer string, maxDeliver int, m jetstream.Msg, md *jetstream.MsgMetadata) {
 	if maxDeliver < 1 || md.NumDelivered < uint64(maxDeliver) {
 		return
 	}
@@ -39,22 +39,14 @@ func (r *Relay) watchFinal(stream, consumer string, maxDeliver int, m jetstream.
 		attempt: md.NumDelivered, body: m.Data(), at: time.Now().Add(finalGrace(r.cfg.AckWait))})
 }
 
-// Pull takes up to max events from reseller's consumer. It answers as soon
-// as at least one is there, with whatever else is there at that moment, or
-// after wait with none. It never takes more than max from the consumer, so
-// nothing is held back in a hidden buffer while its AckWait runs.
-func (r *Relay) Pull(ctx context.Context, reseller string, max int, wait time.Duration) ([]Delivery, error) {
-	return r.pullEndpoint(ctx, relay.RoleReseller, reseller, max, wait)
-}
-
-// PullOrders is [Relay.Pull] for a seller: the orders its resellers placed
-// or cancelled.
-func (r *Relay) PullOrders(ctx context.Context, seller string, max int, wait time.Duration) ([]Delivery, error) {
-	return r.pullEndpoint(ctx, relay.RoleSeller, seller, max, wait)
-}
-
-func (r *Relay) pullEndpoint(ctx context.Context, role relay.Role, id string, max int, wait time.Duration) ([]Delivery, error) {
-	ep, err := r.endpointOf(role, id)
+// Pull takes up to max events from the consumer of a reseller (its
+// events) or a seller (the orders its resellers placed or cancelled). It
+// answers as soon as at least one is there, with whatever else is there
+// at that moment, or after wait with none. It never takes more than max
+// from the consumer, so nothing is held back in a hidden buffer while its
+// AckWait runs.
+func (r *Puller) Pull(ctx context.Context, role relay.Role, id string, max int, wait time.Duration) ([]Delivery, error) {
+	ep, err := r.dir.EndpointOf(role, id)
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +56,8 @@ func (r *Relay) pullEndpoint(ctx context.Context, role relay.Role, id string, ma
 	return r.pull(ctx, ep.Stream, ep.ID, max, wait)
 }
 
-func (r *Relay) pull(ctx context.Context, stream, consumer string, max int, wait time.Duration) ([]Delivery, error) {
-	cons, err := r.consumer(ctx, stream, consumer)
+func (r *Puller) pull(ctx context.Context, stream, consumer string, max int, wait time.Duration) ([]Delivery, error) {
+	cons, err := r.Consumer(ctx, stream, consumer)
 	if err != nil {
 		return nil, err
 	}
@@ -135,8 +127,8 @@ func (g *pollGate) leave(key string) {
 	}
 }
 
-// consumer returns a cached handle on a durable consumer.
-func (r *Relay) consumer(ctx context.Context, stream, name string) (jetstream.Consumer, error) {
+// Consumer returns a cached handle on a durable consumer.
+func (r *Puller) Consumer(ctx context.Context, stream, name string) (jetstream.Consumer, error) {
 	key := stream + "/" + name
 	if c, ok := r.cons.Load(key); ok {
 		return c.(jetstream.Consumer), nil

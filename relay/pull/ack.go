@@ -1,4 +1,4 @@
-package core
+package pull
 
 import (
 	"context"
@@ -60,23 +60,16 @@ type AckError struct {
 	Reason string `json:"reason"`
 }
 
-// Ack settles deliveries of reseller's consumer. The whole request is
-// refused if any id belongs to another consumer (403) or is not an ack id
-// (400); otherwise each id is handled on its own.
-func (r *Relay) Ack(ctx context.Context, reseller string, req AckRequest) (AckResult, error) {
-	rs, err := r.Reseller(reseller)
+// Ack settles deliveries of the consumer of a reseller (its events) or a
+// seller (its orders). The whole request is refused if any id belongs to
+// another consumer (403) or is not an ack id (400); otherwise each id is
+// handled on its own.
+func (r *Puller) Ack(ctx context.Context, role relay.Role, id string, req AckRequest) (AckResult, error) {
+	ep, err := r.dir.EndpointOf(role, id)
 	if err != nil {
 		return AckResult{}, err
 	}
-	return r.settle(ctx, rs.DeliveryStream(), reseller, req)
-}
-
-// AckOrders is [Relay.Ack] for a seller's orders.
-func (r *Relay) AckOrders(ctx context.Context, seller string, req AckRequest) (AckResult, error) {
-	if _, err := r.Seller(seller); err != nil {
-		return AckResult{}, err
-	}
-	return r.settle(ctx, relay.StreamOrders, seller, req)
+	return r.settle(ctx, ep.Stream, ep.ID, req)
 }
 
 // settlement is one checked id with what to send for it.
@@ -89,7 +82,7 @@ type settlement struct {
 	expired bool // sent, but reported instead of counted
 }
 
-func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequest) (AckResult, error) {
+func (r *Puller) settle(ctx context.Context, stream, consumer string, req AckRequest) (AckResult, error) {
 	items, err := r.checkSettlements(stream, consumer, req)
 	if err != nil {
 		return AckResult{}, err
@@ -129,8 +122,8 @@ func (r *Relay) settle(ctx context.Context, stream, consumer string, req AckRequ
 // dead-lettered, and a full store would stop the very drain that frees
 // it; the receipt only guards a crash within the ~100 ms before JetStream
 // writes the ack state, whose cost is one repeated delivery.
-func (r *Relay) journalOrSkip(ctx context.Context, consumer string, rcs []relay.Receipt) error {
-	err := r.journal(ctx, rcs)
+func (r *Puller) journalOrSkip(ctx context.Context, consumer string, rcs []relay.Receipt) error {
+	err := r.receipts.Journal(ctx, rcs)
 	if !errors.Is(err, events.ErrStorageFull) {
 		return err
 	}
@@ -142,14 +135,14 @@ func (r *Relay) journalOrSkip(ctx context.Context, consumer string, rcs []relay.
 
 // receiptsOf says what each ack and term of a request applied or
 // rejected, per item.
-func (r *Relay) receiptsOf(ctx context.Context, stream, consumer string, todo []settlement) ([]relay.Receipt, error) {
+func (r *Puller) receiptsOf(ctx context.Context, stream, consumer string, todo []settlement) ([]relay.Receipt, error) {
 	var out []relay.Receipt
 	now := time.Now().UTC()
 	for _, s := range todo {
 		if s.kind != 'a' && s.kind != 't' {
 			continue
 		}
-		rc, err := r.receiptFor(ctx, stream, consumer, s.d.streamSeq)
+		rc, err := r.receipts.ReceiptFor(ctx, stream, consumer, s.d.streamSeq)
 		if err != nil {
 			return nil, fmt.Errorf("receipt of seq %d: %w", s.d.streamSeq, err)
 		}
@@ -179,7 +172,7 @@ func count(res *AckResult, kind byte) {
 }
 
 // checkSettlements validates the whole request before anything is applied.
-func (r *Relay) checkSettlements(stream, consumer string, req AckRequest) ([]settlement, error) {
+func (r *Puller) checkSettlements(stream, consumer string, req AckRequest) ([]settlement, error) {
 	n := len(req.Ack) + len(req.Nak) + len(req.Term) + len(req.Progress)
 	if n > MaxAckIDs {
 		return nil, fmt.Errorf("%w: %d ids in one request; at most %d", events.ErrTooLarge, n, MaxAckIDs)
@@ -242,7 +235,7 @@ func nakPayload(ve *events.ValidationError, i int, delay string) []byte {
 // the server has not made one yet) but reported, since the event may come
 // again. The AckWait runs from this delivery's pull (or its last progress),
 // never from when the event was stored.
-func (r *Relay) screen(items []settlement, res *AckResult) []settlement {
+func (r *Puller) screen(items []settlement, res *AckResult) []settlement {
 	out := items[:0]
 	for _, s := range items {
 		expired := r.settled.expired(s.d, r.cfg.AckWait)
@@ -264,7 +257,7 @@ func (r *Relay) screen(items []settlement, res *AckResult) []settlement {
 
 // sendGated is send through the work gate. The journal wait before it
 // stays outside, so that concurrent acks still share one receipts commit.
-func (r *Relay) sendGated(ctx context.Context, todo []settlement) error {
+func (r *Puller) sendGated(ctx context.Context, todo []settlement) error {
 	if err := r.work.Enter(ctx); err != nil {
 		return store.Classify(err)
 	}
@@ -274,7 +267,7 @@ func (r *Relay) sendGated(ctx context.Context, todo []settlement) error {
 
 // send delivers the settlements to JetStream and flushes, so that the
 // server has them before the caller is answered.
-func (r *Relay) send(ctx context.Context, todo []settlement) error {
+func (r *Puller) send(ctx context.Context, todo []settlement) error {
 	for _, s := range todo {
 		if err := r.nc.Publish(s.d.reply, s.payload); err != nil {
 			return fmt.Errorf("send ack: %w", store.Classify(err))

@@ -1,4 +1,4 @@
-package core
+package pull
 
 import (
 	"encoding/base64"
@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-func testRelay() *Relay { return &Relay{ackKey: []byte("0123456789abcdef0123456789abcdef")} }
+func testRelay() *Puller { return &Puller{ackKey: []byte("0123456789abcdef0123456789abcdef")} }
 
 func TestAckIDRoundTrip(t *testing.T) {
 	r := testRelay()
@@ -24,7 +24,7 @@ func TestAckIDRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	other := &Relay{ackKey: []byte("another key of thirty-two bytes!")}
+	other := &Puller{ackKey: []byte("another key of thirty-two bytes!")}
 	if _, err := other.openAckID(r.sealAckID("$JS.ACK.DELIVERY.res-a.1.42.7.1.3", at)); !errors.Is(err, errNotAckID) {
 		t.Fatalf("id sealed with another key opened: %v", err)
 	}
