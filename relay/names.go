@@ -94,3 +94,13 @@ const CommitTimeout = 30 * time.Second
 
 // MaxEnvelope bounds one commit group's message.
 const MaxEnvelope = 4 << 20
+
+// Types of the operational events on StreamOps.
+const (
+	OpsResellerPaused  = "relay.reseller.paused"
+	OpsResellerResumed = "relay.reseller.resumed"
+	OpsWebhookGone     = "relay.webhook.gone"
+	OpsCircuitOpened   = "relay.circuit.opened"
+	OpsCircuitClosed   = "relay.circuit.closed"
+	OpsDeadLettered    = "relay.event.dead_lettered"
+)

@@ -9,6 +9,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/dlq"
 )
 
 type webhookAnswer struct {
@@ -104,9 +105,9 @@ func (s *Server) listDLQ(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit := 100
 	if err == nil {
-		limit, err = limitParam(q.Get("limit"), core.MaxDLQList)
+		limit, err = limitParam(q.Get("limit"), dlq.MaxDLQList)
 	}
-	var out []core.DeadLetter
+	var out []dlq.DeadLetter
 	if err == nil {
 		out, err = s.relay.DeadLetters(r.Context(), q.Get("reseller"), q.Get("all") == "true", limit)
 	}

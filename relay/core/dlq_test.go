@@ -10,11 +10,12 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/dlq"
 	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
 
-func waitDLQ(t *testing.T, r *core.Relay, reseller string, n int) []core.DeadLetter {
+func waitDLQ(t *testing.T, r *core.Relay, reseller string, n int) []dlq.DeadLetter {
 	t.Helper()
 	ctx := testCtx(t)
 	deadline := time.Now().Add(30 * time.Second)

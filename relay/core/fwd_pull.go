@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/dlq"
 	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -15,7 +16,7 @@ func (r *Relay) loadAckKey(ctx context.Context) error {
 	r.puller = pull.New(pull.Config{Relay: r.cfg, Log: r.log, NC: r.nc, JS: r.js, KV: r.kv, Metrics: r.metrics,
 		Receipts: r.receipts, Dir: r,
 		DeadLetter: func(ctx context.Context, stream, consumer, subject string, seq uint64, body []byte, attempts int, reason string) error {
-			return r.deadLetter(ctx, deadLetterOrigin{stream, consumer, seq, subject}, body, attempts, reason)
+			return r.deadLetter(ctx, dlq.Origin{Stream: stream, Consumer: consumer, Seq: seq, Subject: subject}, body, attempts, reason)
 		}})
 	return r.puller.Open(ctx)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/delivery"
+	"github.com/billrelay/billrelay/relay/dlq"
 	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/store"
 )
@@ -158,7 +159,7 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep relay.Destination, 
 		Dead: func(ctx context.Context, m relay.Message, reason string) error {
 			r.receipts.Note(relay.Receipt{Stream: ep.Stream, Consumer: ep.ID, Seq: m.Seq, EventID: m.ID, Type: m.Type,
 				State: m.State(), Action: relay.ActionRejected, Reason: reason, Time: time.Now().UTC(), Key: m.Key})
-			return r.deadLetter(ctx, deadLetterOrigin{ep.Stream, ep.ID, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
+			return r.deadLetter(ctx, dlq.Origin{Stream: ep.Stream, Consumer: ep.ID, Seq: m.Seq, Subject: m.Subject}, m.Body, m.Attempt, reason)
 		},
 		Gone:   func(ctx context.Context, err error) { r.webhookGone(ep, err) },
 		Report: func(st delivery.DeliveryStatus) { r.reportDelivery(ep.ID, st) },

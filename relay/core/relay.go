@@ -8,6 +8,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/dlq"
 	ingest "github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/metrics"
 	"github.com/billrelay/billrelay/relay/pull"
@@ -46,6 +47,7 @@ type Relay struct {
 	reg      *registry.View
 	receipts *receipts.Receipts
 	puller   *pull.Puller
+	dlq      *dlq.DLQ
 	hooks    sync.Map // consumer → DeliveryStatus of its webhook
 	ingest   *ingest.Ingest
 	metrics  *metrics.Metrics
@@ -76,6 +78,7 @@ func Open(ctx context.Context, cfg relay.Config, log zerolog.Logger) (*Relay, er
 	if err := r.connect(); err != nil {
 		return nil, err
 	}
+	r.newDLQ()
 	r.ingest = ingest.New(cfg, r.log, r.js, r.metrics, r, r.streamInfo)
 	bg, cancel := context.WithCancel(context.Background())
 	r.bg, r.cancel = bg, cancel

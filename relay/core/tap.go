@@ -9,6 +9,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/delivery"
+	"github.com/billrelay/billrelay/relay/dlq"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -29,7 +30,7 @@ func (r *Relay) Tap(ctx context.Context, name string, sink relay.Sink, cfg deliv
 	cfg.AckWait = r.cfg.AckWait
 	cfg.Log = r.log.With().Str("consumer", durable).Logger()
 	cfg.Dead = func(ctx context.Context, m relay.Message, reason string) error {
-		return r.deadLetter(ctx, deadLetterOrigin{relay.StreamEvents, durable, m.Seq, m.Subject}, m.Body, m.Attempt, reason)
+		return r.deadLetter(ctx, dlq.Origin{Stream: relay.StreamEvents, Consumer: durable, Seq: m.Seq, Subject: m.Subject}, m.Body, m.Attempt, reason)
 	}
 	d := delivery.NewDispatcher(cfg, sink, &delivery.GroupSource{Cons: cons, Group: store.RelayGroup})
 	r.sup.start(r.bg, part{name: "tap " + name, run: d.Run})

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -47,4 +48,23 @@ func Scan(ctx context.Context, oc jetstream.Consumer, wait time.Duration, fn fun
 			return ErrScanIdle
 		}
 	}
+}
+
+// SubjectCounts reads how many messages each subject matching filter holds.
+func SubjectCounts(ctx context.Context, st jetstream.Stream, filter string) (map[string]uint64, error) {
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, fmt.Errorf("stream info: %w", Classify(err))
+	}
+	return info.State.Subjects, nil
+}
+
+// GetMsg reads one stored message by sequence.
+func GetMsg(ctx context.Context, js jetstream.JetStream, stream string, seq uint64) (*jetstream.RawStreamMsg, error) {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	m, err := st.GetMsg(ctx, seq)
+	return m, Classify(err)
 }

@@ -1,4 +1,4 @@
-package core
+package dlq
 
 import (
 	"context"
@@ -49,56 +49,46 @@ type DeadLetter struct {
 	Redriven bool            `json:"redriven"`
 }
 
-// deadLetterOrigin is where a dead message was: its stream, consumer,
-// sequence and subject.
-type deadLetterOrigin struct {
-	stream, consumer string
-	seq              uint64
-	subject          string
+// Origin is where a dead message was: its stream, consumer, sequence and
+// subject.
+type Origin struct {
+	Stream, Consumer string
+	Seq              uint64
+	Subject          string
 }
 
-// deadLetter copies one delivery to the DLQ. The message id makes the copy
+// DeadLetter copies one delivery to the DLQ. The message id makes the copy
 // happen once, however many paths (dispatcher, term, advisory,
 // reconciliation) report the same death.
-func (r *Relay) deadLetter(ctx context.Context, o deadLetterOrigin, body []byte, attempts int, reason string) error {
-	m := nats.NewMsg(dlqEntryPrefix + "." + o.consumer)
+func (r *DLQ) DeadLetter(ctx context.Context, o Origin, body []byte, attempts int, reason string) error {
+	m := nats.NewMsg(dlqEntryPrefix + "." + o.Consumer)
 	m.Data = body
-	m.Header.Set(jetstream.MsgIDHeader, "dlq:"+o.consumer+":"+strconv.FormatUint(o.seq, 10))
-	m.Header.Set(headerReseller, o.consumer)
-	m.Header.Set(headerStream, o.stream)
-	m.Header.Set(headerOrigSubject, o.subject)
-	m.Header.Set(headerOrigSeq, strconv.FormatUint(o.seq, 10))
+	m.Header.Set(jetstream.MsgIDHeader, "dlq:"+o.Consumer+":"+strconv.FormatUint(o.Seq, 10))
+	m.Header.Set(headerReseller, o.Consumer)
+	m.Header.Set(headerStream, o.Stream)
+	m.Header.Set(headerOrigSubject, o.Subject)
+	m.Header.Set(headerOrigSeq, strconv.FormatUint(o.Seq, 10))
 	m.Header.Set(headerAttempts, strconv.Itoa(attempts))
 	m.Header.Set(headerReason, headerSafe(reason))
 	ack, err := r.js.PublishMsg(ctx, m)
 	if err != nil {
-		return fmt.Errorf("dead-letter seq %d of %s: %w", o.seq, o.consumer, store.Classify(err))
+		return fmt.Errorf("dead-letter seq %d of %s: %w", o.Seq, o.Consumer, store.Classify(err))
 	}
 	if !ack.Duplicate {
-		r.metrics.DeadLettered.WithLabelValues(o.consumer).Inc()
-		r.log.Error().Str("consumer", o.consumer).Uint64("stream_seq", o.seq).Str("reason", reason).Msg("event dead-lettered")
-		r.opsEvent(ctx, OpsDeadLettered, o.consumer, map[string]any{"seq": o.seq, "reason": reason, "dlq_id": strconv.FormatUint(ack.Sequence, 10)})
+		r.metrics.DeadLettered.WithLabelValues(o.Consumer).Inc()
+		r.log.Error().Str("consumer", o.Consumer).Uint64("stream_seq", o.Seq).Str("reason", reason).Msg("event dead-lettered")
+		r.opsEvent(ctx, relay.OpsDeadLettered, o.Consumer, map[string]any{"seq": o.Seq, "reason": reason, "dlq_id": strconv.FormatUint(ack.Sequence, 10)})
 	}
 	return nil
 }
 
 // deadLetterSeq copies a message known only by its stream sequence.
-func (r *Relay) deadLetterSeq(ctx context.Context, stream, consumer string, seq uint64, attempts int, reason string) error {
-	m, err := r.getMsg(ctx, stream, seq)
+func (r *DLQ) deadLetterSeq(ctx context.Context, stream, consumer string, seq uint64, attempts int, reason string) error {
+	m, err := store.GetMsg(ctx, r.js, stream, seq)
 	if err != nil {
 		return fmt.Errorf("read seq %d for the dead letters: %w", seq, err)
 	}
-	return r.deadLetter(ctx, deadLetterOrigin{stream, consumer, seq, m.Subject}, m.Data, attempts, reason)
-}
-
-// getMsg reads one stored message by sequence.
-func (r *Relay) getMsg(ctx context.Context, stream string, seq uint64) (*jetstream.RawStreamMsg, error) {
-	st, err := r.js.Stream(ctx, stream)
-	if err != nil {
-		return nil, store.Classify(err)
-	}
-	m, err := st.GetMsg(ctx, seq)
-	return m, store.Classify(err)
+	return r.DeadLetter(ctx, Origin{stream, consumer, seq, m.Subject}, m.Data, attempts, reason)
 }
 
 // headerSafe keeps a reason on one header line.
@@ -117,7 +107,7 @@ func headerSafe(s string) string {
 
 // DeadLetters lists a reseller's dead letters (every reseller's when
 // reseller is empty), oldest first; redriven ones only with all.
-func (r *Relay) DeadLetters(ctx context.Context, reseller string, all bool, limit int) ([]DeadLetter, error) {
+func (r *DLQ) DeadLetters(ctx context.Context, reseller string, all bool, limit int) ([]DeadLetter, error) {
 	if reseller != "" && !r.reg.Taken(reseller) {
 		return nil, fmt.Errorf("%w: reseller %q", events.ErrNotFound, reseller)
 	}
@@ -135,7 +125,7 @@ func (r *Relay) DeadLetters(ctx context.Context, reseller string, all bool, limi
 	return out, nil
 }
 
-func (r *Relay) readDLQ(ctx context.Context, reseller string) ([]DeadLetter, map[string]bool, error) {
+func (r *DLQ) readDLQ(ctx context.Context, reseller string) ([]DeadLetter, map[string]bool, error) {
 	who := reseller
 	if who == "" {
 		who = "*"
@@ -171,7 +161,7 @@ func deadLetterOf(m *jetstream.RawStreamMsg) DeadLetter {
 // Redrive sends a reseller's dead letters (those named, or all not yet
 // redriven) back to its delivery, marked as redriven. Redriving an entry a
 // second time does nothing: the answer counts only what was sent now.
-func (r *Relay) Redrive(ctx context.Context, reseller string, ids []string) (int, error) {
+func (r *DLQ) Redrive(ctx context.Context, reseller string, ids []string) (int, error) {
 	if !r.reg.Taken(reseller) {
 		return 0, fmt.Errorf("%w: reseller %q", events.ErrNotFound, reseller)
 	}
@@ -221,7 +211,7 @@ func chooseDeadLetters(entries []DeadLetter, ids []string) ([]DeadLetter, error)
 	return out, ve.Err()
 }
 
-func (r *Relay) redriveOne(ctx context.Context, d DeadLetter) error {
+func (r *DLQ) redriveOne(ctx context.Context, d DeadLetter) error {
 	m := nats.NewMsg(d.Subject)
 	m.Data = d.Event
 	m.Header.Set(jetstream.MsgIDHeader, "redrive:"+d.ID)
@@ -243,12 +233,12 @@ func (r *Relay) redriveOne(ctx context.Context, d DeadLetter) error {
 
 // DLQCount counts a reseller's dead letters not yet redriven, from the
 // stream's per-subject counts (no message is read).
-func (r *Relay) DLQCount(ctx context.Context, reseller string) (int, error) {
+func (r *DLQ) DLQCount(ctx context.Context, reseller string) (int, error) {
 	st, err := r.js.Stream(ctx, relay.StreamDLQ)
 	if err != nil {
 		return 0, store.Classify(err)
 	}
-	counts, err := subjectCounts(ctx, st, "dlq.*."+reseller)
+	counts, err := store.SubjectCounts(ctx, st, "dlq.*."+reseller)
 	if err != nil {
 		return 0, err
 	}

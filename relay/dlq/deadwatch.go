@@ -1,4 +1,4 @@
-package core
+package dlq
 
 import (
 	"context"
@@ -29,21 +29,16 @@ type advisory struct {
 	Reason     string `json:"reason"`
 }
 
-func (r *Relay) startDeadWatch(ctx, bg context.Context) error {
-	dw := &deadWatch{r: r}
-	if err := r.sup.open(ctx, bg, part{name: "dead-letters", open: dw.open, run: dw.run, vital: true}); err != nil {
-		return err
-	}
-	return r.sup.open(ctx, bg, part{name: "final-deliveries", run: r.puller.Finals(), vital: true})
-}
+// Watch makes the advisory watcher.
+func (r *DLQ) Watch() *Watcher { return &Watcher{r: r} }
 
-// deadWatch is the part that turns advisories into dead letters.
-type deadWatch struct {
-	r    *Relay
+// Watcher is the part that turns captured advisories into dead letters.
+type Watcher struct {
+	r    *DLQ
 	cons jetstream.Consumer
 }
 
-func (dw *deadWatch) open(ctx context.Context) error {
+func (dw *Watcher) Open(ctx context.Context) error {
 	cons, err := dw.r.js.CreateOrUpdateConsumer(ctx, relay.StreamAdvisories, jetstream.ConsumerConfig{
 		Durable: deadWatchName, Description: "copies exhausted and terminated deliveries to the DLQ",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxDeliver: -1, Replicas: dw.r.cfg.Replicas,
@@ -55,7 +50,7 @@ func (dw *deadWatch) open(ctx context.Context) error {
 	return nil
 }
 
-func (dw *deadWatch) run(ctx context.Context) error {
+func (dw *Watcher) Run(ctx context.Context) error {
 	errs := make(chan error, 1)
 	cc, err := dw.cons.Consume(func(m jetstream.Msg) { dw.r.onAdvisory(ctx, m) }, store.ConsumeErrs(dw.r.log, deadWatchName, errs))
 	if err != nil {
@@ -77,7 +72,7 @@ func (dw *deadWatch) run(ctx context.Context) error {
 	}
 }
 
-func (r *Relay) onAdvisory(ctx context.Context, m jetstream.Msg) {
+func (r *DLQ) onAdvisory(ctx context.Context, m jetstream.Msg) {
 	var a advisory
 	if err := json.Unmarshal(m.Data(), &a); err != nil || a.StreamSeq == 0 {
 		_ = m.Term()
