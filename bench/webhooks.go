@@ -15,6 +15,7 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/push"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -33,7 +34,7 @@ func webhookCase(ctx context.Context, dir string, cfg Config, n, events int) (Ro
 		return Row{}, err
 	}
 	defer r.Close()
-	r.StartPush(core.PushConfig{NewSink: webhook.NewFactory(15*time.Second, &webhook.Clients{}), Concurrency: 16})
+	r.StartPush(push.PushConfig{NewSink: webhook.NewFactory(15*time.Second, &webhook.Clients{}), Concurrency: 16})
 	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
 		return Row{}, err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/tmf"
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/push"
 	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
@@ -73,10 +73,10 @@ type config struct {
 const defaultHTTPAddr = "127.0.0.1:8080"
 
 // defaultConfig holds the defaults the relay (core.DefaultConfig,
-// core.DefaultPush) and the webhook sink own, so that the binary never
+// push.DefaultPush) and the webhook sink own, so that the binary never
 // repeats them.
 func defaultConfig() config {
-	rc, pc := relay.DefaultConfig(), core.DefaultPush()
+	rc, pc := relay.DefaultConfig(), push.DefaultPush()
 	return config{
 		DataDir: rc.DataDir, HTTPAddr: defaultHTTPAddr, Replicas: rc.Replicas,
 		MaxFileStore: byteSize(rc.MaxFileStore), MaxMemStore: byteSize(rc.MaxMemStore),
@@ -136,8 +136,8 @@ func (c config) relay() relay.Config {
 	}
 }
 
-func (c config) push() core.PushConfig {
-	return core.PushConfig{
+func (c config) push() push.PushConfig {
+	return push.PushConfig{
 		NewSink: sinkFactory(c), Backoff: c.WebhookBackoff,
 		Concurrency: c.WebhookConcurrency, BreakerThreshold: c.CircuitThreshold, BreakerCooldown: c.CircuitCooldown,
 	}

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/billrelay/billrelay/events"
@@ -12,6 +11,7 @@ import (
 	ingest "github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/metrics"
 	"github.com/billrelay/billrelay/relay/pull"
+	"github.com/billrelay/billrelay/relay/push"
 	"github.com/billrelay/billrelay/relay/receipts"
 	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/route"
@@ -37,8 +37,6 @@ type Relay struct {
 	js       jetstream.JetStream
 	kv       jetstream.KeyValue
 	streams  *store.Store
-	gates    jetstream.KeyValue
-	done     jetstream.KeyValue
 	owners   *registry.Owners
 	registry *registry.Registry
 	layout   *registry.Layout
@@ -48,7 +46,7 @@ type Relay struct {
 	receipts *receipts.Receipts
 	puller   *pull.Puller
 	dlq      *dlq.DLQ
-	hooks    sync.Map // consumer → DeliveryStatus of its webhook
+	pusher   *push.Pusher
 	ingest   *ingest.Ingest
 	metrics  *metrics.Metrics
 
@@ -93,7 +91,7 @@ func (r *Relay) start(ctx, bg context.Context) error {
 	if err := r.waitJetStream(ctx); err != nil {
 		return err
 	}
-	steps := []func(context.Context) error{r.openGates, r.openDone, r.loadReceipts, r.loadAckKey}
+	steps := []func(context.Context) error{r.loadReceipts, r.loadAckKey}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -106,6 +104,9 @@ func (r *Relay) start(ctx, bg context.Context) error {
 		return err
 	}
 	if err := r.watchOwners(ctx, bg); err != nil {
+		return err
+	}
+	if err := r.openPush(ctx); err != nil {
 		return err
 	}
 	for _, start := range []func(ctx, bg context.Context) error{

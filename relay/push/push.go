@@ -1,11 +1,10 @@
-package core
+package push
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
@@ -44,33 +43,37 @@ type pusher struct {
 	done    <-chan struct{}
 }
 
-// StartPush delivers to every reseller (and every seller, for orders) that
-// has a webhook and is not paused, following registry changes (a new
-// webhook, a rotated secret, a pause) as they happen. It stops when the
-// relay closes.
-func (r *Relay) StartPush(cfg PushConfig) {
-	r.sup.start(r.bg, part{name: "push", run: func(ctx context.Context) error {
-		running := map[string]*pusher{}
-		defer func() {
-			for id := range running {
-				stopPusher(running, id)
-			}
-		}()
+// Run delivers to every reseller (and every seller, for orders) that has a
+// webhook and is not paused, following registry changes (a new webhook, a
+// rotated secret, a pause) as they happen, until ctx ends. It also tells
+// on-call of circuits that open and close, one event at a time.
+func (r *Pusher) Run(ctx context.Context) error {
+	running := map[string]*pusher{}
+	defer func() {
+		for id := range running {
+			stopPusher(running, id)
+		}
+	}()
+	for {
+		changed := r.reg.Changes()
+		r.reconcilePushers(ctx, r.pcfg, running)
 		for {
-			changed := r.reg.Changes()
-			r.reconcilePushers(ctx, cfg, running)
 			select {
 			case <-changed:
+			case e := <-r.events:
+				r.opsEvent(ctx, e.typ, e.id, e.data)
+				continue
 			case <-ctx.Done():
 				return nil
 			}
+			break
 		}
-	}, vital: true})
+	}
 }
 
-func (r *Relay) reconcilePushers(ctx context.Context, cfg PushConfig, running map[string]*pusher) {
+func (r *Pusher) reconcilePushers(ctx context.Context, cfg PushConfig, running map[string]*pusher) {
 	want := map[string]relay.Destination{}
-	for _, ep := range r.endpoints() {
+	for _, ep := range r.dir.Endpoints() {
 		if ep.Webhook != nil && !ep.Paused {
 			want[ep.ID] = ep
 		}
@@ -79,7 +82,7 @@ func (r *Relay) reconcilePushers(ctx context.Context, cfg PushConfig, running ma
 		if ep, ok := want[id]; !ok || r.pushVersion(ep) != p.version {
 			stopPusher(running, id)
 			if ok {
-				r.unpin(ep)
+				r.unpin(ctx, ep)
 			}
 		}
 	}
@@ -92,14 +95,14 @@ func (r *Relay) reconcilePushers(ctx context.Context, cfg PushConfig, running ma
 
 // pushVersion changes when a pusher must restart: a new webhook, secret or
 // hub, or a new callback policy.
-func (r *Relay) pushVersion(ep relay.Destination) string {
+func (r *Pusher) pushVersion(ep relay.Destination) string {
 	b, _ := json.Marshal(ep.Webhook)
 	return string(b) + " " + r.pushPolicy(ep).String()
 }
 
 // pushPolicy: hubs are the tenant's own targets, a webhook the admin's.
-func (r *Relay) pushPolicy(ep relay.Destination) registry.CallbackPolicy {
-	return r.callbackPolicy(ep, ep.Webhook.Format == relay.FormatTMF)
+func (r *Pusher) pushPolicy(ep relay.Destination) registry.CallbackPolicy {
+	return r.dir.CallbackPolicy(ep, ep.Webhook.Format == relay.FormatTMF)
 }
 
 func stopPusher(running map[string]*pusher, id string) {
@@ -112,8 +115,8 @@ func stopPusher(running map[string]*pusher, id string) {
 // unpin gives up the pin of a pusher being replaced (a changed webhook,
 // hub or callback allowance): its successor has a new consumer handle,
 // which JetStream would otherwise keep waiting for RELAY_FAILOVER_AFTER.
-func (r *Relay) unpin(ep relay.Destination) {
-	ctx, cancel := context.WithTimeout(r.bg, 5*time.Second)
+func (r *Pusher) unpin(ctx context.Context, ep relay.Destination) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	s, err := r.js.Stream(ctx, ep.Stream)
 	if err == nil {
@@ -127,22 +130,22 @@ func (r *Relay) unpin(ep relay.Destination) {
 // startPusher runs one endpoint's delivery as a part of its own: a pusher
 // that fails is restarted with backoff and named by Ready meanwhile, and
 // never stops the relay (the other endpoints keep their deliveries).
-func (r *Relay) startPusher(ctx context.Context, cfg PushConfig, running map[string]*pusher, ep relay.Destination) {
+func (r *Pusher) startPusher(ctx context.Context, cfg PushConfig, running map[string]*pusher, ep relay.Destination) {
 	sink, err := cfg.NewSink(*ep.Webhook, r.pushPolicy(ep))
 	if err != nil {
 		r.log.Error().Err(err).Str("consumer", ep.ID).Msg("webhook not started")
 		return
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	done := r.sup.start(ctx, part{name: "push " + ep.ID, run: func(ctx context.Context) error {
+	done := r.start(ctx, "push "+ep.ID, func(ctx context.Context) error {
 		return r.push(ctx, cfg, ep, sink)
-	}})
+	})
 	running[ep.ID] = &pusher{version: r.pushVersion(ep), cancel: cancel, done: done}
 }
 
 // push runs one endpoint's dispatcher until ctx ends or the endpoint is
 // gone (then it is paused and the registry change stops it).
-func (r *Relay) push(ctx context.Context, cfg PushConfig, ep relay.Destination, sink relay.Sink) error {
+func (r *Pusher) push(ctx context.Context, cfg PushConfig, ep relay.Destination, sink relay.Sink) error {
 	// A handle of its own, not the pull API's shared one: it carries the
 	// pin JetStream gives this relay, which a plain pull must not send.
 	cons, err := r.js.Consumer(ctx, ep.Stream, ep.ID)
@@ -161,7 +164,7 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep relay.Destination, 
 				State: m.State(), Action: relay.ActionRejected, Reason: reason, Time: time.Now().UTC(), Key: m.Key})
 			return r.deadLetter(ctx, dlq.Origin{Stream: ep.Stream, Consumer: ep.ID, Seq: m.Seq, Subject: m.Subject}, m.Body, m.Attempt, reason)
 		},
-		Gone:   func(ctx context.Context, err error) { r.webhookGone(ep, err) },
+		Gone:   func(ctx context.Context, err error) { r.webhookGone(ctx, ep, err) },
 		Report: func(st delivery.DeliveryStatus) { r.reportDelivery(ep.ID, st) },
 		Gates:  delivery.KVGates{Kv: r.gates, Reseller: ep.ID},
 		Log:    r.log.With().Str("consumer", ep.ID).Str("component", "webhook").Logger(),
@@ -174,44 +177,40 @@ func (r *Relay) push(ctx context.Context, cfg PushConfig, ep relay.Destination, 
 
 // webhookGone pauses an endpoint that answered 410: its events keep
 // accumulating until an admin resumes it.
-func (r *Relay) webhookGone(ep relay.Destination, cause error) {
-	ctx, cancel := context.WithTimeout(r.bg, 30*time.Second)
+func (r *Pusher) webhookGone(ctx context.Context, ep relay.Destination, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	r.opsEvent(ctx, OpsWebhookGone, ep.ID, map[string]any{"error": cause.Error()})
+	r.opsEvent(ctx, relay.OpsWebhookGone, ep.ID, map[string]any{"error": cause.Error()})
 	if err := r.pause(ctx, ep, "webhook answered 410 Gone"); err != nil {
 		r.log.Error().Err(err).Str("consumer", ep.ID).Msg("pause after 410 failed")
 	}
 }
 
-var circuitOpsMu sync.Mutex
-
 // reportDelivery keeps the endpoint's status for GET /v1/resellers/{id}
-// and raises an operational event when its circuit opens or closes.
-func (r *Relay) reportDelivery(id string, st delivery.DeliveryStatus) {
-	circuitOpsMu.Lock()
-	defer circuitOpsMu.Unlock()
-	prev, _ := r.hooks.Load(id)
-	r.hooks.Store(id, st)
-	was := delivery.CircuitClosed
-	if p, ok := prev.(delivery.DeliveryStatus); ok {
-		was = p.Circuit
-	}
-	switch {
-	case was != delivery.CircuitOpen && st.Circuit == delivery.CircuitOpen:
+// and queues an operational event when its circuit opens or closes (Run
+// sends it: a report never waits for the store).
+func (r *Pusher) reportDelivery(id string, st delivery.DeliveryStatus) {
+	switch r.statuses.set(id, st) {
+	case delivery.CircuitOpen:
 		r.log.Warn().Str("reseller_id", id).Str("error", st.LastError).Msg("webhook circuit opened")
-		go r.opsEvent(r.bg, OpsCircuitOpened, id, map[string]any{"error": st.LastError, "consecutive_failures": st.ConsecutiveFailures})
-	case was != delivery.CircuitClosed && st.Circuit == delivery.CircuitClosed:
+		r.queueEvent(opsEvent{relay.OpsCircuitOpened, id, map[string]any{"error": st.LastError, "consecutive_failures": st.ConsecutiveFailures}})
+	case delivery.CircuitClosed:
 		r.log.Info().Str("reseller_id", id).Msg("webhook circuit closed")
-		go r.opsEvent(r.bg, OpsCircuitClosed, id, nil)
+		r.queueEvent(opsEvent{relay.OpsCircuitClosed, id, nil})
+	}
+}
+
+// queueEvent queues an ops event for Run; a full queue drops it (the log
+// line above is kept).
+func (r *Pusher) queueEvent(e opsEvent) {
+	select {
+	case r.events <- e:
+	default:
 	}
 }
 
 // WebhookStatus returns the delivery status of a reseller's webhook as
 // this relay sees it, if it pushes to it.
-func (r *Relay) WebhookStatus(id string) (delivery.DeliveryStatus, bool) {
-	v, ok := r.hooks.Load(id)
-	if !ok {
-		return delivery.DeliveryStatus{}, false
-	}
-	return v.(delivery.DeliveryStatus), true
+func (r *Pusher) WebhookStatus(id string) (delivery.DeliveryStatus, bool) {
+	return r.statuses.get(id)
 }

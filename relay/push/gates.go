@@ -1,4 +1,4 @@
-package core
+package push
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-func (r *Relay) openGates(ctx context.Context) error {
-	kv, err := r.ensureBucket(ctx, jetstream.KeyValueConfig{
+func (r *Pusher) openGates(ctx context.Context) error {
+	kv, err := r.buckets.EnsureBucket(ctx, jetstream.KeyValueConfig{
 		Bucket: relay.BucketGates, Description: "per item: a failed push delivery its later events wait for",
 		Storage: jetstream.FileStorage, Replicas: r.cfg.Replicas, MaxBytes: store.MaxBytes(&r.cfg, relay.BucketGates, 0),
 	})
