@@ -41,10 +41,8 @@ func TestClusterTwoRelays(t *testing.T) {
 		return status == http.StatusOK
 	})
 
-	var ids []string
 	for i := range 40 {
 		id := fmt.Sprintf("c-%02d", i)
-		ids = append(ids, id)
 		via := []*harness.Relay{r1, r2}[i%2]
 		via.Publish(seller, harness.StateChange(id, "sell-1", "acc-77", fmt.Sprint(i%5), "active"))
 	}

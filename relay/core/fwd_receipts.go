@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 
-	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/receipts"
 )
 
@@ -27,12 +26,4 @@ func (r *Relay) startReceiptIntake(ctx, bg context.Context) error {
 		r.tenants.setShared(in.Resubscribe)
 	}
 	return r.sup.open(ctx, bg, part{name: "intake", open: in.Open, run: in.Run, vital: true})
-}
-
-func (r *Relay) journal(ctx context.Context, rcs []relay.Receipt) error {
-	return r.receipts.Journal(ctx, rcs)
-}
-
-func (r *Relay) receiptFor(ctx context.Context, stream, consumer string, seq uint64) (relay.Receipt, error) {
-	return r.receipts.ReceiptFor(ctx, stream, consumer, seq)
 }

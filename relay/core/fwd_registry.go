@@ -94,21 +94,12 @@ func (r *Relay) learnOwner(ctx context.Context, k events.Key, reseller string) e
 	return r.owners.LearnOwner(ctx, k, reseller)
 }
 func (r *Relay) recipients(k events.Key) []string { return r.owners.Recipients(k) }
-func (r *Relay) updateReseller(ctx context.Context, id string, change func(*relay.Reseller) error) (relay.Reseller, error) {
-	return r.registry.UpdateReseller(ctx, id, change)
-}
-func (r *Relay) updateSeller(ctx context.Context, id string, change func(*relay.Seller) error) (relay.Seller, error) {
-	return r.registry.UpdateSeller(ctx, id, change)
-}
-func (r *Relay) endpoints() []relay.Destination { return r.registry.Endpoints() }
+func (r *Relay) endpoints() []relay.Destination   { return r.registry.Endpoints() }
 func (r *Relay) endpointOf(role relay.Role, id string) (relay.Destination, error) {
 	return r.registry.EndpointOf(role, id)
 }
 func (r *Relay) setState(ctx context.Context, ep relay.Destination, change func(w **relay.Webhook, paused *bool, reason *string)) (relay.Destination, error) {
 	return r.registry.SetState(ctx, ep, change)
-}
-func (r *Relay) callbackPolicy(ep relay.Destination, tenant bool) registry.CallbackPolicy {
-	return r.registry.CallbackPolicy(ep, tenant)
 }
 func (r *Relay) provisionDelivery(ctx context.Context) error { return r.layout.ProvisionDelivery(ctx) }
 func (r *Relay) healDelivery(ctx context.Context)            { r.layout.HealDelivery(ctx) }

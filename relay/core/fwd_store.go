@@ -9,11 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-func (r *Relay) derivedLazy() bool               { return store.DerivedLazy(r.cfg) }
-func (r *Relay) lazySubject(subject string) bool { return store.LazySubject(r.cfg, subject) }
-func (r *Relay) awaitFence(ctx context.Context) error {
-	return store.AwaitFence(ctx, r.cfg)
-}
+func (r *Relay) derivedLazy() bool          { return store.DerivedLazy(r.cfg) }
 func (r *Relay) markRunning() (bool, error) { return store.MarkRunning(r.cfg.DataDir) }
 func (r *Relay) markStopped() error         { return store.MarkStopped(r.cfg.DataDir) }
 func (r *Relay) storeOrdered(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
@@ -49,3 +45,5 @@ func (r *Relay) syncConsumer(ctx context.Context, ep relay.Destination) error {
 func (r *Relay) consumerConfig(ep relay.Destination) jetstream.ConsumerConfig {
 	return r.streams.ConsumerConfig(ep)
 }
+
+func (r *Relay) awaitFence(ctx context.Context) error { return store.AwaitFence(ctx, r.cfg) }

@@ -11,10 +11,6 @@ import (
 
 // The receipt intake (intake.go) subscribes where the resellers' accounts
 // deliver receipts and consumer info requests.
-const (
-	receiptIntakePrefix = tenancy.ReceiptIntakePrefix
-	infoIntakePrefix    = tenancy.InfoIntakePrefix
-)
 
 // tenantAccounts keeps intake.go's r.tenants.setShared working.
 type tenantAccounts struct{ *tenancy.Accounts }

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"sync"
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
@@ -38,7 +37,6 @@ type Ingest struct {
 	commits    chan commitReq
 	orderRate  *tokenBuckets
 	ordersRoom roomCheck
-	startOnce  sync.Once
 }
 
 // New makes the ingest part; Open loads the dedupe window and RunCommitter

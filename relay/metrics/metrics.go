@@ -2,7 +2,10 @@
 // figures on one registry that /metrics serves.
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
 
 // Metrics are the relay's Prometheus figures. Counters move on the hot
 // paths; per-consumer gauges (pending, ack pending, redelivered, dead
@@ -66,6 +69,6 @@ func New() *Metrics {
 	}
 	reg.MustRegister(m.IngestAccepted, m.IngestDuplicate, m.IngestRejected, m.Delivered, m.Acked, m.DeadLettered,
 		m.Flagged, m.Copies, m.DeliveryLatency, m.WebhookAttempts, m.Commits, m.CommitSize, m.ReceiptsRefused, m.ReceiptsSkipped, m.Throttled,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
