@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/relay/delivery"
+	"github.com/billrelay/billrelay/relay/ops"
 	"github.com/billrelay/billrelay/relay/registry"
 )
 
@@ -73,7 +73,7 @@ type resellerView struct {
 	NATSBcrypt string `json:"nats_bcrypt,omitempty"`
 	// CallbackAllow is what the admin lets the reseller's hubs reach.
 	CallbackAllow []string `json:"callback_allow,omitempty"`
-	core.Status
+	ops.Status
 	Webhook *webhookView `json:"webhook,omitempty"`
 }
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
 	"github.com/billrelay/billrelay/relay/dlq"
+	"github.com/billrelay/billrelay/relay/ops"
 )
 
 type webhookAnswer struct {
@@ -136,7 +136,7 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	s.longOp(w, r, func(ctx context.Context, _ core.Progress) (any, error) {
+	s.longOp(w, r, func(ctx context.Context, _ ops.Progress) (any, error) {
 		n, err := s.relay.Redrive(ctx, req.Reseller, req.IDs)
 		return map[string]int{"redriven": n}, err
 	})
@@ -148,7 +148,7 @@ func (s *Server) opsEvents(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		limit, err = limitParam(r.URL.Query().Get("limit"), 10_000)
 	}
-	var out []core.OpsEvent
+	var out []ops.OpsEvent
 	if err == nil {
 		out, err = s.relay.OpsEvents(r.Context(), limit)
 	}
@@ -188,7 +188,7 @@ type sellerView struct {
 	Created     time.Time `json:"created"`
 	Paused      bool      `json:"paused"`
 	PauseReason string    `json:"pause_reason,omitempty"`
-	core.Status
+	ops.Status
 	Webhook *webhookView `json:"webhook,omitempty"`
 }
 
@@ -203,7 +203,7 @@ func (s *Server) getSeller(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) writeSeller(w http.ResponseWriter, r *http.Request) {
 	sl, err := s.relay.Seller(r.PathValue("id"))
-	var st core.Status
+	var st ops.Status
 	if err == nil {
 		st, err = s.relay.SellerStatus(r.Context(), sl.ID)
 	}

@@ -9,14 +9,14 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/ops"
 )
 
 // longOp runs a long operation (replay, redrive, reconcile). A caller that
 // asks for application/x-ndjson gets {"progress":n} lines while it runs
 // and the result (or {"error":…}) as the last line, which is how the CLI
 // draws its progress bar; anyone else gets the plain JSON answer.
-func (s *Server) longOp(w http.ResponseWriter, r *http.Request, op func(context.Context, core.Progress) (any, error)) {
+func (s *Server) longOp(w http.ResponseWriter, r *http.Request, op func(context.Context, ops.Progress) (any, error)) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{}) // may run for minutes
 	if !strings.Contains(r.Header.Get("Accept"), "application/x-ndjson") {
 		res, err := op(r.Context(), nil)
@@ -62,7 +62,7 @@ func (s *Server) logFailure(r *http.Request, err error) string {
 }
 
 func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
-	var req core.ReplayRequest
+	var req ops.ReplayRequest
 	err := s.requireAdmin(r)
 	if err == nil && r.ContentLength != 0 {
 		err = decodeBody(w, r, &req)
@@ -71,7 +71,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	s.longOp(w, r, func(ctx context.Context, p core.Progress) (any, error) {
+	s.longOp(w, r, func(ctx context.Context, p ops.Progress) (any, error) {
 		return s.relay.Replay(ctx, r.PathValue("id"), req, p)
 	})
 }
@@ -90,14 +90,14 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	s.longOp(w, r, func(ctx context.Context, p core.Progress) (any, error) {
+	s.longOp(w, r, func(ctx context.Context, p ops.Progress) (any, error) {
 		return s.relay.Reconcile(ctx, r.PathValue("id"), req.Fix, p)
 	})
 }
 
 // postOverride injects a manual event with actor and reason: 202 {"id"}.
 func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
-	var o core.Override
+	var o ops.Override
 	err := s.requireAdmin(r)
 	if err == nil {
 		err = decodeBody(w, r, &o)
@@ -149,7 +149,7 @@ func (s *Server) getItem(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		k, err = itemKey(r)
 	}
-	var v core.ItemView
+	var v ops.ItemView
 	if err == nil {
 		v, err = s.relay.Item(r.Context(), k)
 	}

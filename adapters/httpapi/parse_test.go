@@ -7,7 +7,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/ops"
 	"github.com/billrelay/billrelay/relay/pull"
 )
 
@@ -90,7 +90,7 @@ func FuzzDecodeBodies(f *testing.F) {
 	f.Add([]byte(`{"cidrs":["10.20.0.0/16","fd12::/48"]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, v := range []any{&sellerRequest{}, &relay.ResellerSpec{}, &relay.WebhookSpec{}, &pauseRequest{},
-			&redriveRequest{}, &relay.Notify{}, &core.ReplayRequest{}, &reconcileRequest{}, &core.Override{},
+			&redriveRequest{}, &relay.Notify{}, &ops.ReplayRequest{}, &reconcileRequest{}, &ops.Override{},
 			&events.Key{}, &pull.AckRequest{}, &callbackAllow{}} {
 			if err := decodeJSON(b, v); err != nil && !knownKind(err) {
 				t.Fatalf("unclassified error for %q: %v", b, err)

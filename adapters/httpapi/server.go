@@ -12,6 +12,7 @@ import (
 
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/ops"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 )
@@ -182,7 +183,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		li := &logInfo{}
 		ctx := context.WithValue(r.Context(), logInfoKey{}, li)
-		ctx = core.WithActor(ctx, s.actorOf(r))
+		ctx = ops.WithActor(ctx, s.actorOf(r))
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)

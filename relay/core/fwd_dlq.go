@@ -20,7 +20,7 @@ func (r *Relay) startDeadWatch(ctx, bg context.Context) error {
 
 func (r *Relay) newDLQ() {
 	r.dlq = dlq.New(dlq.Config{Relay: r.cfg, Log: r.log, JS: r.js, Metrics: r.metrics, Registry: r.reg,
-		OpsEvent: r.opsEvent, Audit: r.audit, Tail: r.tail})
+		OpsEvent: r.trail.OpsEvent, Audit: r.trail.Note, Tail: r.trail.Tail})
 }
 
 func (r *Relay) deadLetter(ctx context.Context, o dlq.Origin, body []byte, attempts int, reason string) error {

@@ -10,12 +10,13 @@ import (
 
 // openPush makes the pushers and provisions their buckets.
 func (r *Relay) openPush(ctx context.Context) error {
+	r.newOps()
 	r.pusher = push.New(push.Config{Relay: r.cfg, Log: r.log, JS: r.js, Registry: r.reg, Dir: r.registry,
 		Receipts: r.receipts, Buckets: r.streams,
 		Start: func(ctx context.Context, name string, run func(context.Context) error) <-chan struct{} {
 			return r.sup.start(ctx, part{name: name, run: run})
 		},
-		DeadLetter: r.deadLetter, Pause: r.pause, OpsEvent: r.opsEvent})
+		DeadLetter: r.deadLetter, Pause: r.ops.PauseDestination, OpsEvent: r.trail.OpsEvent})
 	return r.pusher.Open(ctx)
 }
 

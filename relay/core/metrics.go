@@ -67,7 +67,7 @@ func (c *consumerCollector) collect() []prometheus.Metric {
 	defer cancel()
 	var out []prometheus.Metric
 	for _, ep := range c.r.endpoints() {
-		st, err := c.r.endpointStatus(ctx, ep)
+		st, err := c.r.ops.EndpointStatus(ctx, ep)
 		if err != nil {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/billrelay/billrelay/relay/dlq"
 	ingest "github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/metrics"
+	"github.com/billrelay/billrelay/relay/ops"
 	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/billrelay/billrelay/relay/push"
 	"github.com/billrelay/billrelay/relay/receipts"
@@ -47,6 +48,8 @@ type Relay struct {
 	puller   *pull.Puller
 	dlq      *dlq.DLQ
 	pusher   *push.Pusher
+	trail    *ops.Trail
+	ops      *ops.Ops
 	ingest   *ingest.Ingest
 	metrics  *metrics.Metrics
 
@@ -76,6 +79,7 @@ func Open(ctx context.Context, cfg relay.Config, log zerolog.Logger) (*Relay, er
 	if err := r.connect(); err != nil {
 		return nil, err
 	}
+	r.trail = ops.NewTrail(r.js, r.log)
 	r.newDLQ()
 	r.ingest = ingest.New(cfg, r.log, r.js, r.metrics, r, r.streamInfo)
 	bg, cancel := context.WithCancel(context.Background())

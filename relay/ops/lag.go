@@ -1,4 +1,4 @@
-package core
+package ops
 
 import (
 	"context"
@@ -31,16 +31,16 @@ type Position struct {
 }
 
 // ResellerLag returns the lag figures of reseller's consumer.
-func (r *Relay) ResellerLag(ctx context.Context, reseller string) (Lag, error) {
-	rs, err := r.Reseller(reseller)
+func (r *Ops) ResellerLag(ctx context.Context, reseller string) (Lag, error) {
+	rs, err := r.dir.Reseller(reseller)
 	if err != nil {
 		return Lag{}, err
 	}
 	return r.lag(ctx, rs.DeliveryStream(), reseller)
 }
 
-func (r *Relay) lag(ctx context.Context, stream, consumer string) (Lag, error) {
-	cons, err := r.consumer(ctx, stream, consumer)
+func (r *Ops) lag(ctx context.Context, stream, consumer string) (Lag, error) {
+	cons, err := r.consumers.Consumer(ctx, stream, consumer)
 	if err != nil {
 		return Lag{}, err
 	}

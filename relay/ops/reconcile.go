@@ -1,4 +1,4 @@
-package core
+package ops
 
 import (
 	"context"
@@ -44,8 +44,8 @@ type ReconcileResult struct {
 // the reseller applied (its receipts). With fix, each drifted item gets a
 // reconciliation.snapshot carrying the current state, sent to that
 // reseller alone.
-func (r *Relay) Reconcile(ctx context.Context, reseller string, fix bool, progress Progress) (ReconcileResult, error) {
-	rs, err := r.Reseller(reseller)
+func (r *Ops) Reconcile(ctx context.Context, reseller string, fix bool, progress Progress) (ReconcileResult, error) {
+	rs, err := r.dir.Reseller(reseller)
 	if err != nil {
 		return ReconcileResult{}, err
 	}
@@ -62,7 +62,7 @@ func (r *Relay) Reconcile(ctx context.Context, reseller string, fix bool, progre
 	for _, m := range current {
 		k, _ := events.ParseEventSubject(m.Subject)
 		state := m.Header.Get(relay.HeaderState)
-		if state == "" || !slices.Contains(r.recipients(k), rs.ID) {
+		if state == "" || !slices.Contains(r.owners.Recipients(k), rs.ID) {
 			continue
 		}
 		res.Checked++
@@ -93,7 +93,7 @@ func driftOf(k events.Key, m *jetstream.RawStreamMsg, rcMsg *jetstream.RawStream
 
 // lastPerSubject reads the last message of every subject matching
 // filters, keyed by subject.
-func (r *Relay) lastPerSubject(ctx context.Context, stream string, filters []string) (map[string]*jetstream.RawStreamMsg, error) {
+func (r *Ops) lastPerSubject(ctx context.Context, stream string, filters []string) (map[string]*jetstream.RawStreamMsg, error) {
 	out := map[string]*jetstream.RawStreamMsg{}
 	st, err := r.js.Stream(ctx, stream)
 	if err != nil {
@@ -101,7 +101,7 @@ func (r *Relay) lastPerSubject(ctx context.Context, stream string, filters []str
 	}
 	n := 0
 	for _, f := range filters {
-		counts, err := subjectCounts(ctx, st, f)
+		counts, err := store.SubjectCounts(ctx, st, f)
 		if err != nil {
 			return nil, err
 		}
@@ -126,13 +126,13 @@ func (r *Relay) lastPerSubject(ctx context.Context, stream string, filters []str
 }
 
 // fixDrift sends each drifted item a snapshot of its current state.
-func (r *Relay) fixDrift(ctx context.Context, rs relay.Reseller, res *ReconcileResult, progress Progress) error {
+func (r *Ops) fixDrift(ctx context.Context, rs relay.Reseller, res *ReconcileResult, progress Progress) error {
 	var batch []*nats.Msg
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := r.storeOrdered(ctx, batch); err != nil {
+		if _, err := r.w.Ordered(ctx, batch); err != nil {
 			return fmt.Errorf("send snapshots: %w", err)
 		}
 		res.Fixed += len(batch)
@@ -159,10 +159,10 @@ func (r *Relay) fixDrift(ctx context.Context, rs relay.Reseller, res *ReconcileR
 		return err
 	}
 	if res.Fixed > 0 {
-		if err := r.awaitFence(ctx); err != nil {
+		if err := store.AwaitFence(ctx, r.cfg); err != nil {
 			return err
 		}
-		r.audit(ctx, relay.AuditEntry{Action: "reconcile.fix", Target: rs.ID, Detail: map[string]any{"fixed": res.Fixed}})
+		r.trail.Note(ctx, relay.AuditEntry{Action: "reconcile.fix", Target: rs.ID, Detail: map[string]any{"fixed": res.Fixed}})
 	}
 	return nil
 }

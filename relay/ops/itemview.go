@@ -1,4 +1,4 @@
-package core
+package ops
 
 import (
 	"context"
@@ -31,11 +31,11 @@ type ItemView struct {
 
 // Item shows one item, for on-call ("why is this service still in
 // progress at reseller X?").
-func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
+func (r *Ops) Item(ctx context.Context, k events.Key) (ItemView, error) {
 	if p := events.TokenProblem(k.Item); p != "" {
 		return ItemView{}, events.Invalid("item", "%s", p)
 	}
-	v := ItemView{Seller: k.Seller, Account: k.Account, Item: k.Item, Recipients: r.recipients(k), Receipts: []relay.Receipt{}}
+	v := ItemView{Seller: k.Seller, Account: k.Account, Item: k.Item, Recipients: r.owners.Recipients(k), Receipts: []relay.Receipt{}}
 	v.Owner, _ = r.owners.Owner(k)
 	last, err := r.lastFor(ctx, relay.StreamEvents, events.EventSubject(k))
 	if err != nil {
@@ -65,7 +65,7 @@ func (r *Relay) Item(ctx context.Context, k events.Key) (ItemView, error) {
 }
 
 // lastFor reads the last message of one subject, nil if there is none.
-func (r *Relay) lastFor(ctx context.Context, stream, subject string) (*jetstream.RawStreamMsg, error) {
+func (r *Ops) lastFor(ctx context.Context, stream, subject string) (*jetstream.RawStreamMsg, error) {
 	st, err := r.js.Stream(ctx, stream)
 	if err != nil {
 		return nil, store.Classify(err)

@@ -1,4 +1,4 @@
-package core
+package ops
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func actorOf(ctx context.Context) string {
 }
 
 // record stores an audit entry and reports whether it was stored.
-func (r *Relay) record(ctx context.Context, e relay.AuditEntry) error {
+func (r *Trail) record(ctx context.Context, e relay.AuditEntry) error {
 	if e.Actor == "" {
 		e.Actor = actorOf(ctx)
 	}
@@ -38,9 +38,9 @@ func (r *Relay) record(ctx context.Context, e relay.AuditEntry) error {
 	return nil
 }
 
-// audit records an entry for an action that already happened; a failure
+// Note records an entry for an action that already happened; a failure
 // is logged with the whole entry, so that it is never lost silently.
-func (r *Relay) audit(ctx context.Context, e relay.AuditEntry) {
+func (r *Trail) Note(ctx context.Context, e relay.AuditEntry) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := r.record(ctx, e); err != nil {
@@ -50,8 +50,8 @@ func (r *Relay) audit(ctx context.Context, e relay.AuditEntry) {
 }
 
 // Audit lists the latest audit entries, oldest first.
-func (r *Relay) Audit(ctx context.Context, limit int) ([]relay.AuditEntry, error) {
-	msgs, err := r.tail(ctx, relay.StreamAudit, relay.AuditPrefix+".>", limit)
+func (r *Trail) Audit(ctx context.Context, limit int) ([]relay.AuditEntry, error) {
+	msgs, err := r.Tail(ctx, relay.StreamAudit, relay.AuditPrefix+".>", limit)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package core
+package ops
 
 import (
 	"context"
@@ -70,8 +70,8 @@ func (q ReplayRequest) check() error {
 // without moving or resetting that consumer and without touching any other
 // reseller. Events of items owned by another reseller are not replayed to
 // it. A dry run only counts.
-func (r *Relay) Replay(ctx context.Context, reseller string, q ReplayRequest, progress Progress) (ReplayResult, error) {
-	rs, err := r.Reseller(reseller)
+func (r *Ops) Replay(ctx context.Context, reseller string, q ReplayRequest, progress Progress) (ReplayResult, error) {
+	rs, err := r.dir.Reseller(reseller)
 	if err != nil {
 		return ReplayResult{}, err
 	}
@@ -84,7 +84,7 @@ func (r *Relay) Replay(ctx context.Context, reseller string, q ReplayRequest, pr
 	}
 	res, err := r.replayScan(ctx, rs, q, oc, last, progress)
 	if err == nil && !q.DryRun {
-		r.audit(ctx, relay.AuditEntry{Action: "replay", Target: reseller, Detail: map[string]any{"request": q, "result": res}})
+		r.trail.Note(ctx, relay.AuditEntry{Action: "replay", Target: reseller, Detail: map[string]any{"request": q, "result": res}})
 	}
 	return res, err
 }
@@ -92,7 +92,7 @@ func (r *Relay) Replay(ctx context.Context, reseller string, q ReplayRequest, pr
 // replayConsumer opens an ordered consumer over the reseller's accounts
 // (or its chosen items) and says which sequence ends the scan: the stream's
 // last at the start, so a replay never chases new events.
-func (r *Relay) replayConsumer(ctx context.Context, rs relay.Reseller, q ReplayRequest) (jetstream.Consumer, uint64, error) {
+func (r *Ops) replayConsumer(ctx context.Context, rs relay.Reseller, q ReplayRequest) (jetstream.Consumer, uint64, error) {
 	st, err := r.js.Stream(ctx, relay.StreamEvents)
 	if err != nil {
 		return nil, 0, store.Classify(err)
@@ -129,7 +129,7 @@ func replaySubjects(rs relay.Reseller, items []string) []string {
 	return out
 }
 
-func (r *Relay) replayScan(ctx context.Context, rs relay.Reseller, q ReplayRequest, oc jetstream.Consumer, last uint64, progress Progress) (ReplayResult, error) {
+func (r *Ops) replayScan(ctx context.Context, rs relay.Reseller, q ReplayRequest, oc jetstream.Consumer, last uint64, progress Progress) (ReplayResult, error) {
 	var res ReplayResult
 	var batch []*nats.Msg
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -137,7 +137,7 @@ func (r *Relay) replayScan(ctx context.Context, rs relay.Reseller, q ReplayReque
 		if len(batch) == 0 || q.DryRun {
 			return nil
 		}
-		if _, err := r.storeOrdered(ctx, batch); err != nil {
+		if _, err := r.w.Ordered(ctx, batch); err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
 		res.Replayed += len(batch)
@@ -176,14 +176,14 @@ func (r *Relay) replayScan(ctx context.Context, rs relay.Reseller, q ReplayReque
 		return res, err
 	}
 	if res.Replayed > 0 {
-		return res, r.awaitFence(ctx)
+		return res, store.AwaitFence(ctx, r.cfg)
 	}
 	return res, nil
 }
 
-func (r *Relay) replayMatches(rs relay.Reseller, q ReplayRequest, m jetstream.Msg) bool {
+func (r *Ops) replayMatches(rs relay.Reseller, q ReplayRequest, m jetstream.Msg) bool {
 	k, err := events.ParseEventSubject(m.Subject())
-	if err != nil || !slices.Contains(r.recipients(k), rs.ID) {
+	if err != nil || !slices.Contains(r.owners.Recipients(k), rs.ID) {
 		return false
 	}
 	return len(q.Types) == 0 || slices.Contains(q.Types, m.Headers().Get(relay.HeaderType))

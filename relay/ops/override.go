@@ -1,4 +1,4 @@
-package core
+package ops
 
 import (
 	"context"
@@ -35,28 +35,28 @@ type Override struct {
 
 // PublishOverride stores the override, records it in the audit trail and
 // returns its event id.
-func (r *Relay) PublishOverride(ctx context.Context, o Override) (string, relay.Result, error) {
+func (r *Ops) PublishOverride(ctx context.Context, o Override) (string, relay.Result, error) {
 	e, err := r.overrideEvent(o)
 	if err != nil {
 		return "", relay.Result{}, err
 	}
-	m, err := r.eventMsg(relay.Principal{Role: relay.RoleSeller, ID: e.Seller}, &e)
+	m, err := r.ingest.EventMsg(relay.Principal{Role: relay.RoleSeller, ID: e.Seller}, &e)
 	if err != nil {
 		return "", relay.Result{}, err
 	}
-	res, err := r.store(ctx, []ingest.Record{ingest.RecordOf(m)})
+	res, err := r.ingest.Store(ctx, []ingest.Record{ingest.RecordOf(m)})
 	if err != nil {
 		return "", relay.Result{}, err
 	}
 	entry := relay.AuditEntry{Actor: o.Actor, Reason: o.Reason, Action: "override", EventID: e.ID,
 		Target: e.Seller + "/" + e.Account + "/" + e.Item, Detail: map[string]any{"event": e, "status": res[0].Status}}
-	if err := r.record(ctx, entry); err != nil {
+	if err := r.trail.record(ctx, entry); err != nil {
 		return e.ID, res[0], fmt.Errorf("override %s stored but its audit entry was not (retry: the event is not stored twice): %w", e.ID, err)
 	}
 	return e.ID, res[0], nil
 }
 
-func (r *Relay) overrideEvent(o Override) (events.Event, error) {
+func (r *Ops) overrideEvent(o Override) (events.Event, error) {
 	ve := &events.ValidationError{}
 	if _, ok := r.reg.Seller(o.Seller); !ok && o.Seller != "" {
 		ve.Add("seller", "unknown seller %q", o.Seller)
@@ -137,7 +137,7 @@ func checkOverrideSizes(ve *events.ValidationError, o Override) {
 }
 
 // overrideData reads what the override stands for.
-func (r *Relay) overrideData(ve *events.ValidationError, o Override) map[string]any {
+func (r *Ops) overrideData(ve *events.ValidationError, o Override) map[string]any {
 	data := map[string]any{"actor": o.Actor, "reason": o.Reason}
 	var name string
 	if len(o.Event) == 0 {

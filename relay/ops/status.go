@@ -1,4 +1,4 @@
-package core
+package ops
 
 import (
 	"context"
@@ -23,29 +23,30 @@ type Status struct {
 
 // ResellerStatus returns a reseller's lag, dead letters and oldest unacked
 // event.
-func (r *Relay) ResellerStatus(ctx context.Context, id string) (Status, error) {
-	ep, err := r.endpointOf(relay.RoleReseller, id)
+func (r *Ops) ResellerStatus(ctx context.Context, id string) (Status, error) {
+	ep, err := r.dir.EndpointOf(relay.RoleReseller, id)
 	if err != nil {
 		return Status{}, err
 	}
-	return r.endpointStatus(ctx, ep)
+	return r.EndpointStatus(ctx, ep)
 }
 
 // SellerStatus is [Relay.ResellerStatus] for a seller's orders.
-func (r *Relay) SellerStatus(ctx context.Context, id string) (Status, error) {
-	ep, err := r.endpointOf(relay.RoleSeller, id)
+func (r *Ops) SellerStatus(ctx context.Context, id string) (Status, error) {
+	ep, err := r.dir.EndpointOf(relay.RoleSeller, id)
 	if err != nil {
 		return Status{}, err
 	}
-	return r.endpointStatus(ctx, ep)
+	return r.EndpointStatus(ctx, ep)
 }
 
-func (r *Relay) endpointStatus(ctx context.Context, ep relay.Destination) (Status, error) {
+// EndpointStatus reads a destination's lag, dead letters and webhook.
+func (r *Ops) EndpointStatus(ctx context.Context, ep relay.Destination) (Status, error) {
 	lag, err := r.lag(ctx, ep.Stream, ep.ID)
 	if err != nil {
 		return Status{}, err
 	}
-	dlq, err := r.DLQCount(ctx, ep.ID)
+	dlq, err := r.dlq.DLQCount(ctx, ep.ID)
 	if err != nil {
 		return Status{}, err
 	}
@@ -58,12 +59,12 @@ func (r *Relay) endpointStatus(ctx context.Context, ep relay.Destination) (Statu
 }
 
 // oldestUnacked is the age of the first event of ep above its ack floor.
-func (r *Relay) oldestUnacked(ctx context.Context, ep relay.Destination, floor uint64) time.Duration {
+func (r *Ops) oldestUnacked(ctx context.Context, ep relay.Destination, floor uint64) time.Duration {
 	st, err := r.js.Stream(ctx, ep.Stream)
 	if err != nil {
 		return 0
 	}
-	cfg := r.consumerConfig(ep)
+	cfg := r.streams.ConsumerConfig(ep)
 	m, err := st.GetMsg(ctx, floor+1, jetstream.WithGetMsgSubject(cfg.FilterSubject))
 	if err != nil {
 		if !errors.Is(err, jetstream.ErrMsgNotFound) {

@@ -1,4 +1,4 @@
-package core
+package ops
 
 import (
 	"context"
@@ -15,17 +15,17 @@ const pauseForever = 100 * 365 * 24 * time.Hour
 
 // Pause stops delivery to a reseller (pull, webhook and agent alike) until
 // Resume. Events keep being routed to it and accumulate; nothing is dropped.
-func (r *Relay) Pause(ctx context.Context, id, reason string) error {
-	ep, err := r.endpointOf(relay.RoleReseller, id)
+func (r *Ops) Pause(ctx context.Context, id, reason string) error {
+	ep, err := r.dir.EndpointOf(relay.RoleReseller, id)
 	if err != nil {
 		return err
 	}
-	return r.pause(ctx, ep, reason)
+	return r.PauseDestination(ctx, ep, reason)
 }
 
 // Resume restarts delivery to a reseller from where it stopped.
-func (r *Relay) Resume(ctx context.Context, id string) error {
-	ep, err := r.endpointOf(relay.RoleReseller, id)
+func (r *Ops) Resume(ctx context.Context, id string) error {
+	ep, err := r.dir.EndpointOf(relay.RoleReseller, id)
 	if err != nil {
 		return err
 	}
@@ -34,36 +34,38 @@ func (r *Relay) Resume(ctx context.Context, id string) error {
 
 // ResumeSeller restarts delivery of orders to a seller paused after its
 // webhook answered 410.
-func (r *Relay) ResumeSeller(ctx context.Context, id string) error {
-	ep, err := r.endpointOf(relay.RoleSeller, id)
+func (r *Ops) ResumeSeller(ctx context.Context, id string) error {
+	ep, err := r.dir.EndpointOf(relay.RoleSeller, id)
 	if err != nil {
 		return err
 	}
 	return r.resume(ctx, ep)
 }
 
-func (r *Relay) pause(ctx context.Context, ep relay.Destination, reason string) error {
+// PauseDestination stops delivery to ep (a 410 from its webhook, or an
+// admin); events keep accumulating.
+func (r *Ops) PauseDestination(ctx context.Context, ep relay.Destination, reason string) error {
 	if _, err := r.js.PauseConsumer(ctx, ep.Stream, ep.ID, time.Now().Add(pauseForever)); err != nil {
 		return fmt.Errorf("pause consumer of %s: %w", ep, store.Classify(err))
 	}
-	if _, err := r.setState(ctx, ep, func(_ **relay.Webhook, paused *bool, why *string) { *paused, *why = true, reason }); err != nil {
+	if _, err := r.dir.SetState(ctx, ep, func(_ **relay.Webhook, paused *bool, why *string) { *paused, *why = true, reason }); err != nil {
 		return fmt.Errorf("pause %s: %w", ep, err)
 	}
 	r.log.Warn().Str("consumer", ep.ID).Str("reason", reason).Msg("delivery paused")
-	r.opsEvent(ctx, OpsResellerPaused, ep.ID, map[string]any{"reason": reason})
-	r.audit(ctx, relay.AuditEntry{Action: "pause", Target: string(ep.Role) + "/" + ep.ID, Reason: reason})
+	r.trail.OpsEvent(ctx, relay.OpsResellerPaused, ep.ID, map[string]any{"reason": reason})
+	r.trail.Note(ctx, relay.AuditEntry{Action: "pause", Target: string(ep.Role) + "/" + ep.ID, Reason: reason})
 	return nil
 }
 
-func (r *Relay) resume(ctx context.Context, ep relay.Destination) error {
+func (r *Ops) resume(ctx context.Context, ep relay.Destination) error {
 	if _, err := r.js.ResumeConsumer(ctx, ep.Stream, ep.ID); err != nil {
 		return fmt.Errorf("resume consumer of %s: %w", ep, store.Classify(err))
 	}
-	if _, err := r.setState(ctx, ep, func(_ **relay.Webhook, paused *bool, why *string) { *paused, *why = false, "" }); err != nil {
+	if _, err := r.dir.SetState(ctx, ep, func(_ **relay.Webhook, paused *bool, why *string) { *paused, *why = false, "" }); err != nil {
 		return fmt.Errorf("resume %s: %w", ep, err)
 	}
 	r.log.Info().Str("consumer", ep.ID).Msg("delivery resumed")
-	r.opsEvent(ctx, OpsResellerResumed, ep.ID, nil)
-	r.audit(ctx, relay.AuditEntry{Action: "resume", Target: string(ep.Role) + "/" + ep.ID})
+	r.trail.OpsEvent(ctx, relay.OpsResellerResumed, ep.ID, nil)
+	r.trail.Note(ctx, relay.AuditEntry{Action: "resume", Target: string(ep.Role) + "/" + ep.ID})
 	return nil
 }

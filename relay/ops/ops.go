@@ -1,4 +1,4 @@
-package core
+package ops
 
 import (
 	"context"
@@ -11,16 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Operational event types.
-const (
-	OpsResellerPaused  = "relay.reseller.paused"
-	OpsResellerResumed = "relay.reseller.resumed"
-	OpsWebhookGone     = "relay.webhook.gone"
-	OpsCircuitOpened   = "relay.circuit.opened"
-	OpsCircuitClosed   = "relay.circuit.closed"
-	OpsDeadLettered    = "relay.event.dead_lettered"
-)
-
 // OpsEvent is one operational event.
 type OpsEvent struct {
 	Type     string         `json:"type"`
@@ -29,9 +19,9 @@ type OpsEvent struct {
 	Data     map[string]any `json:"data,omitempty"`
 }
 
-// opsEvent records an operational event. It never fails the caller: the
+// OpsEvent records an operational event. It never fails the caller: the
 // log has the event too.
-func (r *Relay) opsEvent(ctx context.Context, typ, reseller string, data map[string]any) {
+func (r *Trail) OpsEvent(ctx context.Context, typ, reseller string, data map[string]any) {
 	b, _ := json.Marshal(OpsEvent{Type: typ, Reseller: reseller, Time: time.Now().UTC(), Data: data})
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -41,8 +31,8 @@ func (r *Relay) opsEvent(ctx context.Context, typ, reseller string, data map[str
 }
 
 // OpsEvents returns the latest operational events, oldest first.
-func (r *Relay) OpsEvents(ctx context.Context, limit int) ([]OpsEvent, error) {
-	raw, err := r.tail(ctx, relay.StreamOps, relay.OpsPrefix+".>", limit)
+func (r *Trail) OpsEvents(ctx context.Context, limit int) ([]OpsEvent, error) {
+	raw, err := r.Tail(ctx, relay.StreamOps, relay.OpsPrefix+".>", limit)
 	if err != nil {
 		return nil, err
 	}
@@ -56,14 +46,14 @@ func (r *Relay) OpsEvents(ctx context.Context, limit int) ([]OpsEvent, error) {
 	return out, nil
 }
 
-// tail reads the last limit messages of a stream matching filter, oldest
+// Tail reads the last limit messages of a stream matching filter, oldest
 // first.
-func (r *Relay) tail(ctx context.Context, stream, filter string, limit int) ([]*jetstream.RawStreamMsg, error) {
+func (r *Trail) Tail(ctx context.Context, stream, filter string, limit int) ([]*jetstream.RawStreamMsg, error) {
 	st, err := r.js.Stream(ctx, stream)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", stream, store.Classify(err))
 	}
-	counts, err := subjectCounts(ctx, st, filter)
+	counts, err := store.SubjectCounts(ctx, st, filter)
 	if err != nil {
 		return nil, err
 	}
@@ -78,18 +68,9 @@ func (r *Relay) tail(ctx context.Context, stream, filter string, limit int) ([]*
 	return msgs, err
 }
 
-// subjectCounts counts stored messages per subject matching filter.
-func subjectCounts(ctx context.Context, st jetstream.Stream, filter string) (map[string]uint64, error) {
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		return nil, fmt.Errorf("stream info: %w", store.Classify(err))
-	}
-	return info.State.Subjects, nil
-}
-
 // readMatching reads the first n messages matching filter. n comes from
 // the subject counts, so no read waits for a message that is not there.
-func (r *Relay) readMatching(ctx context.Context, stream, filter string, n int) ([]*jetstream.RawStreamMsg, error) {
+func (r *Trail) readMatching(ctx context.Context, stream, filter string, n int) ([]*jetstream.RawStreamMsg, error) {
 	out := make([]*jetstream.RawStreamMsg, 0, n)
 	if n == 0 {
 		return out, nil
