@@ -76,11 +76,19 @@ func (b *breaker) openUntil() time.Time {
 }
 
 // allowsFetch reports whether new messages should be taken in: not while
-// the circuit is open, so that they stay in JetStream instead of in memory.
+// the circuit is open, so that they stay in JetStream instead of in
+// memory, but again once its cooldown is over: the probe has to be
+// fetched when nothing is held, or the circuit would stay open for good.
 func (b *breaker) allowsFetch() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.st.Circuit == CircuitClosed
+	switch b.st.Circuit {
+	case CircuitClosed:
+		return true
+	case CircuitOpen:
+		return !time.Now().Before(*b.st.OpenUntil)
+	}
+	return false // half open: the probe is out
 }
 
 func (b *breaker) success() {

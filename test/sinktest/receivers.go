@@ -2,7 +2,9 @@ package sinktest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/billrelay/billrelay/relay"
 )
 
 // Outcome is how a receiver answers one attempt.
@@ -21,14 +25,22 @@ const (
 	OK     Outcome = iota // delivered
 	Fail                  // a retryable failure (HTTP 500, a non-zero exit)
 	Reject                // a permanent failure (HTTP 422, the term exit code)
+	Gone                  // gone for good (HTTP 410); only with Features.Gone
+	Busy                  // retry in an hour (HTTP 429, Retry-After: 3600); only with Features.RetryAfter
 )
+
+// busyFor is what a Busy receiver asks for.
+const busyFor = time.Hour
 
 // Attempt is one delivery the receiver saw.
 type Attempt struct {
 	EventID string
-	Item    string
-	N       int // per event, from 1
+	Item    string // when the body is the event itself
+	N       int    // per event, from 1
 	Outcome Outcome
+	// Verified: the receiver checked the request (its signature) and it
+	// passed.
+	Verified bool
 }
 
 // Receiver is the far end of a sink under test.
@@ -73,7 +85,7 @@ func (r *recorder) Changed() <-chan struct{} {
 }
 
 // record decides and logs one attempt of the event in body.
-func (r *recorder) record(id string, body []byte) Outcome {
+func (r *recorder) record(id string, body []byte, verified bool) Outcome {
 	var e struct {
 		ID   string `json:"id"`
 		Item string `json:"item"`
@@ -85,7 +97,7 @@ func (r *recorder) record(id string, body []byte) Outcome {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counts[id]++
-	a := Attempt{EventID: id, Item: e.Item, N: r.counts[id]}
+	a := Attempt{EventID: id, Item: e.Item, N: r.counts[id], Verified: verified}
 	a.Outcome = r.script(a)
 	r.attempts = append(r.attempts, a)
 	close(r.changed)
@@ -93,8 +105,10 @@ func (r *recorder) record(id string, body []byte) Outcome {
 	return a.Outcome
 }
 
-// HTTPReceiver is a real HTTP server on 127.0.0.1 answering 200, 500 or
-// 422. check, when set, inspects every request (e.g. verifies signatures).
+// HTTPReceiver is a real HTTP server on 127.0.0.1 answering 200, 500,
+// 422, 410 or 429 (see [Outcome]). check, when set, inspects every
+// request (e.g. verifies its signature); attempts that pass it are
+// Verified.
 func HTTPReceiver(t *testing.T, check func(r *http.Request, body []byte) error) (string, Receiver) {
 	rec := newRecorder()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -106,18 +120,55 @@ func HTTPReceiver(t *testing.T, check func(r *http.Request, body []byte) error) 
 				return
 			}
 		}
-		switch rec.record(r.Header.Get("webhook-id"), body) {
-		case OK:
-			w.WriteHeader(http.StatusOK)
-		case Fail:
-			w.WriteHeader(http.StatusInternalServerError)
-		case Reject:
-			w.WriteHeader(http.StatusUnprocessableEntity)
-			fmt.Fprint(w, `{"error":"unknown item"}`)
-		}
+		answerHTTP(w, rec.record(r.Header.Get("webhook-id"), body, check != nil))
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL, rec
+}
+
+// answerHTTP answers an attempt the way HTTP receivers say o.
+func answerHTTP(w http.ResponseWriter, o Outcome) {
+	switch o {
+	case OK:
+		w.WriteHeader(http.StatusOK)
+	case Fail:
+		w.WriteHeader(http.StatusInternalServerError)
+	case Reject:
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		fmt.Fprint(w, `{"error":"unknown item"}`)
+	case Gone:
+		w.WriteHeader(http.StatusGone)
+	case Busy:
+		w.Header().Set("Retry-After", strconv.Itoa(int(busyFor/time.Second)))
+		w.WriteHeader(http.StatusTooManyRequests)
+	}
+}
+
+// DirectReceiver is a sink that is its own receiver: for a way out whose
+// far end is code in the same process, such as a reseller's puller, so
+// that the suite checks what carries the events rather than a protocol.
+func DirectReceiver() (relay.Sink, Receiver) {
+	rec := newRecorder()
+	return directSink{rec}, rec
+}
+
+type directSink struct{ rec *recorder }
+
+func (s directSink) Deliver(ctx context.Context, m relay.Message) error {
+	if err := ctx.Err(); err != nil {
+		return err // as a request or a command would: never sent
+	}
+	switch s.rec.record(m.ID, m.Body, false) {
+	case Fail:
+		return errors.New("receiver failed")
+	case Reject:
+		return fmt.Errorf("%w: unknown item", relay.ErrPermanent)
+	case Gone:
+		return fmt.Errorf("%w: receiver gone", relay.ErrGone)
+	case Busy:
+		return &relay.RetryAfterError{After: busyFor, Err: errors.New("receiver busy")}
+	}
+	return nil
 }
 
 // TermExitCode is the exit code command receivers use for Reject.
@@ -134,7 +185,7 @@ func CommandReceiver(t *testing.T, helperTest string) (string, Receiver) {
 	rec := newRecorder()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		fmt.Fprint(w, int(rec.record(r.Header.Get("X-Event-Id"), body)))
+		fmt.Fprint(w, int(rec.record(r.Header.Get("X-Event-Id"), body, false)))
 	}))
 	t.Cleanup(srv.Close)
 	t.Setenv(oracleEnv, srv.URL)
