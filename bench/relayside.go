@@ -13,7 +13,7 @@ import (
 
 	"github.com/billrelay/billrelay/adapters/httpapi"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/pull"
 )
 
@@ -22,7 +22,7 @@ const adminToken = "bench-admin"
 // relayEnv is an in-process relay with its HTTP API on a loopback port,
 // driven through real HTTP requests.
 type relayEnv struct {
-	r       *core.Relay
+	r       *node.Relay
 	api     *httpapi.Server
 	url     string
 	seller  string
@@ -48,7 +48,7 @@ func startRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) 
 
 // openRelay opens a relay on dir, registering nothing.
 func openRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) {
-	r, err := core.Open(ctx, relay.Config{DataDir: dir, SyncAlways: cfg.SyncAlways,
+	r, err := node.Open(ctx, relay.Config{DataDir: dir, SyncAlways: cfg.SyncAlways,
 		SyncInterval: cfg.SyncInterval, AckWait: time.Minute, DeliveryShards: cfg.DeliveryShards}, cfg.Log)
 	if err != nil {
 		return nil, err

@@ -14,7 +14,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/push"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -28,7 +28,7 @@ func webhookCase(ctx context.Context, dir string, cfg Config, n, events int) (Ro
 		return Row{}, err
 	}
 	defer recv.close()
-	r, err := core.Open(ctx, relay.Config{DataDir: dir, SyncAlways: cfg.SyncAlways, SyncInterval: cfg.SyncInterval,
+	r, err := node.Open(ctx, relay.Config{DataDir: dir, SyncAlways: cfg.SyncAlways, SyncInterval: cfg.SyncInterval,
 		AckWait: time.Minute}, cfg.Log)
 	if err != nil {
 		return Row{}, err
@@ -59,7 +59,7 @@ func webhookCase(ctx context.Context, dir string, cfg Config, n, events int) (Ro
 	return recv.lat.row(fmt.Sprintf("relay webhooks, %d resellers on one account (deliveries)", n), n, time.Since(start)), nil
 }
 
-func publishBatches(ctx context.Context, r *core.Relay, n int) error {
+func publishBatches(ctx context.Context, r *node.Relay, n int) error {
 	env := &relayEnv{}
 	for sent := 0; sent < n; sent += 100 {
 		evs, _, err := decodeBatch(env.body(min(100, n-sent), "acc-wh"))

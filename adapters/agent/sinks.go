@@ -28,7 +28,7 @@ type HTTPSink struct {
 
 var _ relay.Sink = (*HTTPSink)(nil)
 
-// Deliver implements [core.Sink].
+// Deliver implements [relay.Sink].
 func (s *HTTPSink) Deliver(ctx context.Context, m relay.Message) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
@@ -68,7 +68,7 @@ type CommandSink struct {
 
 var _ relay.Sink = (*CommandSink)(nil)
 
-// Deliver implements [core.Sink].
+// Deliver implements [relay.Sink].
 func (s *CommandSink) Deliver(ctx context.Context, m relay.Message) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/billrelay/billrelay/adapters/httpapi"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/test/harness"
 	"github.com/rs/zerolog"
 )
@@ -21,7 +21,7 @@ import (
 // real HTTP API on 127.0.0.1, with seller sell-1 and reseller res-a on
 // account acc-77, and every log line captured.
 type live struct {
-	r      *core.Relay
+	r      *node.Relay
 	url    string
 	seller string // sell-1's token
 	resA   string // res-a's token
@@ -30,13 +30,13 @@ type live struct {
 
 const adminToken = "bra_test_admin"
 
-func startLive(t *testing.T, endpoints func(*core.Relay) []relay.Endpoint) *live {
+func startLive(t *testing.T, endpoints func(*node.Relay) []relay.Endpoint) *live {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	logs := &syncBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
-	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 5 * time.Second}, log)
+	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 5 * time.Second}, log)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/ops"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
@@ -31,14 +31,14 @@ type Config struct {
 // Server serves the HTTP API of one relay.
 type Server struct {
 	cfg   Config
-	relay *core.Relay
+	relay *node.Relay
 	log   zerolog.Logger
 	srv   *http.Server
 	ln    net.Listener
 }
 
 // New builds the server; it does not listen yet.
-func New(cfg Config, r *core.Relay, log zerolog.Logger) (*Server, error) {
+func New(cfg Config, r *node.Relay, log zerolog.Logger) (*Server, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("httpapi: admin token required")
 	}
@@ -130,7 +130,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	err := s.relay.Ready(ctx)
-	var down *core.DownError
+	var down *node.DownError
 	if errors.As(err, &down) {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{errorDetail{Code: "unavailable", Message: down.Error()}})

@@ -96,7 +96,7 @@ type HubSink struct {
 
 var _ relay.Sink = (*HubSink)(nil)
 
-// Deliver implements [core.Sink].
+// Deliver implements [relay.Sink].
 func (s *HubSink) Deliver(ctx context.Context, m relay.Message) error {
 	var errs []error
 	for _, h := range s.Hubs {

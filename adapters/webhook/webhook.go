@@ -74,7 +74,7 @@ func New(cfg Config) (*Sink, error) {
 }
 
 // Deliver POSTs the event and classifies the answer with
-// [core.ClassifyHTTP].
+// [relay.ClassifyHTTP].
 func (s *Sink) Deliver(ctx context.Context, m relay.Message) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()

@@ -72,7 +72,7 @@ type config struct {
 // otherwise (healthcheck probes the same default).
 const defaultHTTPAddr = "127.0.0.1:8080"
 
-// defaultConfig holds the defaults the relay (core.DefaultConfig,
+// defaultConfig holds the defaults the relay (relay.DefaultConfig,
 // push.DefaultPush) and the webhook sink own, so that the binary never
 // repeats them.
 func defaultConfig() config {

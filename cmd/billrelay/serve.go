@@ -20,7 +20,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/tmf"
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/delivery"
 	"github.com/rs/zerolog"
 )
@@ -51,7 +51,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	r, err := core.Open(ctx, cfg.relay(), log)
+	r, err := node.Open(ctx, cfg.relay(), log)
 	if err != nil {
 		return fmt.Errorf("open relay: %w", err)
 	}
@@ -115,7 +115,7 @@ func adminToken(cfg config, log zerolog.Logger, stderr io.Writer) (string, error
 }
 
 // adapterEndpoints are the platform adapters' HTTP endpoints.
-func adapterEndpoints(cfg config, r *core.Relay) []relay.Endpoint {
+func adapterEndpoints(cfg config, r *node.Relay) []relay.Endpoint {
 	statuses, _ := billmanager.ParseStatuses(cfg.BillmanagerStatus) // checked by loadConfig
 	var eps []relay.Endpoint
 	eps = append(eps, cloudblue.Endpoints(r)...)
@@ -127,7 +127,7 @@ func adapterEndpoints(cfg config, r *core.Relay) []relay.Endpoint {
 
 // startNotify taps EVENTS for provisioning failures and tells the people
 // each seller configured.
-func startNotify(ctx context.Context, cfg config, r *core.Relay) error {
+func startNotify(ctx context.Context, cfg config, r *node.Relay) error {
 	client := webhook.NewClient(r.AdminCallbackPolicy())
 	nt := &notify.Notifier{
 		Seller: r.Seller, Done: r.Done, MarkDone: r.MarkDone,

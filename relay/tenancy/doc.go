@@ -12,5 +12,5 @@
 // of a reseller reaches it through [Accounts.Changed].
 //
 // It may import the standard library, nats-server, nats.go, zerolog and
-// the contracts in package relay; never relay/core or another part.
+// the contracts in package relay; never relay/node or another part.
 package tenancy

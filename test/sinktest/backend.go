@@ -10,7 +10,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/delivery"
 	"github.com/billrelay/billrelay/relay/delivery/deliverytest"
 	"github.com/billrelay/billrelay/relay/pull"
@@ -59,14 +59,14 @@ func (m *memory) Publish(t *testing.T, evs ...events.Event) {
 func (m *memory) Source() delivery.Source { return m.src }
 
 // RelayPull is the pull path as a backend: a real relay (embedded NATS on
-// t.TempDir()) whose reseller's events are taken with [core.Relay.Pull]
-// and settled with [core.Relay.Ack], as a reseller's puller or the agent
+// t.TempDir()) whose reseller's events are taken with [node.Relay.Pull]
+// and settled with [node.Relay.Ack], as a reseller's puller or the agent
 // in HTTP mode does. The relay is closed when t ends.
 func RelayPull(t *testing.T) Backend {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: ackWait}, zerolog.Nop())
+	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: ackWait}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("open relay: %v", err)
 	}
@@ -80,7 +80,7 @@ func RelayPull(t *testing.T) Backend {
 	return &relayPull{r: r}
 }
 
-type relayPull struct{ r *core.Relay }
+type relayPull struct{ r *node.Relay }
 
 func (b *relayPull) Publish(t *testing.T, evs ...events.Event) {
 	t.Helper()
@@ -110,7 +110,7 @@ func (b *relayPull) DeadLettered(t *testing.T, id string) bool {
 }
 
 // pullSource takes the reseller's events through the pull API.
-type pullSource struct{ r *core.Relay }
+type pullSource struct{ r *node.Relay }
 
 func (s pullSource) Fetch(ctx context.Context, n int, wait time.Duration) ([]delivery.Delivered, error) {
 	ds, err := s.r.Pull(ctx, reseller, min(n, relay.MaxPull), wait)
@@ -130,13 +130,13 @@ func (s pullSource) Fetch(ctx context.Context, n int, wait time.Duration) ([]del
 
 // pulled is one pulled event, settled through the ack API.
 type pulled struct {
-	r       *core.Relay
+	r       *node.Relay
 	d       pull.Delivery
 	subject string
 	header  nats.Header
 }
 
-func newPulled(r *core.Relay, d pull.Delivery) (*pulled, error) {
+func newPulled(r *node.Relay, d pull.Delivery) (*pulled, error) {
 	var e events.Event
 	if err := json.Unmarshal(d.Event, &e); err != nil {
 		return nil, fmt.Errorf("pulled event: %w", err)

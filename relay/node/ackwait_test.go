@@ -1,4 +1,4 @@
-package core_test
+package node_test
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
@@ -21,7 +21,7 @@ const shortAckWait = 2 * time.Second
 func setupShortAckWait(t *testing.T, maxDeliver int) world {
 	t.Helper()
 	ctx := testCtx(t)
-	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: shortAckWait, MaxDeliver: maxDeliver}, zerolog.Nop())
+	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: shortAckWait, MaxDeliver: maxDeliver}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -37,7 +37,7 @@ func setupShortAckWait(t *testing.T, maxDeliver int) world {
 
 // waitBacklogAge polls the reseller's status until its oldest unacked
 // event is older than age: a reseller that was down that long.
-func waitBacklogAge(t *testing.T, r *core.Relay, reseller string, age time.Duration) {
+func waitBacklogAge(t *testing.T, r *node.Relay, reseller string, age time.Duration) {
 	t.Helper()
 	ctx := testCtx(t)
 	deadline := time.Now().Add(age + 30*time.Second)

@@ -9,4 +9,4 @@
 // store acknowledged (and, by default, fsynced) every event; the router acks
 // its input only after every copy it made was stored; a reseller's event
 // stays pending until that reseller acks or terminates it.
-package core
+package node

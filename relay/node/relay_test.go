@@ -1,4 +1,4 @@
-package core_test
+package node_test
 
 import (
 	"context"
@@ -10,16 +10,16 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
 
-func openRelay(t *testing.T, dir string) *core.Relay {
+func openRelay(t *testing.T, dir string) *node.Relay {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := core.Open(ctx, relay.Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second}, zerolog.Nop())
+	r, err := node.Open(ctx, relay.Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -41,7 +41,7 @@ func event(id, account, item, state string) events.Event {
 }
 
 type world struct {
-	r      *core.Relay
+	r      *node.Relay
 	seller relay.Principal
 }
 
@@ -66,7 +66,7 @@ func setup(t *testing.T) world {
 }
 
 // pullN long-polls until n events arrived or the test context ends.
-func pullN(t *testing.T, r *core.Relay, reseller string, n int) []pull.Delivery {
+func pullN(t *testing.T, r *node.Relay, reseller string, n int) []pull.Delivery {
 	t.Helper()
 	ctx := testCtx(t)
 	var got []pull.Delivery
@@ -125,7 +125,7 @@ func TestSharedAccountReachesEveryReseller(t *testing.T) {
 	}
 }
 
-func ackAll(t *testing.T, r *core.Relay, reseller string, ds []pull.Delivery) {
+func ackAll(t *testing.T, r *node.Relay, reseller string, ds []pull.Delivery) {
 	t.Helper()
 	req := pull.AckRequest{}
 	for _, d := range ds {
@@ -268,7 +268,7 @@ func TestAckedNothingComesBackAfterRestart(t *testing.T) {
 
 // openWithResA opens a relay on dir with sell-1 and res-a on acc-77, for
 // tests that close it and open it again on the same data.
-func openWithResA(t *testing.T, dir string) (*core.Relay, relay.Principal) {
+func openWithResA(t *testing.T, dir string) (*node.Relay, relay.Principal) {
 	t.Helper()
 	r := openRelay(t, dir)
 	ctx := testCtx(t)

@@ -1,4 +1,4 @@
-package core_test
+package node_test
 
 import (
 	"context"
@@ -12,17 +12,17 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/tenancy"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
-func openListening(t *testing.T) (*core.Relay, string) {
+func openListening(t *testing.T) (*node.Relay, string) {
 	t.Helper()
 	ctx := testCtx(t)
-	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Minute,
+	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Minute,
 		NATSListen: "127.0.0.1:0"}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestTenancyFollowsTheRegistry(t *testing.T) {
 
 // registerResellers registers ids on sell-1's acc-77 and returns their
 // tokens.
-func registerResellers(t *testing.T, r *core.Relay, ids ...string) map[string]string {
+func registerResellers(t *testing.T, r *node.Relay, ids ...string) map[string]string {
 	t.Helper()
 	creds := map[string]string{}
 	for _, id := range ids {
@@ -183,7 +183,7 @@ func TestReceiptIntake(t *testing.T) {
 	}
 }
 
-func refusedReceipts(t *testing.T, r *core.Relay) map[string]float64 {
+func refusedReceipts(t *testing.T, r *node.Relay) map[string]float64 {
 	t.Helper()
 	mfs, err := r.Metrics().Registry.Gather()
 	if err != nil {
@@ -201,7 +201,7 @@ func refusedReceipts(t *testing.T, r *core.Relay) map[string]float64 {
 	return out
 }
 
-func streamMsgs(t *testing.T, r *core.Relay, name string) uint64 {
+func streamMsgs(t *testing.T, r *node.Relay, name string) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -299,7 +299,7 @@ func TestOneTenantsFloodSparesTheOthers(t *testing.T) {
 	waitFor(t, "every receipt of res-b journaled", func() bool { return receiptsOf(t, r, "res-b") == len(held) })
 }
 
-func receiptsOf(t *testing.T, r *core.Relay, consumer string) int {
+func receiptsOf(t *testing.T, r *node.Relay, consumer string) int {
 	t.Helper()
 	st, err := r.JetStream().Stream(t.Context(), relay.StreamReceipts)
 	if err != nil {

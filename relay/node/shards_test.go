@@ -1,4 +1,4 @@
-package core_test
+package node_test
 
 import (
 	"context"
@@ -9,16 +9,16 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
-func openSharded(t *testing.T, dir string, shards int) *core.Relay {
+func openSharded(t *testing.T, dir string, shards int) *node.Relay {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := core.Open(ctx, relay.Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second, DeliveryShards: shards}, zerolog.Nop())
+	r, err := node.Open(ctx, relay.Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second, DeliveryShards: shards}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("Open with %d shards: %v", shards, err)
 	}
@@ -26,7 +26,7 @@ func openSharded(t *testing.T, dir string, shards int) *core.Relay {
 }
 
 // deliveryStreams maps every delivery stream to its subjects.
-func deliveryStreams(t *testing.T, r *core.Relay) map[string][]string {
+func deliveryStreams(t *testing.T, r *node.Relay) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	names := r.JetStream().StreamNames(testCtx(t))
@@ -45,7 +45,7 @@ func deliveryStreams(t *testing.T, r *core.Relay) map[string][]string {
 
 // registerOn registers resellers on acc-1 and returns the streams they
 // were placed on.
-func registerOn(t *testing.T, r *core.Relay, ids ...string) map[string]string {
+func registerOn(t *testing.T, r *node.Relay, ids ...string) map[string]string {
 	t.Helper()
 	placed := map[string]string{}
 	for _, id := range ids {
@@ -60,7 +60,7 @@ func registerOn(t *testing.T, r *core.Relay, ids ...string) map[string]string {
 
 // everyoneGets publishes one event on acc-1 and checks that each reseller
 // pulls exactly it, and acks it.
-func everyoneGets(t *testing.T, r *core.Relay, id string, resellers []string) {
+func everyoneGets(t *testing.T, r *node.Relay, id string, resellers []string) {
 	t.Helper()
 	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 	if _, err := r.Publish(testCtx(t), seller, []events.Event{event(id, "acc-1", "i-"+id, "active")}); err != nil {
@@ -78,7 +78,7 @@ func everyoneGets(t *testing.T, r *core.Relay, id string, resellers []string) {
 
 // waitSettled polls a reseller's lag until nothing is pending (the server
 // applies acks after it received them).
-func waitSettled(t *testing.T, r *core.Relay, reseller string) {
+func waitSettled(t *testing.T, r *node.Relay, reseller string) {
 	t.Helper()
 	ctx := testCtx(t)
 	for {
@@ -169,7 +169,7 @@ func TestDeliveryShards(t *testing.T) {
 func TestShardedCopiesAcrossStreams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncInterval: time.Minute, AckWait: 5 * time.Second, DeliveryShards: 8}, zerolog.Nop())
+	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncInterval: time.Minute, AckWait: 5 * time.Second, DeliveryShards: 8}, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -1,4 +1,4 @@
-package core_test
+package node_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
@@ -35,16 +35,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func openStore(t *testing.T, dir string, store int64, log zerolog.Logger) *core.Relay {
+func openStore(t *testing.T, dir string, store int64, log zerolog.Logger) *node.Relay {
 	return openStoreSharded(t, dir, store, 1, log)
 }
 
-func openStoreSharded(t *testing.T, dir string, store int64, shards int, log zerolog.Logger) *core.Relay {
+func openStoreSharded(t *testing.T, dir string, store int64, shards int, log zerolog.Logger) *node.Relay {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := relay.Config{DataDir: dir, SyncAlways: true, AckWait: time.Minute, MaxFileStore: store, DeliveryShards: shards}
-	r, err := core.Open(ctx, cfg, log)
+	r, err := node.Open(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("Open with a %d byte store: %v", store, err)
 	}
@@ -110,7 +110,7 @@ func TestStoreThatRefusesTheLayoutStillSettles(t *testing.T) {
 
 // fillRelay publishes batches of ~1 KB events for res-a until the store
 // refuses one and returns how many were accepted.
-func fillRelay(t *testing.T, r *core.Relay) int {
+func fillRelay(t *testing.T, r *node.Relay) int {
 	t.Helper()
 	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 	pad := strings.Repeat("x", 1000)
@@ -190,7 +190,7 @@ func TestOrdersFloodStopsNoSeller(t *testing.T) {
 	defer cancel()
 	cfg := relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Minute, MaxFileStore: 2 << 20,
 		OrderRate: 1e6, OrderBurst: 1000}
-	r, err := core.Open(ctx, cfg, zerolog.Nop())
+	r, err := node.Open(ctx, cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

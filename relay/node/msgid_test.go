@@ -1,4 +1,4 @@
-package core_test
+package node_test
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 )
 
 // sellerEvent is event() for another seller.
@@ -46,7 +46,7 @@ func TestSameIDFromTwoSellersIsTwoEvents(t *testing.T) {
 	checkOnly(t, r, "res-x", "sell-2/2/i9")
 }
 
-func publishOne(t *testing.T, r *core.Relay, p relay.Principal, e events.Event, want relay.ResultStatus) {
+func publishOne(t *testing.T, r *node.Relay, p relay.Principal, e events.Event, want relay.ResultStatus) {
 	t.Helper()
 	res, err := r.Publish(testCtx(t), p, []events.Event{e})
 	if err != nil || res[0].Status != want || res[0].ID != e.ID {
@@ -56,7 +56,7 @@ func publishOne(t *testing.T, r *core.Relay, p relay.Principal, e events.Event, 
 
 // checkOnly pulls and acks reseller's next delivery, which must be want
 // (seller/id/item), and nothing after it.
-func checkOnly(t *testing.T, r *core.Relay, reseller, want string) {
+func checkOnly(t *testing.T, r *node.Relay, reseller, want string) {
 	t.Helper()
 	got := pullN(t, r, reseller, 1)
 	var e events.Event

@@ -1,4 +1,4 @@
-package core_test
+package node_test
 
 import (
 	"encoding/json"
@@ -9,13 +9,13 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/dlq"
 	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
 
-func waitDLQ(t *testing.T, r *core.Relay, reseller string, n int) []dlq.DeadLetter {
+func waitDLQ(t *testing.T, r *node.Relay, reseller string, n int) []dlq.DeadLetter {
 	t.Helper()
 	ctx := testCtx(t)
 	deadline := time.Now().Add(30 * time.Second)
@@ -64,7 +64,7 @@ func TestTermByResellerIsDeadLettered(t *testing.T) {
 // when the ack wait passes, without waiting for a pull that never comes.
 func TestExhaustedPullIsDeadLetteredWithoutAnotherPull(t *testing.T) {
 	ctx := testCtx(t)
-	r, err := core.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Second, MaxDeliver: 2}, zerolog.Nop())
+	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Second, MaxDeliver: 2}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package core_test
+package node_test
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/core"
+	"github.com/billrelay/billrelay/relay/node"
 )
 
 // TestUncleanStopRoutesAgain loses a routed copy the way a power failure
@@ -57,7 +57,7 @@ func TestUncleanStopRoutesAgain(t *testing.T) {
 
 // waitRouted polls until the router acknowledged every envelope stored so
 // far (its fence included).
-func waitRouted(t *testing.T, r *core.Relay) {
+func waitRouted(t *testing.T, r *node.Relay) {
 	t.Helper()
 	ctx := testCtx(t)
 	for {
