@@ -22,7 +22,7 @@ const adminToken = "bench-admin"
 // relayEnv is an in-process relay with its HTTP API on a loopback port,
 // driven through real HTTP requests.
 type relayEnv struct {
-	r       *node.Relay
+	r       *node.Node
 	api     *httpapi.Server
 	url     string
 	seller  string
@@ -53,7 +53,8 @@ func openRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", AdminToken: adminToken}, r, cfg.Log)
+	api, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", AdminToken: adminToken,
+		Ingest: r.Ingest(), Inbox: r.Inbox(), Directory: r.Registry(), Admin: r.Admin(), Health: r, Metrics: r.Metrics()}, cfg.Log)
 	if err != nil {
 		r.Close()
 		return nil, err
@@ -78,13 +79,13 @@ func openRelay(ctx context.Context, dir string, cfg Config) (*relayEnv, error) {
 func (e *relayEnv) close() { e.closeFn() }
 
 func (e *relayEnv) register(ctx context.Context) error {
-	_, tok, err := e.r.RegisterSeller(ctx, "sell-1")
+	_, tok, err := e.r.Registry().RegisterSeller(ctx, "sell-1")
 	if err != nil {
 		return err
 	}
 	e.seller = tok
 	for _, id := range []string{"res-a", "res-b"} {
-		_, cred, err := e.r.RegisterReseller(ctx, relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-e2e"}})
+		_, cred, err := e.r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-e2e"}})
 		if err != nil {
 			return err
 		}

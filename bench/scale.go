@@ -89,7 +89,7 @@ func (e *relayEnv) registerShape(ctx context.Context, sh Shape) error {
 	for i := range sh.Resellers {
 		id := fmt.Sprintf("res-%04d", i)
 		spec := relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{accountOf(i / 2)}}
-		_, cred, err := e.r.RegisterReseller(ctx, spec)
+		_, cred, err := e.r.Registry().RegisterReseller(ctx, spec)
 		if err != nil {
 			return err
 		}

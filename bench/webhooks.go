@@ -35,13 +35,13 @@ func webhookCase(ctx context.Context, dir string, cfg Config, n, events int) (Ro
 	}
 	defer r.Close()
 	r.StartPush(push.PushConfig{NewSink: webhook.NewFactory(15*time.Second, &webhook.Clients{}), Concurrency: 16})
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 		return Row{}, err
 	}
 	for i := range n {
 		spec := relay.ResellerSpec{ID: fmt.Sprintf("res-%03d", i), Seller: "sell-1", Accounts: []string{"acc-wh"},
 			Webhook: &relay.WebhookSpec{URL: recv.url + "/" + fmt.Sprint(i)}}
-		if _, _, err := r.RegisterReseller(ctx, spec); err != nil {
+		if _, _, err := r.Registry().RegisterReseller(ctx, spec); err != nil {
 			return Row{}, err
 		}
 	}
@@ -59,14 +59,14 @@ func webhookCase(ctx context.Context, dir string, cfg Config, n, events int) (Ro
 	return recv.lat.row(fmt.Sprintf("relay webhooks, %d resellers on one account (deliveries)", n), n, time.Since(start)), nil
 }
 
-func publishBatches(ctx context.Context, r *node.Relay, n int) error {
+func publishBatches(ctx context.Context, r *node.Node, n int) error {
 	env := &relayEnv{}
 	for sent := 0; sent < n; sent += 100 {
 		evs, _, err := decodeBatch(env.body(min(100, n-sent), "acc-wh"))
 		if err != nil {
 			return err
 		}
-		if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, evs); err != nil {
+		if _, err := r.Ingest().Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, evs); err != nil {
 			return err
 		}
 	}

@@ -33,7 +33,7 @@ func (s *Server) postSeller(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	seller, token, err := s.relay.RegisterSeller(r.Context(), req.ID)
+	seller, token, err := s.dir.RegisterSeller(r.Context(), req.ID)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -51,7 +51,7 @@ func (s *Server) postReseller(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	rs, cred, err := s.relay.RegisterReseller(r.Context(), req)
+	rs, cred, err := s.dir.RegisterReseller(r.Context(), req)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -86,7 +86,7 @@ type webhookView struct {
 }
 
 func (s *Server) view(r *http.Request, rs relay.Reseller) (resellerView, error) {
-	st, err := s.relay.ResellerStatus(r.Context(), rs.ID)
+	st, err := s.admin.ResellerStatus(r.Context(), rs.ID)
 	if err != nil {
 		return resellerView{}, err
 	}
@@ -104,7 +104,7 @@ func (s *Server) webhookView(id string, w *relay.Webhook) *webhookView {
 	}
 	v := &webhookView{URL: registry.RedactURL(w.URL), Concurrency: w.Concurrency, Secrets: len(w.ActiveSecrets(time.Now())),
 		Circuit: &delivery.DeliveryStatus{Circuit: delivery.CircuitClosed}}
-	if st, ok := s.relay.WebhookStatus(id); ok {
+	if st, ok := s.admin.WebhookStatus(id); ok {
 		v.Circuit = &st
 	}
 	return v
@@ -114,7 +114,7 @@ func (s *Server) getReseller(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
 	var rs relay.Reseller
 	if err == nil {
-		rs, err = s.relay.Reseller(r.PathValue("id"))
+		rs, err = s.dir.Reseller(r.PathValue("id"))
 	}
 	var v resellerView
 	if err == nil {
@@ -133,7 +133,7 @@ func (s *Server) listResellers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := []resellerView{}
-	for _, rs := range s.relay.Resellers() {
+	for _, rs := range s.dir.Resellers() {
 		v, err := s.view(r, rs)
 		if err != nil {
 			writeError(w, r, s.log, err)

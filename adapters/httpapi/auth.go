@@ -33,7 +33,7 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 	if subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) == 1 {
 		return caller{admin: true}, nil
 	}
-	if p, ok := s.relay.Authenticate(tok); ok {
+	if p, ok := s.dir.Authenticate(tok); ok {
 		return caller{Principal: p}, nil
 	}
 	return caller{}, fmt.Errorf("%w: unknown token", events.ErrUnauthorized)

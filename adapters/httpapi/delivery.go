@@ -34,7 +34,7 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, role relay.R
 	}
 	var secret string
 	if err == nil {
-		secret, err = s.relay.SetWebhook(r.Context(), role, id, spec)
+		secret, err = s.dir.SetWebhook(r.Context(), role, id, spec)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -47,7 +47,7 @@ func (s *Server) deleteWebhook(role relay.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := s.requireAdmin(r)
 		if err == nil {
-			err = s.relay.RemoveWebhook(r.Context(), role, r.PathValue("id"))
+			err = s.dir.RemoveWebhook(r.Context(), role, r.PathValue("id"))
 		}
 		if err != nil {
 			writeError(w, r, s.log, err)
@@ -71,7 +71,7 @@ func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
 		req.Reason = "paused by an admin"
 	}
 	if err == nil {
-		err = s.relay.Pause(r.Context(), r.PathValue("id"), req.Reason)
+		err = s.admin.Pause(r.Context(), r.PathValue("id"), req.Reason)
 	}
 	s.answerState(w, r, err)
 }
@@ -79,7 +79,7 @@ func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
 func (s *Server) resume(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
 	if err == nil {
-		err = s.relay.Resume(r.Context(), r.PathValue("id"))
+		err = s.admin.Resume(r.Context(), r.PathValue("id"))
 	}
 	s.answerState(w, r, err)
 }
@@ -89,7 +89,7 @@ func (s *Server) answerState(w http.ResponseWriter, r *http.Request, err error) 
 	var v resellerView
 	if err == nil {
 		var rs relay.Reseller
-		if rs, err = s.relay.Reseller(r.PathValue("id")); err == nil {
+		if rs, err = s.dir.Reseller(r.PathValue("id")); err == nil {
 			v, err = s.view(r, rs)
 		}
 	}
@@ -109,7 +109,7 @@ func (s *Server) listDLQ(w http.ResponseWriter, r *http.Request) {
 	}
 	var out []dlq.DeadLetter
 	if err == nil {
-		out, err = s.relay.DeadLetters(r.Context(), q.Get("reseller"), q.Get("all") == "true", limit)
+		out, err = s.admin.DeadLetters(r.Context(), q.Get("reseller"), q.Get("all") == "true", limit)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -137,7 +137,7 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.longOp(w, r, func(ctx context.Context, _ ops.Progress) (any, error) {
-		n, err := s.relay.Redrive(ctx, req.Reseller, req.IDs)
+		n, err := s.admin.Redrive(ctx, req.Reseller, req.IDs)
 		return map[string]int{"redriven": n}, err
 	})
 }
@@ -150,7 +150,7 @@ func (s *Server) opsEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	var out []ops.OpsEvent
 	if err == nil {
-		out, err = s.relay.OpsEvents(r.Context(), limit)
+		out, err = s.admin.OpsEvents(r.Context(), limit)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -174,7 +174,7 @@ func limitParam(v string, max int) (int, error) {
 func (s *Server) resumeSeller(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
 	if err == nil {
-		err = s.relay.ResumeSeller(r.Context(), r.PathValue("id"))
+		err = s.admin.ResumeSeller(r.Context(), r.PathValue("id"))
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -202,10 +202,10 @@ func (s *Server) getSeller(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) writeSeller(w http.ResponseWriter, r *http.Request) {
-	sl, err := s.relay.Seller(r.PathValue("id"))
+	sl, err := s.dir.Seller(r.PathValue("id"))
 	var st ops.Status
 	if err == nil {
-		st, err = s.relay.SellerStatus(r.Context(), sl.ID)
+		st, err = s.admin.SellerStatus(r.Context(), sl.ID)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -224,7 +224,7 @@ func (s *Server) putNotify(w http.ResponseWriter, r *http.Request) {
 	}
 	var secret string
 	if err == nil {
-		secret, err = s.relay.SetNotify(r.Context(), r.PathValue("id"), n)
+		secret, err = s.dir.SetNotify(r.Context(), r.PathValue("id"), n)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -250,7 +250,7 @@ func (s *Server) putCallbackAllow(w http.ResponseWriter, r *http.Request) {
 	}
 	var cidrs []string
 	if err == nil {
-		cidrs, err = s.relay.SetCallbackAllow(r.Context(), r.PathValue("id"), *req.CIDRs)
+		cidrs, err = s.dir.SetCallbackAllow(r.Context(), r.PathValue("id"), *req.CIDRs)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)

@@ -48,7 +48,7 @@ func (s *Server) adapterCaller(r *http.Request, role relay.Role) (relay.Principa
 	if tok == "" {
 		return relay.Principal{}, fmt.Errorf("%w: send Authorization: Bearer <token> (or ?token=)", events.ErrUnauthorized)
 	}
-	p, ok := s.relay.Authenticate(tok)
+	p, ok := s.dir.Authenticate(tok)
 	if !ok {
 		return relay.Principal{}, fmt.Errorf("%w: unknown token", events.ErrUnauthorized)
 	}

@@ -27,10 +27,10 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	var res []relay.Result
 	if err == nil {
-		res, err = s.relay.Publish(r.Context(), c.Principal, evs)
+		res, err = s.ingest.Publish(r.Context(), c.Principal, evs)
 	}
 	if err != nil {
-		s.relay.Metrics().IngestRejected.WithLabelValues(codeOf(err)).Inc()
+		s.metrics.IngestRejected.WithLabelValues(codeOf(err)).Inc()
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -51,7 +51,7 @@ func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request, c caller) 
 	if errors.Is(err, events.ErrMalformed) || errors.Is(err, events.ErrTooLarge) {
 		return nil, err
 	}
-	if aerr := s.relay.Authorize(c.Principal, evs); aerr != nil {
+	if aerr := s.ingest.Authorize(c.Principal, evs); aerr != nil {
 		return nil, aerr
 	}
 	return evs, err

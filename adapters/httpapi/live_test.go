@@ -21,7 +21,7 @@ import (
 // real HTTP API on 127.0.0.1, with seller sell-1 and reseller res-a on
 // account acc-77, and every log line captured.
 type live struct {
-	r      *node.Relay
+	r      *node.Node
 	url    string
 	seller string // sell-1's token
 	resA   string // res-a's token
@@ -30,7 +30,7 @@ type live struct {
 
 const adminToken = "bra_test_admin"
 
-func startLive(t *testing.T, endpoints func(*node.Relay) []relay.Endpoint) *live {
+func startLive(t *testing.T, endpoints func(*node.Node) []relay.Endpoint) *live {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -42,10 +42,10 @@ func startLive(t *testing.T, endpoints func(*node.Relay) []relay.Endpoint) *live
 	}
 	t.Cleanup(func() { r.Close() })
 	l := &live{r: r, logs: logs}
-	if _, l.seller, err = r.RegisterSeller(ctx, "sell-1"); err != nil {
+	if _, l.seller, err = r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatalf("RegisterSeller: %v", err)
 	}
-	_, creds, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
+	_, creds, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
 	if err != nil {
 		t.Fatalf("RegisterReseller: %v", err)
 	}
@@ -54,7 +54,8 @@ func startLive(t *testing.T, endpoints func(*node.Relay) []relay.Endpoint) *live
 	if endpoints != nil {
 		cfg.Endpoints = endpoints(r)
 	}
-	srv, err := httpapi.New(cfg, r, log)
+	cfg.Ingest, cfg.Inbox, cfg.Directory, cfg.Admin, cfg.Health, cfg.Metrics = r.Ingest(), r.Inbox(), r.Registry(), r.Admin(), r, r.Metrics()
+	srv, err := httpapi.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

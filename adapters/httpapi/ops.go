@@ -72,7 +72,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.longOp(w, r, func(ctx context.Context, p ops.Progress) (any, error) {
-		return s.relay.Replay(ctx, r.PathValue("id"), req, p)
+		return s.admin.Replay(ctx, r.PathValue("id"), req, p)
 	})
 }
 
@@ -91,7 +91,7 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.longOp(w, r, func(ctx context.Context, p ops.Progress) (any, error) {
-		return s.relay.Reconcile(ctx, r.PathValue("id"), req.Fix, p)
+		return s.admin.Reconcile(ctx, r.PathValue("id"), req.Fix, p)
 	})
 }
 
@@ -105,7 +105,7 @@ func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
 	var id string
 	var res relay.Result
 	if err == nil {
-		id, res, err = s.relay.PublishOverride(r.Context(), o)
+		id, res, err = s.admin.PublishOverride(r.Context(), o)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -123,7 +123,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	var out []relay.AuditEntry
 	if err == nil {
-		out, err = s.relay.Audit(r.Context(), limit)
+		out, err = s.admin.Audit(r.Context(), limit)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -151,7 +151,7 @@ func (s *Server) getItem(w http.ResponseWriter, r *http.Request) {
 	}
 	var v ops.ItemView
 	if err == nil {
-		v, err = s.relay.Item(r.Context(), k)
+		v, err = s.admin.Item(r.Context(), k)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -175,7 +175,7 @@ func (s *Server) putOwner(w http.ResponseWriter, r *http.Request) {
 		err = decodeBody(w, r, &req)
 	}
 	if err == nil {
-		err = s.relay.SetOwner(r.Context(), k, req.Reseller)
+		err = s.admin.SetOwner(r.Context(), k, req.Reseller)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -191,7 +191,7 @@ func (s *Server) deleteOwner(w http.ResponseWriter, r *http.Request) {
 		k, err = itemKey(r)
 	}
 	if err == nil {
-		err = s.relay.ClearOwner(r.Context(), k)
+		err = s.admin.ClearOwner(r.Context(), k)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,19 +14,13 @@ type pullResponse struct {
 	Events []pull.Delivery `json:"events"`
 }
 
-// pullEvents is the reseller's long poll.
-func (s *Server) pullEvents(w http.ResponseWriter, r *http.Request) {
-	s.longPoll(w, r, relay.RoleReseller, s.relay.Pull)
+// longPoll is a reseller's long poll for its events (role reseller) or a
+// seller's for its resellers' orders (role seller).
+func (s *Server) longPoll(role relay.Role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.poll(w, r, role) }
 }
 
-// pullOrders is the seller's long poll for its resellers' orders.
-func (s *Server) pullOrders(w http.ResponseWriter, r *http.Request) {
-	s.longPoll(w, r, relay.RoleSeller, s.relay.PullOrders)
-}
-
-type pullFunc func(ctx context.Context, id string, max int, wait time.Duration) ([]pull.Delivery, error)
-
-func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Role, fetch pullFunc) {
+func (s *Server) poll(w http.ResponseWriter, r *http.Request, role relay.Role) {
 	id := r.PathValue("id")
 	err := s.requireSelf(r, role, id)
 	var max int
@@ -37,7 +30,7 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, role relay.Rol
 	}
 	var ds []pull.Delivery
 	if err == nil {
-		ds, err = fetch(r.Context(), id, max, wait)
+		ds, err = s.inbox.Pull(r.Context(), role, id, max, wait)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -73,17 +66,12 @@ func pullParams(r *http.Request) (int, time.Duration, error) {
 	return max, wait, ve.Err()
 }
 
-func (s *Server) postAcks(w http.ResponseWriter, r *http.Request) {
-	s.settle(w, r, relay.RoleReseller, s.relay.Ack)
+// acks settles what a reseller (role reseller) or a seller pulled.
+func (s *Server) acks(role relay.Role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.settle(w, r, role) }
 }
 
-func (s *Server) ackOrders(w http.ResponseWriter, r *http.Request) {
-	s.settle(w, r, relay.RoleSeller, s.relay.AckOrders)
-}
-
-type ackFunc func(ctx context.Context, id string, req pull.AckRequest) (pull.AckResult, error)
-
-func (s *Server) settle(w http.ResponseWriter, r *http.Request, role relay.Role, ack ackFunc) {
+func (s *Server) settle(w http.ResponseWriter, r *http.Request, role relay.Role) {
 	id := r.PathValue("id")
 	var req pull.AckRequest
 	err := s.requireSelf(r, role, id)
@@ -92,7 +80,7 @@ func (s *Server) settle(w http.ResponseWriter, r *http.Request, role relay.Role,
 	}
 	var res pull.AckResult
 	if err == nil {
-		res, err = ack(r.Context(), id, req)
+		res, err = s.inbox.Ack(r.Context(), role, id, req)
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)

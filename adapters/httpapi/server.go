@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/billrelay/billrelay/relay"
+	"github.com/billrelay/billrelay/relay/metrics"
 	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/ops"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,23 +27,40 @@ type Config struct {
 	// Endpoints are the platform adapters' endpoints, served next to the
 	// API.
 	Endpoints []relay.Endpoint
+
+	// The parts of the relay the API serves (see seams.go).
+	Ingest    Ingest
+	Inbox     Inbox
+	Directory Directory
+	Admin     Admin
+	Health    Health
+	Metrics   *metrics.Metrics
 }
 
 // Server serves the HTTP API of one relay.
 type Server struct {
-	cfg   Config
-	relay *node.Relay
-	log   zerolog.Logger
-	srv   *http.Server
-	ln    net.Listener
+	cfg     Config
+	ingest  Ingest
+	inbox   Inbox
+	dir     Directory
+	admin   Admin
+	health  Health
+	metrics *metrics.Metrics
+	log     zerolog.Logger
+	srv     *http.Server
+	ln      net.Listener
 }
 
 // New builds the server; it does not listen yet.
-func New(cfg Config, r *node.Relay, log zerolog.Logger) (*Server, error) {
+func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("httpapi: admin token required")
 	}
-	s := &Server{cfg: cfg, relay: r, log: log.With().Str("component", "http").Logger()}
+	if cfg.Ingest == nil || cfg.Inbox == nil || cfg.Directory == nil || cfg.Admin == nil || cfg.Health == nil || cfg.Metrics == nil {
+		return nil, errors.New("httpapi: every part of the relay must be given")
+	}
+	s := &Server{cfg: cfg, ingest: cfg.Ingest, inbox: cfg.Inbox, dir: cfg.Directory, admin: cfg.Admin, health: cfg.Health,
+		metrics: cfg.Metrics, log: log.With().Str("component", "http").Logger()}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -64,16 +82,16 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/resellers", s.postReseller)
 	mux.HandleFunc("GET /v1/resellers", s.listResellers)
 	mux.HandleFunc("GET /v1/resellers/{id}", s.getReseller)
-	mux.HandleFunc("GET /v1/resellers/{id}/events", s.pullEvents)
-	mux.HandleFunc("POST /v1/resellers/{id}/acks", s.postAcks)
+	mux.HandleFunc("GET /v1/resellers/{id}/events", s.longPoll(relay.RoleReseller))
+	mux.HandleFunc("POST /v1/resellers/{id}/acks", s.acks(relay.RoleReseller))
 	mux.HandleFunc("PUT /v1/resellers/{id}/webhook", s.putWebhook(relay.RoleReseller))
 	mux.HandleFunc("DELETE /v1/resellers/{id}/webhook", s.deleteWebhook(relay.RoleReseller))
 	mux.HandleFunc("PUT /v1/resellers/{id}/callback-allow", s.putCallbackAllow)
 	mux.HandleFunc("GET /v1/sellers/{id}", s.getSeller)
 	mux.HandleFunc("PUT /v1/sellers/{id}/webhook", s.putWebhook(relay.RoleSeller))
 	mux.HandleFunc("DELETE /v1/sellers/{id}/webhook", s.deleteWebhook(relay.RoleSeller))
-	mux.HandleFunc("GET /v1/sellers/{id}/events", s.pullOrders)
-	mux.HandleFunc("POST /v1/sellers/{id}/acks", s.ackOrders)
+	mux.HandleFunc("GET /v1/sellers/{id}/events", s.longPoll(relay.RoleSeller))
+	mux.HandleFunc("POST /v1/sellers/{id}/acks", s.acks(relay.RoleSeller))
 	mux.HandleFunc("POST /v1/sellers/{id}/resume", s.resumeSeller)
 	mux.HandleFunc("PUT /v1/sellers/{id}/notifications", s.putNotify)
 	mux.HandleFunc("POST /v1/resellers/{id}/pause", s.pause)
@@ -88,7 +106,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/items/{seller}/{account}/{item}", s.getItem)
 	mux.HandleFunc("PUT /v1/items/{seller}/{account}/{item}/owner", s.putOwner)
 	mux.HandleFunc("DELETE /v1/items/{seller}/{account}/{item}/owner", s.deleteOwner)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.relay.Metrics().Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	for _, ep := range s.cfg.Endpoints {
 		s.mount(mux, ep)
 	}
@@ -129,7 +147,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	err := s.relay.Ready(ctx)
+	err := s.health.Ready(ctx)
 	var down *node.DownError
 	if errors.As(err, &down) {
 		w.Header().Set("Retry-After", "1")
@@ -212,7 +230,7 @@ func (s *Server) actorOf(r *http.Request) string {
 	if tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.AdminToken)) == 1 {
 		return actorName(&caller{admin: true}, r.Header.Get("X-Actor"))
 	}
-	if p, ok := s.relay.Authenticate(tok); ok {
+	if p, ok := s.dir.Authenticate(tok); ok {
 		return actorName(&caller{Principal: p}, r.Header.Get("X-Actor"))
 	}
 	return actorName(nil, r.Header.Get("X-Actor"))

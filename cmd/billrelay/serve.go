@@ -20,8 +20,8 @@ import (
 	"github.com/billrelay/billrelay/adapters/tmf"
 	"github.com/billrelay/billrelay/adapters/webhook"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/delivery"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/rs/zerolog"
 )
 
@@ -60,7 +60,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stderr io.Writer
 	if err := startNotify(ctx, cfg, r); err != nil {
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Addr: cfg.HTTPAddr, AdminToken: token, Endpoints: adapterEndpoints(cfg, r)}, r, log)
+	api, err := httpapi.New(httpapi.Config{Addr: cfg.HTTPAddr, AdminToken: token, Endpoints: adapterEndpoints(cfg, r),
+		Ingest: r.Ingest(), Inbox: r.Inbox(), Directory: r.Registry(), Admin: r.Admin(), Health: r, Metrics: r.Metrics()}, log)
 	if err != nil {
 		return err
 	}
@@ -115,22 +116,23 @@ func adminToken(cfg config, log zerolog.Logger, stderr io.Writer) (string, error
 }
 
 // adapterEndpoints are the platform adapters' HTTP endpoints.
-func adapterEndpoints(cfg config, r *node.Relay) []relay.Endpoint {
+func adapterEndpoints(cfg config, r *node.Node) []relay.Endpoint {
 	statuses, _ := billmanager.ParseStatuses(cfg.BillmanagerStatus) // checked by loadConfig
+	pub := r.Ingest()
 	var eps []relay.Endpoint
-	eps = append(eps, cloudblue.Endpoints(r)...)
-	eps = append(eps, billmanager.Endpoints(billmanager.Mapper{Statuses: statuses}, r)...)
-	eps = append(eps, emersion.Endpoints(r)...)
-	eps = append(eps, tmf.Endpoints(tmf.Mapper{AccountRole: cfg.TMFAccountRole}, r, r)...)
+	eps = append(eps, cloudblue.Endpoints(pub)...)
+	eps = append(eps, billmanager.Endpoints(billmanager.Mapper{Statuses: statuses}, pub)...)
+	eps = append(eps, emersion.Endpoints(pub)...)
+	eps = append(eps, tmf.Endpoints(tmf.Mapper{AccountRole: cfg.TMFAccountRole}, pub, r.Registry())...)
 	return eps
 }
 
 // startNotify taps EVENTS for provisioning failures and tells the people
 // each seller configured.
-func startNotify(ctx context.Context, cfg config, r *node.Relay) error {
-	client := webhook.NewClient(r.AdminCallbackPolicy())
+func startNotify(ctx context.Context, cfg config, r *node.Node) error {
+	client := webhook.NewClient(r.Registry().AdminCallbackPolicy())
 	nt := &notify.Notifier{
-		Seller: r.Seller, Done: r.Done, MarkDone: r.MarkDone,
+		Seller: r.Registry().Seller, Done: r.Pusher().Done, MarkDone: r.Pusher().MarkDone,
 		Webhook: func(url, secret string) (relay.Sink, error) {
 			return webhook.New(webhook.Config{URL: url, Timeout: cfg.WebhookTimeout, Client: client, Secrets: func() []string { return []string{secret} }})
 		},

@@ -56,3 +56,5 @@ func (r *Ingest) Ready() <-chan struct{} { return r.dedupe.ready }
 
 // DedupeSize is how many event ids the window holds (for tests and figures).
 func (r *Ingest) DedupeSize() int { return r.dedupe.size() }
+
+var _ relay.Publisher = (*Ingest)(nil)

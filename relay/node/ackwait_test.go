@@ -26,10 +26,10 @@ func setupShortAckWait(t *testing.T, maxDeliver int) world {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { r.Close() })
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatalf("RegisterSeller: %v", err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatalf("RegisterReseller: %v", err)
 	}
 	return world{r: r, seller: relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}}
@@ -37,14 +37,14 @@ func setupShortAckWait(t *testing.T, maxDeliver int) world {
 
 // waitBacklogAge polls the reseller's status until its oldest unacked
 // event is older than age: a reseller that was down that long.
-func waitBacklogAge(t *testing.T, r *node.Relay, reseller string, age time.Duration) {
+func waitBacklogAge(t *testing.T, r *node.Node, reseller string, age time.Duration) {
 	t.Helper()
 	ctx := testCtx(t)
 	deadline := time.Now().Add(age + 30*time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		st, err := r.ResellerStatus(ctx, reseller)
+		st, err := r.Admin().ResellerStatus(ctx, reseller)
 		if err == nil && st.OldestUnacked > age {
 			return
 		}
@@ -76,7 +76,7 @@ func TestAckContractAfterDowntime(t *testing.T) {
 	ctx := testCtx(t)
 	batch := []events.Event{event("old-ack", "acc-77", "i1", "active"), event("old-nak", "acc-77", "i2", "active"),
 		event("old-term", "acc-77", "i3", "active"), event("old-prog", "acc-77", "i4", "active")}
-	if _, err := w.r.Publish(ctx, w.seller, batch); err != nil {
+	if _, err := w.r.Ingest().Publish(ctx, w.seller, batch); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	waitBacklogAge(t, w.r, "res-a", 3*shortAckWait)
@@ -84,7 +84,7 @@ func TestAckContractAfterDowntime(t *testing.T) {
 	got := byID(t, pullN(t, w.r, "res-a", 4))
 	const delay = 3 * shortAckWait
 	nakAt := time.Now()
-	res, err := w.r.Ack(ctx, "res-a", pull.AckRequest{
+	res, err := w.r.Inbox().Ack(ctx, relay.RoleReseller, "res-a", pull.AckRequest{
 		Ack:      []string{got["old-ack"].AckID},
 		Nak:      []pull.NakItem{{AckID: got["old-nak"].AckID, Delay: delay.String()}},
 		Term:     []pull.Term{{AckID: got["old-term"].AckID, Reason: "unknown item i3"}},
@@ -102,7 +102,7 @@ func TestAckContractAfterDowntime(t *testing.T) {
 		t.Fatalf("after the nak got %v attempt %d after %s; want old-nak attempt 2 after its %s delay", ids(back), back[0].Attempt, held, delay)
 	}
 	ackAll(t, w.r, "res-a", back)
-	if ds, err := w.r.Pull(ctx, "res-a", 10, 0); err != nil || len(ds) != 0 {
+	if ds, err := w.r.Inbox().Pull(ctx, relay.RoleReseller, "res-a", 10, 0); err != nil || len(ds) != 0 {
 		t.Fatalf("after acking everything, more than an ack wait later: %v, %v; want nothing", ids(ds), err)
 	}
 	dl := waitDLQ(t, w.r, "res-a", 1)
@@ -117,7 +117,7 @@ func TestAckContractAfterDowntime(t *testing.T) {
 func TestExpiredDeliveryIsReported(t *testing.T) {
 	w := setupShortAckWait(t, 0)
 	ctx := testCtx(t)
-	if _, err := w.r.Publish(ctx, w.seller, []events.Event{event("slow", "acc-77", "i1", "active")}); err != nil {
+	if _, err := w.r.Ingest().Publish(ctx, w.seller, []events.Event{event("slow", "acc-77", "i1", "active")}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	first := pullN(t, w.r, "res-a", 1)
@@ -125,7 +125,7 @@ func TestExpiredDeliveryIsReported(t *testing.T) {
 	if again[0].Attempt != 2 {
 		t.Fatalf("second delivery attempt %d, want 2", again[0].Attempt)
 	}
-	res, err := w.r.Ack(ctx, "res-a", pull.AckRequest{Ack: []string{first[0].AckID},
+	res, err := w.r.Inbox().Ack(ctx, relay.RoleReseller, "res-a", pull.AckRequest{Ack: []string{first[0].AckID},
 		Nak: []pull.NakItem{{AckID: first[0].AckID, Delay: "1m"}}, Progress: []string{first[0].AckID}})
 	if err != nil || res.Acked != 0 || res.Naked != 0 || res.InProgress != 0 || len(res.Errors) != 3 {
 		t.Fatalf("settling an expired delivery: %+v, %v; want each reported ack_wait expired", res, err)
@@ -146,7 +146,7 @@ func TestExpiredDeliveryIsReported(t *testing.T) {
 func TestProgressKeepsFinalDeliveryAlive(t *testing.T) {
 	w := setupShortAckWait(t, 1)
 	ctx := testCtx(t)
-	if _, err := w.r.Publish(ctx, w.seller, []events.Event{event("held", "acc-77", "i1", "active")}); err != nil {
+	if _, err := w.r.Ingest().Publish(ctx, w.seller, []events.Event{event("held", "acc-77", "i1", "active")}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	ds := pullN(t, w.r, "res-a", 1)
@@ -156,14 +156,14 @@ func TestProgressKeepsFinalDeliveryAlive(t *testing.T) {
 	tick := time.NewTicker(shortAckWait / 4)
 	defer tick.Stop()
 	for time.Now().Before(until) {
-		res, err := w.r.Ack(ctx, "res-a", pull.AckRequest{Progress: []string{ds[0].AckID}})
+		res, err := w.r.Inbox().Ack(ctx, relay.RoleReseller, "res-a", pull.AckRequest{Progress: []string{ds[0].AckID}})
 		if err != nil || res.InProgress != 1 || len(res.Errors) != 0 {
 			t.Fatalf("progress: %+v, %v", res, err)
 		}
 		<-tick.C
 	}
 	ackAll(t, w.r, "res-a", ds)
-	if n, err := w.r.DLQCount(ctx, "res-a"); err != nil || n != 0 {
+	if n, err := w.r.Admin().DLQCount(ctx, "res-a"); err != nil || n != 0 {
 		t.Fatalf("a final delivery kept alive and acked has %d dead letters (%v); want none", n, err)
 	}
 }

@@ -35,11 +35,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func openStore(t *testing.T, dir string, store int64, log zerolog.Logger) *node.Relay {
+func openStore(t *testing.T, dir string, store int64, log zerolog.Logger) *node.Node {
 	return openStoreSharded(t, dir, store, 1, log)
 }
 
-func openStoreSharded(t *testing.T, dir string, store int64, shards int, log zerolog.Logger) *node.Relay {
+func openStoreSharded(t *testing.T, dir string, store int64, shards int, log zerolog.Logger) *node.Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -62,10 +62,10 @@ func TestStoreThatRefusesTheLayoutStillSettles(t *testing.T) {
 	dir := t.TempDir()
 	r := openStore(t, dir, 64<<20, zerolog.Nop())
 	ctx := testCtx(t)
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
@@ -81,7 +81,7 @@ func TestStoreThatRefusesTheLayoutStillSettles(t *testing.T) {
 	accepted := fillRelay(t, r)
 	var ds []pull.Delivery // what the router could copy before the store filled
 	for {
-		got, err := r.Pull(ctx, "res-a", 1000, time.Second)
+		got, err := r.Inbox().Pull(ctx, relay.RoleReseller, "res-a", 1000, time.Second)
 		if err != nil {
 			t.Fatalf("Pull: %v", err)
 		}
@@ -96,21 +96,21 @@ func TestStoreThatRefusesTheLayoutStillSettles(t *testing.T) {
 	for _, d := range ds[1:] {
 		req.Ack = append(req.Ack, d.AckID)
 	}
-	res, err := r.Ack(ctx, "res-a", req)
+	res, err := r.Inbox().Ack(ctx, relay.RoleReseller, "res-a", req)
 	if err != nil || res.Acked != n-1 || res.Termed != 1 || len(res.Errors) != 0 {
 		t.Fatalf("settling on a store with no room for receipts: %+v, %v", res, err)
 	}
 	if !strings.Contains(logs.String(), `"receipts_skipped":`+fmt.Sprint(n)) {
 		t.Fatalf("no warning with receipts_skipped=%d:\n%s", n, logs)
 	}
-	if again, err := r.Pull(ctx, "res-a", 10, 0); err != nil || len(again) != 0 {
+	if again, err := r.Inbox().Pull(ctx, relay.RoleReseller, "res-a", 10, 0); err != nil || len(again) != 0 {
 		t.Fatalf("after settling: %v, %v; want nothing", ids(again), err)
 	}
 }
 
 // fillRelay publishes batches of ~1 KB events for res-a until the store
 // refuses one and returns how many were accepted.
-func fillRelay(t *testing.T, r *node.Relay) int {
+func fillRelay(t *testing.T, r *node.Node) int {
 	t.Helper()
 	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 	pad := strings.Repeat("x", 1000)
@@ -121,7 +121,7 @@ func fillRelay(t *testing.T, r *node.Relay) int {
 			e.Data = []byte(`{"state":"active","message":"` + pad + `"}`)
 			batch = append(batch, e)
 		}
-		_, err := r.Publish(testCtx(t), seller, batch)
+		_, err := r.Ingest().Publish(testCtx(t), seller, batch)
 		if errors.Is(err, events.ErrStorageFull) {
 			return n
 		}
@@ -141,10 +141,10 @@ func TestMoreShardsDoNotStarveAFullStream(t *testing.T) {
 	dir := t.TempDir()
 	r := openStoreSharded(t, dir, 32<<20, 1, zerolog.Nop())
 	ctx := testCtx(t)
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
@@ -156,7 +156,7 @@ func TestMoreShardsDoNotStarveAFullStream(t *testing.T) {
 			e.Data = []byte(`{"state":"active","message":"` + pad + `"}`)
 			batch = append(batch, e)
 		}
-		if _, err := r.Publish(ctx, seller, batch); err != nil {
+		if _, err := r.Ingest().Publish(ctx, seller, batch); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
 	}
@@ -170,7 +170,7 @@ func TestMoreShardsDoNotStarveAFullStream(t *testing.T) {
 	logs := &syncBuffer{}
 	r = openStoreSharded(t, dir, 32<<20, 16, zerolog.New(logs))
 	defer r.Close()
-	if _, err := r.Publish(ctx, seller, []events.Event{event("after", "acc-77", "i1", "active")}); err != nil {
+	if _, err := r.Ingest().Publish(ctx, seller, []events.Event{event("after", "acc-77", "i1", "active")}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	if got := pullN(t, r, "res-a", 1); ids(got)[0] != "after" {
@@ -197,11 +197,11 @@ func TestOrdersFloodStopsNoSeller(t *testing.T) {
 	defer r.Close()
 	for _, spec := range []relay.ResellerSpec{{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}, {ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}}} {
 		if spec.ID == "res-a" {
-			if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+			if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, _, err := r.RegisterReseller(ctx, spec); err != nil {
+		if _, _, err := r.Registry().RegisterReseller(ctx, spec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -215,7 +215,7 @@ func TestOrdersFloodStopsNoSeller(t *testing.T) {
 			e.Type, e.Data = events.TypeOrderPlaced, []byte(`{"note":"`+pad+`"}`)
 			batch = append(batch, e)
 		}
-		_, err := r.Publish(testCtx(t), reseller, batch)
+		_, err := r.Ingest().Publish(testCtx(t), reseller, batch)
 		refused = errors.Is(err, events.ErrStorageFull)
 		if err != nil && !refused {
 			t.Fatalf("order %d: %v", n, err)
@@ -225,7 +225,7 @@ func TestOrdersFloodStopsNoSeller(t *testing.T) {
 		t.Fatal("ORDERS never filled")
 	}
 	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
-	if _, err := r.Publish(ctx, seller, []events.Event{event("after", "acc-77", "shared", "active")}); err != nil {
+	if _, err := r.Ingest().Publish(ctx, seller, []events.Event{event("after", "acc-77", "shared", "active")}); err != nil {
 		t.Fatalf("the seller's event after the flood: %v", err)
 	}
 	if got := pullN(t, r, "res-b", 1); ids(got)[0] != "after" {

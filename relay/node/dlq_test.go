@@ -9,20 +9,20 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/dlq"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
 
-func waitDLQ(t *testing.T, r *node.Relay, reseller string, n int) []dlq.DeadLetter {
+func waitDLQ(t *testing.T, r *node.Node, reseller string, n int) []dlq.DeadLetter {
 	t.Helper()
 	ctx := testCtx(t)
 	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		got, err := r.DeadLetters(ctx, reseller, false, 100)
+		got, err := r.Admin().DeadLetters(ctx, reseller, false, 100)
 		if err == nil && len(got) >= n {
 			return got
 		}
@@ -39,11 +39,11 @@ func waitDLQ(t *testing.T, r *node.Relay, reseller string, n int) []dlq.DeadLett
 func TestTermByResellerIsDeadLettered(t *testing.T) {
 	w := setup(t)
 	ctx := testCtx(t)
-	if _, err := w.r.Publish(ctx, w.seller, []events.Event{event("t1", "acc-77", "16643", "active")}); err != nil {
+	if _, err := w.r.Ingest().Publish(ctx, w.seller, []events.Event{event("t1", "acc-77", "16643", "active")}); err != nil {
 		t.Fatal(err)
 	}
 	a := pullN(t, w.r, "res-a", 1)
-	res, err := w.r.Ack(ctx, "res-a", pull.AckRequest{Term: []pull.Term{{AckID: a[0].AckID, Reason: "unknown item 16643"}}})
+	res, err := w.r.Inbox().Ack(ctx, relay.RoleReseller, "res-a", pull.AckRequest{Term: []pull.Term{{AckID: a[0].AckID, Reason: "unknown item 16643"}}})
 	if err != nil || res.Termed != 1 {
 		t.Fatalf("term: %+v, %v", res, err)
 	}
@@ -54,7 +54,7 @@ func TestTermByResellerIsDeadLettered(t *testing.T) {
 	if b := pullN(t, w.r, "res-b", 1); ids(b)[0] != "t1" {
 		t.Fatalf("res-b got %v", ids(b))
 	}
-	if n, _ := w.r.DLQCount(ctx, "res-b"); n != 0 {
+	if n, _ := w.r.Admin().DLQCount(ctx, "res-b"); n != 0 {
 		t.Fatalf("res-b has %d dead letters", n)
 	}
 }
@@ -69,13 +69,13 @@ func TestExhaustedPullIsDeadLetteredWithoutAnotherPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, []events.Event{event("x1", "acc-77", "1", "active")}); err != nil {
+	if _, err := r.Ingest().Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, []events.Event{event("x1", "acc-77", "1", "active")}); err != nil {
 		t.Fatal(err)
 	}
 	pullN(t, r, "res-a", 1)
@@ -87,7 +87,7 @@ func TestExhaustedPullIsDeadLetteredWithoutAnotherPull(t *testing.T) {
 	if !strings.Contains(dl[0].Reason, "max deliveries") || dl[0].Attempts != 2 {
 		t.Fatalf("dead letter %+v", dl[0])
 	}
-	n, err := r.Redrive(ctx, "res-a", nil)
+	n, err := r.Admin().Redrive(ctx, "res-a", nil)
 	if err != nil || n != 1 {
 		t.Fatalf("redrive: %d, %v", n, err)
 	}
@@ -106,7 +106,7 @@ func TestTermJournaledBeforeCrashIsDeadLettered(t *testing.T) {
 	dir := t.TempDir()
 	r, seller := openWithResA(t, dir)
 	ctx := testCtx(t)
-	if _, err := r.Publish(ctx, seller, []events.Event{event("ghost-1", "acc-77", "ghost", "active")}); err != nil {
+	if _, err := r.Ingest().Publish(ctx, seller, []events.Event{event("ghost-1", "acc-77", "ghost", "active")}); err != nil {
 		t.Fatal(err)
 	}
 	d := pullN(t, r, "res-a", 1)[0]
@@ -123,10 +123,10 @@ func TestTermJournaledBeforeCrashIsDeadLettered(t *testing.T) {
 	defer r.Close()
 	deadline := time.After(30 * time.Second)
 	for {
-		if back, err := r.Pull(ctx, "res-a", 10, time.Second); err != nil || len(back) > 0 {
+		if back, err := r.Inbox().Pull(ctx, relay.RoleReseller, "res-a", 10, time.Second); err != nil || len(back) > 0 {
 			t.Fatalf("after restart the rejected event was delivered again: %v, %v", ids(back), err)
 		}
-		if n, _ := r.DLQCount(ctx, "res-a"); n == 1 {
+		if n, _ := r.Admin().DLQCount(ctx, "res-a"); n == 1 {
 			break
 		}
 		select {
@@ -149,10 +149,10 @@ func TestForgedLegacyReceiptSettlesNothing(t *testing.T) {
 	dir := t.TempDir()
 	r, seller := openWithResA(t, dir)
 	ctx := testCtx(t)
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Publish(ctx, seller, []events.Event{event("fl-1", "acc-77", "i1", "active")}); err != nil {
+	if _, err := r.Ingest().Publish(ctx, seller, []events.Event{event("fl-1", "acc-77", "i1", "active")}); err != nil {
 		t.Fatal(err)
 	}
 	victim := pullN(t, r, "res-b", 1)[0]

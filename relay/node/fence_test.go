@@ -20,14 +20,14 @@ func TestUncleanStopRoutesAgain(t *testing.T) {
 	dir := t.TempDir()
 	ctx := testCtx(t)
 	r := openRelay(t, dir)
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
-	if _, err := r.Publish(ctx, seller, []events.Event{event("e-lost", "acc-77", "i1", "active")}); err != nil {
+	if _, err := r.Ingest().Publish(ctx, seller, []events.Event{event("e-lost", "acc-77", "i1", "active")}); err != nil {
 		t.Fatal(err)
 	}
 	waitRouted(t, r)
@@ -57,7 +57,7 @@ func TestUncleanStopRoutesAgain(t *testing.T) {
 
 // waitRouted polls until the router acknowledged every envelope stored so
 // far (its fence included).
-func waitRouted(t *testing.T, r *node.Relay) {
+func waitRouted(t *testing.T, r *node.Node) {
 	t.Helper()
 	ctx := testCtx(t)
 	for {
@@ -86,15 +86,15 @@ func TestUncleanStopRepeatsNothingStored(t *testing.T) {
 	dir := t.TempDir()
 	ctx := testCtx(t)
 	r := openRelay(t, dir)
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
 	for i := range 10 {
-		if _, err := r.Publish(ctx, seller, []events.Event{event(fmt.Sprintf("e-%d", i), "acc-77", "i1", "active")}); err != nil {
+		if _, err := r.Ingest().Publish(ctx, seller, []events.Event{event(fmt.Sprintf("e-%d", i), "acc-77", "i1", "active")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestUncleanStopRepeatsNothingStored(t *testing.T) {
 	defer r.Close()
 	// The router routes this one after the rewind: once it is routed,
 	// the rewind is over.
-	if _, err := r.Publish(ctx, seller, []events.Event{event("e-after", "acc-77", "i1", "active")}); err != nil {
+	if _, err := r.Ingest().Publish(ctx, seller, []events.Event{event("e-after", "acc-77", "i1", "active")}); err != nil {
 		t.Fatal(err)
 	}
 	waitRouted(t, r)

@@ -21,7 +21,7 @@ func TestConcurrentAcksAllLand(t *testing.T) {
 	const resellers, perReseller = 100, 200
 	for i := range resellers {
 		spec := relay.ResellerSpec{ID: fmt.Sprintf("res-x%03d", i), Seller: "sell-1", Accounts: []string{"acc-many"}}
-		if _, _, err := w.r.RegisterReseller(ctx, spec); err != nil {
+		if _, _, err := w.r.Registry().RegisterReseller(ctx, spec); err != nil {
 			t.Fatalf("RegisterReseller: %v", err)
 		}
 	}
@@ -29,7 +29,7 @@ func TestConcurrentAcksAllLand(t *testing.T) {
 	for i := range perReseller {
 		batch = append(batch, event(fmt.Sprintf("m%d", i), "acc-many", fmt.Sprintf("i%d", i%50), "active"))
 	}
-	if _, err := w.r.Publish(ctx, w.seller, batch); err != nil {
+	if _, err := w.r.Ingest().Publish(ctx, w.seller, batch); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	pulled := make([][]pull.Delivery, resellers)
@@ -48,7 +48,7 @@ func TestConcurrentAcksAllLand(t *testing.T) {
 				req.Ack = append(req.Ack, d.AckID)
 			}
 			<-start
-			res, err := w.r.Ack(ctx, fmt.Sprintf("res-x%03d", i), req)
+			res, err := w.r.Inbox().Ack(ctx, relay.RoleReseller, fmt.Sprintf("res-x%03d", i), req)
 			if err == nil && (res.Acked != perReseller || len(res.Errors) > 0) {
 				err = fmt.Errorf("acked %d of %d: %+v", res.Acked, perReseller, res.Errors)
 			}

@@ -9,18 +9,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-func newMetrics(r *Relay) *metrics.Metrics {
+func newMetrics(r *Node) *metrics.Metrics {
 	m := metrics.New()
 	m.Registry.MustRegister(&consumerCollector{r: r})
 	return m
 }
 
-// Metrics returns the relay's metrics, for /metrics and for adapters.
-func (r *Relay) Metrics() *metrics.Metrics { return r.metrics }
-
 // consumerCollector reads every consumer's state at scrape time.
 type consumerCollector struct {
-	r      *Relay
+	r      *Node
 	mu     sync.Mutex
 	cached []prometheus.Metric
 	at     time.Time
@@ -66,7 +63,7 @@ func (c *consumerCollector) collect() []prometheus.Metric {
 	ctx, cancel := context.WithTimeout(c.r.bg, 10*time.Second)
 	defer cancel()
 	var out []prometheus.Metric
-	for _, ep := range c.r.endpoints() {
+	for _, ep := range c.r.registry.Endpoints() {
 		st, err := c.r.ops.EndpointStatus(ctx, ep)
 		if err != nil {
 			continue

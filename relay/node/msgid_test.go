@@ -25,10 +25,10 @@ func TestSameIDFromTwoSellersIsTwoEvents(t *testing.T) {
 	dir := t.TempDir()
 	r, sell1 := openWithResA(t, dir)
 	ctx := testCtx(t)
-	if _, _, err := r.RegisterSeller(ctx, "sell-2"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-x", Seller: "sell-2", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-x", Seller: "sell-2", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	sell2 := relay.Principal{Role: relay.RoleSeller, ID: "sell-2"}
@@ -46,9 +46,9 @@ func TestSameIDFromTwoSellersIsTwoEvents(t *testing.T) {
 	checkOnly(t, r, "res-x", "sell-2/2/i9")
 }
 
-func publishOne(t *testing.T, r *node.Relay, p relay.Principal, e events.Event, want relay.ResultStatus) {
+func publishOne(t *testing.T, r *node.Node, p relay.Principal, e events.Event, want relay.ResultStatus) {
 	t.Helper()
-	res, err := r.Publish(testCtx(t), p, []events.Event{e})
+	res, err := r.Ingest().Publish(testCtx(t), p, []events.Event{e})
 	if err != nil || res[0].Status != want || res[0].ID != e.ID {
 		t.Fatalf("%s publishes %s: %+v, %v; want %s", p.ID, e.ID, res, err, want)
 	}
@@ -56,7 +56,7 @@ func publishOne(t *testing.T, r *node.Relay, p relay.Principal, e events.Event, 
 
 // checkOnly pulls and acks reseller's next delivery, which must be want
 // (seller/id/item), and nothing after it.
-func checkOnly(t *testing.T, r *node.Relay, reseller, want string) {
+func checkOnly(t *testing.T, r *node.Node, reseller, want string) {
 	t.Helper()
 	got := pullN(t, r, reseller, 1)
 	var e events.Event
@@ -67,7 +67,7 @@ func checkOnly(t *testing.T, r *node.Relay, reseller, want string) {
 		t.Fatalf("%s got %s, want %s", reseller, s, want)
 	}
 	ackAll(t, r, reseller, got)
-	if extra, _ := r.Pull(testCtx(t), reseller, 10, 0); len(extra) != 0 {
+	if extra, _ := r.Inbox().Pull(testCtx(t), relay.RoleReseller, reseller, 10, 0); len(extra) != 0 {
 		t.Fatalf("%s got more: %v", reseller, ids(extra))
 	}
 }

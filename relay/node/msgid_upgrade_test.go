@@ -26,11 +26,11 @@ func TestLegacyIDsStayInTheWindow(t *testing.T) {
 	defer cancel()
 	r := openInternal(t, ctx, dir)
 	for _, s := range []string{"sell-1", "sell-2"} {
-		if _, _, err := r.RegisterSeller(ctx, s); err != nil {
+		if _, _, err := r.Registry().RegisterSeller(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	legacy := []ingest.Record{
@@ -42,11 +42,11 @@ func TestLegacyIDsStayInTheWindow(t *testing.T) {
 	if _, err := r.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.Pull(ctx, "res-a", 10, 10*time.Second)
+	got, err := r.Inbox().Pull(ctx, relay.RoleReseller, "res-a", 10, 10*time.Second)
 	if err != nil || len(got) != 1 || !strings.Contains(string(got[0].Event), `"id":"7"`) {
 		t.Fatalf("the legacy event reached res-a as %d deliveries, %v", len(got), err)
 	}
-	if res, err := r.Ack(ctx, "res-a", pull.AckRequest{Ack: []string{got[0].AckID}}); err != nil || res.Acked != 1 {
+	if res, err := r.Inbox().Ack(ctx, relay.RoleReseller, "res-a", pull.AckRequest{Ack: []string{got[0].AckID}}); err != nil || res.Acked != 1 {
 		t.Fatalf("ack: %+v, %v", res, err)
 	}
 	r.Close()
@@ -64,17 +64,17 @@ func TestLegacyIDsStayInTheWindow(t *testing.T) {
 		{resA, catalogEvent("sell-1", "o1", "i2", events.TypeOrderPlaced, `{}`), relay.StatusDuplicate},
 		{sell2, catalogEvent("sell-2", "7", "i1", events.TypeServiceStateChanged, `{"state":"active"}`), relay.StatusAccepted},
 	} {
-		res, err := r.Publish(ctx, c.p, []events.Event{c.e})
+		res, err := r.Ingest().Publish(ctx, c.p, []events.Event{c.e})
 		if err != nil || res[0].Status != c.want {
 			t.Fatalf("%s sends %s after the upgrade: %+v, %v; want %s", c.p.ID, c.e.ID, res, err, c.want)
 		}
 	}
-	if extra, _ := r.Pull(ctx, "res-a", 10, 200*time.Millisecond); len(extra) != 0 {
+	if extra, _ := r.Inbox().Pull(ctx, relay.RoleReseller, "res-a", 10, 200*time.Millisecond); len(extra) != 0 {
 		t.Fatalf("the legacy event came again after the upgrade: %s", extra[0].Event)
 	}
 }
 
-func openInternal(t *testing.T, ctx context.Context, dir string) *Relay {
+func openInternal(t *testing.T, ctx context.Context, dir string) *Node {
 	t.Helper()
 	r, err := Open(ctx, relay.Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second}, zerolog.Nop())
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func openRelay(t *testing.T, dir string) *node.Relay {
+func openRelay(t *testing.T, dir string) *node.Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -41,7 +41,7 @@ func event(id, account, item, state string) events.Event {
 }
 
 type world struct {
-	r      *node.Relay
+	r      *node.Node
 	seller relay.Principal
 }
 
@@ -50,7 +50,7 @@ func setup(t *testing.T) world {
 	r := openRelay(t, t.TempDir())
 	t.Cleanup(func() { r.Close() })
 	ctx := testCtx(t)
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatalf("RegisterSeller: %v", err)
 	}
 	for _, spec := range []relay.ResellerSpec{
@@ -58,7 +58,7 @@ func setup(t *testing.T) world {
 		{ID: "res-b", Seller: "sell-1", Accounts: []string{"acc-77"}},
 		{ID: "res-c", Seller: "sell-1", Accounts: []string{"acc-99"}},
 	} {
-		if _, _, err := r.RegisterReseller(ctx, spec); err != nil {
+		if _, _, err := r.Registry().RegisterReseller(ctx, spec); err != nil {
 			t.Fatalf("RegisterReseller %s: %v", spec.ID, err)
 		}
 	}
@@ -66,12 +66,12 @@ func setup(t *testing.T) world {
 }
 
 // pullN long-polls until n events arrived or the test context ends.
-func pullN(t *testing.T, r *node.Relay, reseller string, n int) []pull.Delivery {
+func pullN(t *testing.T, r *node.Node, reseller string, n int) []pull.Delivery {
 	t.Helper()
 	ctx := testCtx(t)
 	var got []pull.Delivery
 	for len(got) < n {
-		ds, err := r.Pull(ctx, reseller, n-len(got), 10*time.Second)
+		ds, err := r.Inbox().Pull(ctx, relay.RoleReseller, reseller, n-len(got), 10*time.Second)
 		if err != nil {
 			t.Fatalf("Pull %s after %d of %d: %v", reseller, len(got), n, err)
 		}
@@ -94,7 +94,7 @@ func TestSharedAccountReachesEveryReseller(t *testing.T) {
 	w := setup(t)
 	ctx := testCtx(t)
 	batch := []events.Event{event("e1", "acc-77", "i1", "provisioning"), event("e2", "acc-77", "i1", "active"), event("e3", "acc-77", "i2", "active")}
-	res, err := w.r.Publish(ctx, w.seller, batch)
+	res, err := w.r.Ingest().Publish(ctx, w.seller, batch)
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -103,7 +103,7 @@ func TestSharedAccountReachesEveryReseller(t *testing.T) {
 			t.Fatalf("results = %+v, want all accepted", res)
 		}
 	}
-	again, err := w.r.Publish(ctx, w.seller, batch[:1])
+	again, err := w.r.Ingest().Publish(ctx, w.seller, batch[:1])
 	if err != nil || again[0].Status != relay.StatusDuplicate {
 		t.Fatalf("republish = %+v, %v; want duplicate", again, err)
 	}
@@ -113,25 +113,25 @@ func TestSharedAccountReachesEveryReseller(t *testing.T) {
 		t.Fatalf("res-a got %v, want [e1 e2 e3] in order", ids(a))
 	}
 	ackAll(t, w.r, "res-a", a)
-	if ds, err := w.r.Pull(ctx, "res-a", 10, 0); err != nil || len(ds) != 0 {
+	if ds, err := w.r.Inbox().Pull(ctx, relay.RoleReseller, "res-a", 10, 0); err != nil || len(ds) != 0 {
 		t.Fatalf("res-a after acking: %v, %v; want nothing (no duplicate delivery)", ids(ds), err)
 	}
 	b := pullN(t, w.r, "res-b", 3)
 	if fmt.Sprint(ids(b)) != "[e1 e2 e3]" {
 		t.Fatalf("res-b got %v after res-a acked, want all three", ids(b))
 	}
-	if ds, err := w.r.Pull(ctx, "res-c", 10, 200*time.Millisecond); err != nil || len(ds) != 0 {
+	if ds, err := w.r.Inbox().Pull(ctx, relay.RoleReseller, "res-c", 10, 200*time.Millisecond); err != nil || len(ds) != 0 {
 		t.Fatalf("res-c on another account got %v, %v; want nothing", ids(ds), err)
 	}
 }
 
-func ackAll(t *testing.T, r *node.Relay, reseller string, ds []pull.Delivery) {
+func ackAll(t *testing.T, r *node.Node, reseller string, ds []pull.Delivery) {
 	t.Helper()
 	req := pull.AckRequest{}
 	for _, d := range ds {
 		req.Ack = append(req.Ack, d.AckID)
 	}
-	res, err := r.Ack(testCtx(t), reseller, req)
+	res, err := r.Inbox().Ack(testCtx(t), relay.RoleReseller, reseller, req)
 	if err != nil || res.Acked != len(ds) || len(res.Errors) != 0 {
 		t.Fatalf("Ack %s: %+v, %v", reseller, res, err)
 	}
@@ -140,11 +140,11 @@ func ackAll(t *testing.T, r *node.Relay, reseller string, ds []pull.Delivery) {
 func TestNakZeroComesBackOnNextPull(t *testing.T) {
 	w := setup(t)
 	ctx := testCtx(t)
-	if _, err := w.r.Publish(ctx, w.seller, []events.Event{event("n1", "acc-77", "i1", "active")}); err != nil {
+	if _, err := w.r.Ingest().Publish(ctx, w.seller, []events.Event{event("n1", "acc-77", "i1", "active")}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	first := pullN(t, w.r, "res-a", 1)
-	res, err := w.r.Ack(ctx, "res-a", pull.AckRequest{Nak: []pull.NakItem{{AckID: first[0].AckID, Delay: "0s"}}})
+	res, err := w.r.Inbox().Ack(ctx, relay.RoleReseller, "res-a", pull.AckRequest{Nak: []pull.NakItem{{AckID: first[0].AckID, Delay: "0s"}}})
 	if err != nil || res.Naked != 1 {
 		t.Fatalf("Nak: %+v, %v", res, err)
 	}
@@ -152,7 +152,7 @@ func TestNakZeroComesBackOnNextPull(t *testing.T) {
 	if again[0].Attempt != 2 || ids(again)[0] != "n1" {
 		t.Fatalf("after nak got %v attempt %d, want n1 attempt 2", ids(again), again[0].Attempt)
 	}
-	res, err = w.r.Ack(ctx, "res-a", pull.AckRequest{Ack: []string{first[0].AckID}})
+	res, err = w.r.Inbox().Ack(ctx, relay.RoleReseller, "res-a", pull.AckRequest{Ack: []string{first[0].AckID}})
 	if err != nil || len(res.Errors) != 1 {
 		t.Fatalf("acking a naked delivery: %+v, %v; want one error", res, err)
 	}
@@ -161,24 +161,24 @@ func TestNakZeroComesBackOnNextPull(t *testing.T) {
 func TestAckIDsAreBoundToTheirConsumer(t *testing.T) {
 	w := setup(t)
 	ctx := testCtx(t)
-	if _, err := w.r.Publish(ctx, w.seller, []events.Event{event("x1", "acc-77", "i1", "active")}); err != nil {
+	if _, err := w.r.Ingest().Publish(ctx, w.seller, []events.Event{event("x1", "acc-77", "i1", "active")}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	a := pullN(t, w.r, "res-a", 1)
-	_, err := w.r.Ack(ctx, "res-b", pull.AckRequest{Ack: []string{a[0].AckID, "garbage"}})
+	_, err := w.r.Inbox().Ack(ctx, relay.RoleReseller, "res-b", pull.AckRequest{Ack: []string{a[0].AckID, "garbage"}})
 	if !errors.Is(err, events.ErrForbidden) {
 		t.Fatalf("res-b acking res-a's id: %v, want ErrForbidden", err)
 	}
-	_, err = w.r.Ack(ctx, "res-a", pull.AckRequest{Ack: []string{a[0].AckID, "garbage"}})
+	_, err = w.r.Inbox().Ack(ctx, relay.RoleReseller, "res-a", pull.AckRequest{Ack: []string{a[0].AckID, "garbage"}})
 	if !errors.Is(err, events.ErrMalformed) {
 		t.Fatalf("garbage id: %v, want ErrMalformed", err)
 	}
 	forged := a[0].AckID[:len(a[0].AckID)-2] + "AA"
-	if _, err = w.r.Ack(ctx, "res-a", pull.AckRequest{Ack: []string{forged}}); !errors.Is(err, events.ErrMalformed) {
+	if _, err = w.r.Inbox().Ack(ctx, relay.RoleReseller, "res-a", pull.AckRequest{Ack: []string{forged}}); !errors.Is(err, events.ErrMalformed) {
 		t.Fatalf("forged id: %v, want ErrMalformed", err)
 	}
 	// Nothing of the refused requests was applied: the event is still pending.
-	lag, err := w.r.ResellerLag(ctx, "res-a")
+	lag, err := w.r.Admin().ResellerLag(ctx, "res-a")
 	if err != nil || lag.AckPending != 1 {
 		t.Fatalf("lag = %+v, %v; want 1 ack pending", lag, err)
 	}
@@ -187,11 +187,11 @@ func TestAckIDsAreBoundToTheirConsumer(t *testing.T) {
 func TestDuplicateInsideBatchDoesNotSinkNeighbours(t *testing.T) {
 	w := setup(t)
 	ctx := testCtx(t)
-	if _, err := w.r.Publish(ctx, w.seller, []events.Event{event("d1", "acc-77", "i1", "active")}); err != nil {
+	if _, err := w.r.Ingest().Publish(ctx, w.seller, []events.Event{event("d1", "acc-77", "i1", "active")}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	batch := []events.Event{event("d1", "acc-77", "i1", "active"), event("d2", "acc-77", "i2", "active"), event("d2", "acc-77", "i2", "active")}
-	res, err := w.r.Publish(ctx, w.seller, batch)
+	res, err := w.r.Ingest().Publish(ctx, w.seller, batch)
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -202,7 +202,7 @@ func TestDuplicateInsideBatchDoesNotSinkNeighbours(t *testing.T) {
 	if fmt.Sprint(ids(got)) != "[d1 d2]" {
 		t.Fatalf("res-b got %v, want [d1 d2] once each", ids(got))
 	}
-	if extra, _ := w.r.Pull(ctx, "res-b", 10, 0); len(extra) != 0 {
+	if extra, _ := w.r.Inbox().Pull(ctx, relay.RoleReseller, "res-b", 10, 0); len(extra) != 0 {
 		t.Fatalf("duplicate delivered: %v", ids(extra))
 	}
 }
@@ -222,7 +222,7 @@ func TestPublishAuthorization(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := w.r.Publish(ctx, tc.p, []events.Event{tc.e}); !errors.Is(err, events.ErrForbidden) {
+			if _, err := w.r.Ingest().Publish(ctx, tc.p, []events.Event{tc.e}); !errors.Is(err, events.ErrForbidden) {
 				t.Fatalf("err = %v, want ErrForbidden", err)
 			}
 		})
@@ -232,10 +232,10 @@ func TestPublishAuthorization(t *testing.T) {
 func TestRegistrationProblems(t *testing.T) {
 	w := setup(t)
 	ctx := testCtx(t)
-	if _, _, err := w.r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"x"}}); !errors.Is(err, events.ErrConflict) {
+	if _, _, err := w.r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"x"}}); !errors.Is(err, events.ErrConflict) {
 		t.Fatalf("duplicate reseller: %v, want ErrConflict", err)
 	}
-	_, _, err := w.r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res.z", Seller: "nope"})
+	_, _, err := w.r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res.z", Seller: "nope"})
 	if !errors.Is(err, events.ErrInvalid) || len(events.Fields(err)) != 3 {
 		t.Fatalf("bad spec: %v, want id, seller and accounts named", err)
 	}
@@ -248,7 +248,7 @@ func TestAckedNothingComesBackAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	r, seller := openWithResA(t, dir)
 	ctx := testCtx(t)
-	if _, err := r.Publish(ctx, seller, []events.Event{event("k1", "acc-77", "i1", "active"), event("k2", "acc-77", "i2", "active")}); err != nil {
+	if _, err := r.Ingest().Publish(ctx, seller, []events.Event{event("k1", "acc-77", "i1", "active"), event("k2", "acc-77", "i2", "active")}); err != nil {
 		t.Fatal(err)
 	}
 	got := pullN(t, r, "res-a", 2)
@@ -261,21 +261,21 @@ func TestAckedNothingComesBackAfterRestart(t *testing.T) {
 	if fmt.Sprint(ids(again)) != "[k2]" {
 		t.Fatalf("after restart got %v, want only the unacked k2", ids(again))
 	}
-	if extra, _ := r.Pull(ctx, "res-a", 10, 0); len(extra) != 0 {
+	if extra, _ := r.Inbox().Pull(ctx, relay.RoleReseller, "res-a", 10, 0); len(extra) != 0 {
 		t.Fatalf("acked event came back: %v", ids(extra))
 	}
 }
 
 // openWithResA opens a relay on dir with sell-1 and res-a on acc-77, for
 // tests that close it and open it again on the same data.
-func openWithResA(t *testing.T, dir string) (*node.Relay, relay.Principal) {
+func openWithResA(t *testing.T, dir string) (*node.Node, relay.Principal) {
 	t.Helper()
 	r := openRelay(t, dir)
 	ctx := testCtx(t)
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
+	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}
 	return r, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}

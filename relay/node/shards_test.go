@@ -14,7 +14,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func openSharded(t *testing.T, dir string, shards int) *node.Relay {
+func openSharded(t *testing.T, dir string, shards int) *node.Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -26,7 +26,7 @@ func openSharded(t *testing.T, dir string, shards int) *node.Relay {
 }
 
 // deliveryStreams maps every delivery stream to its subjects.
-func deliveryStreams(t *testing.T, r *node.Relay) map[string][]string {
+func deliveryStreams(t *testing.T, r *node.Node) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	names := r.JetStream().StreamNames(testCtx(t))
@@ -45,11 +45,11 @@ func deliveryStreams(t *testing.T, r *node.Relay) map[string][]string {
 
 // registerOn registers resellers on acc-1 and returns the streams they
 // were placed on.
-func registerOn(t *testing.T, r *node.Relay, ids ...string) map[string]string {
+func registerOn(t *testing.T, r *node.Node, ids ...string) map[string]string {
 	t.Helper()
 	placed := map[string]string{}
 	for _, id := range ids {
-		rs, _, err := r.RegisterReseller(testCtx(t), relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-1"}})
+		rs, _, err := r.Registry().RegisterReseller(testCtx(t), relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-1"}})
 		if err != nil {
 			t.Fatalf("RegisterReseller %s: %v", id, err)
 		}
@@ -60,10 +60,10 @@ func registerOn(t *testing.T, r *node.Relay, ids ...string) map[string]string {
 
 // everyoneGets publishes one event on acc-1 and checks that each reseller
 // pulls exactly it, and acks it.
-func everyoneGets(t *testing.T, r *node.Relay, id string, resellers []string) {
+func everyoneGets(t *testing.T, r *node.Node, id string, resellers []string) {
 	t.Helper()
 	seller := relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}
-	if _, err := r.Publish(testCtx(t), seller, []events.Event{event(id, "acc-1", "i-"+id, "active")}); err != nil {
+	if _, err := r.Ingest().Publish(testCtx(t), seller, []events.Event{event(id, "acc-1", "i-"+id, "active")}); err != nil {
 		t.Fatalf("Publish %s: %v", id, err)
 	}
 	for _, rs := range resellers {
@@ -78,11 +78,11 @@ func everyoneGets(t *testing.T, r *node.Relay, id string, resellers []string) {
 
 // waitSettled polls a reseller's lag until nothing is pending (the server
 // applies acks after it received them).
-func waitSettled(t *testing.T, r *node.Relay, reseller string) {
+func waitSettled(t *testing.T, r *node.Node, reseller string) {
 	t.Helper()
 	ctx := testCtx(t)
 	for {
-		lag, err := r.ResellerLag(ctx, reseller)
+		lag, err := r.Admin().ResellerLag(ctx, reseller)
 		if err != nil {
 			t.Fatalf("ResellerLag %s: %v", reseller, err)
 		}
@@ -118,7 +118,7 @@ func checkDisjoint(t *testing.T, streams map[string][]string, placed map[string]
 func TestDeliveryShards(t *testing.T) {
 	dir := t.TempDir()
 	r := openSharded(t, dir, 1)
-	if _, _, err := r.RegisterSeller(testCtx(t), "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(testCtx(t), "sell-1"); err != nil {
 		t.Fatalf("RegisterSeller: %v", err)
 	}
 	placed := registerOn(t, r, "res-a", "res-b")
@@ -156,7 +156,7 @@ func TestDeliveryShards(t *testing.T) {
 	}
 	checkDisjoint(t, deliveryStreams(t, r), placed)
 	for id, s := range placed {
-		if rs, _ := r.Reseller(id); rs.DeliveryStream() != s {
+		if rs, _ := r.Registry().Reseller(id); rs.DeliveryStream() != s {
 			t.Fatalf("%s moved from %s to %s", id, s, rs.DeliveryStream())
 		}
 	}
@@ -174,7 +174,7 @@ func TestShardedCopiesAcrossStreams(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	defer r.Close()
-	if _, _, err := r.RegisterSeller(testCtx(t), "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(testCtx(t), "sell-1"); err != nil {
 		t.Fatalf("RegisterSeller: %v", err)
 	}
 	var all []string

@@ -19,7 +19,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func openListening(t *testing.T) (*node.Relay, string) {
+func openListening(t *testing.T) (*node.Node, string) {
 	t.Helper()
 	ctx := testCtx(t)
 	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Minute,
@@ -28,7 +28,7 @@ func openListening(t *testing.T) (*node.Relay, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	if _, _, err := r.RegisterSeller(ctx, "sell-1"); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
 		t.Fatal(err)
 	}
 	return r, r.Server().ClientURL()
@@ -41,7 +41,7 @@ func openListening(t *testing.T) (*node.Relay, string) {
 func TestTenancyFollowsTheRegistry(t *testing.T) {
 	ctx := testCtx(t)
 	r, url := openListening(t)
-	_, cred, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
+	_, cred, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +97,11 @@ func TestTenancyFollowsTheRegistry(t *testing.T) {
 
 // registerResellers registers ids on sell-1's acc-77 and returns their
 // tokens.
-func registerResellers(t *testing.T, r *node.Relay, ids ...string) map[string]string {
+func registerResellers(t *testing.T, r *node.Node, ids ...string) map[string]string {
 	t.Helper()
 	creds := map[string]string{}
 	for _, id := range ids {
-		_, c, err := r.RegisterReseller(testCtx(t), relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-77"}})
+		_, c, err := r.Registry().RegisterReseller(testCtx(t), relay.ResellerSpec{ID: id, Seller: "sell-1", Accounts: []string{"acc-77"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestReceiptIntake(t *testing.T) {
 	ctx := testCtx(t)
 	r, url := openListening(t)
 	creds := registerResellers(t, r, "res-a", "res-b")
-	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"},
+	if _, err := r.Ingest().Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"},
 		[]events.Event{event("rc-1", "acc-77", "1", "active")}); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestReceiptIntake(t *testing.T) {
 	}
 }
 
-func refusedReceipts(t *testing.T, r *node.Relay) map[string]float64 {
+func refusedReceipts(t *testing.T, r *node.Node) map[string]float64 {
 	t.Helper()
 	mfs, err := r.Metrics().Registry.Gather()
 	if err != nil {
@@ -201,7 +201,7 @@ func refusedReceipts(t *testing.T, r *node.Relay) map[string]float64 {
 	return out
 }
 
-func streamMsgs(t *testing.T, r *node.Relay, name string) uint64 {
+func streamMsgs(t *testing.T, r *node.Node, name string) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -240,7 +240,7 @@ func TestOneTenantsFloodSparesTheOthers(t *testing.T) {
 	for i := range 20 {
 		evs = append(evs, event(fmt.Sprintf("fl-%d", i), "acc-77", strconv.Itoa(i), "active"))
 	}
-	if _, err := r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, evs); err != nil {
+	if _, err := r.Ingest().Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}, evs); err != nil {
 		t.Fatal(err)
 	}
 	b, err := connectAs(t, url, "res-b", creds["res-b"])
@@ -286,7 +286,7 @@ func TestOneTenantsFloodSparesTheOthers(t *testing.T) {
 			t.Fatal(err)
 		}
 		short, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := r.ResellerLag(short, "res-b")
+		_, err := r.Admin().ResellerLag(short, "res-b")
 		cancel()
 		if err != nil {
 			t.Fatalf("the relay's own lag read during the flood: %v", err)
@@ -299,7 +299,7 @@ func TestOneTenantsFloodSparesTheOthers(t *testing.T) {
 	waitFor(t, "every receipt of res-b journaled", func() bool { return receiptsOf(t, r, "res-b") == len(held) })
 }
 
-func receiptsOf(t *testing.T, r *node.Relay, consumer string) int {
+func receiptsOf(t *testing.T, r *node.Node, consumer string) int {
 	t.Helper()
 	st, err := r.JetStream().Stream(t.Context(), relay.StreamReceipts)
 	if err != nil {

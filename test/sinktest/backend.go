@@ -10,9 +10,9 @@ import (
 
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
-	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/delivery"
 	"github.com/billrelay/billrelay/relay/delivery/deliverytest"
+	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -59,8 +59,8 @@ func (m *memory) Publish(t *testing.T, evs ...events.Event) {
 func (m *memory) Source() delivery.Source { return m.src }
 
 // RelayPull is the pull path as a backend: a real relay (embedded NATS on
-// t.TempDir()) whose reseller's events are taken with [node.Relay.Pull]
-// and settled with [node.Relay.Ack], as a reseller's puller or the agent
+// t.TempDir()) whose reseller's events are taken with [node.Node.Pull]
+// and settled with [node.Node.Ack], as a reseller's puller or the agent
 // in HTTP mode does. The relay is closed when t ends.
 func RelayPull(t *testing.T) Backend {
 	t.Helper()
@@ -71,22 +71,22 @@ func RelayPull(t *testing.T) Backend {
 		t.Fatalf("open relay: %v", err)
 	}
 	t.Cleanup(func() { r.Close() })
-	if _, _, err := r.RegisterSeller(ctx, seller); err != nil {
+	if _, _, err := r.Registry().RegisterSeller(ctx, seller); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.RegisterReseller(ctx, relay.ResellerSpec{ID: reseller, Seller: seller, Accounts: []string{account}}); err != nil {
+	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: reseller, Seller: seller, Accounts: []string{account}}); err != nil {
 		t.Fatal(err)
 	}
 	return &relayPull{r: r}
 }
 
-type relayPull struct{ r *node.Relay }
+type relayPull struct{ r *node.Node }
 
 func (b *relayPull) Publish(t *testing.T, evs ...events.Event) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := b.r.Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: seller}, evs); err != nil {
+	if _, err := b.r.Ingest().Publish(ctx, relay.Principal{Role: relay.RoleSeller, ID: seller}, evs); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
 }
@@ -97,7 +97,7 @@ func (b *relayPull) DeadLettered(t *testing.T, id string) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dls, err := b.r.DeadLetters(ctx, reseller, true, 1000)
+	dls, err := b.r.Admin().DeadLetters(ctx, reseller, true, 1000)
 	if err != nil {
 		t.Fatalf("dead letters: %v", err)
 	}
@@ -110,10 +110,10 @@ func (b *relayPull) DeadLettered(t *testing.T, id string) bool {
 }
 
 // pullSource takes the reseller's events through the pull API.
-type pullSource struct{ r *node.Relay }
+type pullSource struct{ r *node.Node }
 
 func (s pullSource) Fetch(ctx context.Context, n int, wait time.Duration) ([]delivery.Delivered, error) {
-	ds, err := s.r.Pull(ctx, reseller, min(n, relay.MaxPull), wait)
+	ds, err := s.r.Inbox().Pull(ctx, relay.RoleReseller, reseller, min(n, relay.MaxPull), wait)
 	if err != nil {
 		return nil, err
 	}
@@ -130,13 +130,13 @@ func (s pullSource) Fetch(ctx context.Context, n int, wait time.Duration) ([]del
 
 // pulled is one pulled event, settled through the ack API.
 type pulled struct {
-	r       *node.Relay
+	r       *node.Node
 	d       pull.Delivery
 	subject string
 	header  nats.Header
 }
 
-func newPulled(r *node.Relay, d pull.Delivery) (*pulled, error) {
+func newPulled(r *node.Node, d pull.Delivery) (*pulled, error) {
 	var e events.Event
 	if err := json.Unmarshal(d.Event, &e); err != nil {
 		return nil, fmt.Errorf("pulled event: %w", err)
@@ -158,7 +158,7 @@ func (m *pulled) Metadata() (*jetstream.MsgMetadata, error) {
 func (m *pulled) settle(req pull.AckRequest) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := m.r.Ack(ctx, reseller, req)
+	res, err := m.r.Inbox().Ack(ctx, relay.RoleReseller, reseller, req)
 	if err != nil {
 		return err
 	}
