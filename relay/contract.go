@@ -226,3 +226,14 @@ func ClipReason(s string) string {
 	}
 	return s
 }
+
+// DownError is Ready's answer while background parts are not running: each
+// is named with the error that stopped it ("router: consumer deleted").
+type DownError struct {
+	Parts []string
+}
+
+func (e *DownError) Error() string { return "not running: " + strings.Join(e.Parts, "; ") }
+
+// Unwrap makes a DownError an [events.ErrUnavailable].
+func (e *DownError) Unwrap() error { return events.ErrUnavailable }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/metrics"
-	"github.com/billrelay/billrelay/relay/node"
 	"github.com/billrelay/billrelay/relay/ops"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
@@ -53,11 +52,8 @@ type Server struct {
 
 // New builds the server; it does not listen yet.
 func New(cfg Config, log zerolog.Logger) (*Server, error) {
-	if cfg.AdminToken == "" {
-		return nil, errors.New("httpapi: admin token required")
-	}
-	if cfg.Ingest == nil || cfg.Inbox == nil || cfg.Directory == nil || cfg.Admin == nil || cfg.Health == nil || cfg.Metrics == nil {
-		return nil, errors.New("httpapi: every part of the relay must be given")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, ingest: cfg.Ingest, inbox: cfg.Inbox, dir: cfg.Directory, admin: cfg.Admin, health: cfg.Health,
 		metrics: cfg.Metrics, log: log.With().Str("component", "http").Logger()}
@@ -70,6 +66,32 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		IdleTimeout:  2 * time.Minute,
 	}
 	return s, nil
+}
+
+// check refuses a Config missing a part at start, instead of a nil
+// dereference on the first request that needs it.
+func (cfg Config) check() error {
+	if cfg.AdminToken == "" {
+		return errors.New("httpapi: admin token required")
+	}
+	parts := []struct {
+		name   string
+		absent bool
+	}{
+		{"Ingest", cfg.Ingest == nil}, {"Inbox", cfg.Inbox == nil}, {"Directory", cfg.Directory == nil},
+		{"Admin", cfg.Admin == nil}, {"Health", cfg.Health == nil},
+		{"Metrics", cfg.Metrics == nil || cfg.Metrics.Registry == nil || cfg.Metrics.IngestRejected == nil},
+	}
+	var missing []string
+	for _, p := range parts {
+		if p.absent {
+			missing = append(missing, "Config."+p.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("httpapi: %s required", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // Handler routes every endpoint.
@@ -148,7 +170,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	err := s.health.Ready(ctx)
-	var down *node.DownError
+	var down *relay.DownError
 	if errors.As(err, &down) {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{errorDetail{Code: "unavailable", Message: down.Error()}})

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/billrelay/billrelay/events"
+	"github.com/billrelay/billrelay/relay"
 	"github.com/rs/zerolog"
 )
 
@@ -170,7 +169,7 @@ func (s *supervisor) unhealthy() error {
 	if len(s.down) == 0 {
 		return nil
 	}
-	e := &DownError{}
+	e := &relay.DownError{}
 	for name, err := range s.down {
 		e.Parts = append(e.Parts, name+": "+err.Error())
 	}
@@ -180,14 +179,3 @@ func (s *supervisor) unhealthy() error {
 
 // wait returns when every part has stopped.
 func (s *supervisor) wait() { s.wg.Wait() }
-
-// DownError is Ready's answer while background parts are not running: each
-// is named with the error that stopped it ("router: consumer deleted").
-type DownError struct {
-	Parts []string
-}
-
-func (e *DownError) Error() string { return "not running: " + strings.Join(e.Parts, "; ") }
-
-// Unwrap makes a DownError an [events.ErrUnavailable].
-func (e *DownError) Unwrap() error { return events.ErrUnavailable }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/billrelay/billrelay/relay"
 	"github.com/rs/zerolog"
 )
 
@@ -70,7 +71,7 @@ func TestSupervisorRestartsAFailingPart(t *testing.T) {
 			t.Fatalf("backoff after failure %d: %s, want %s", i+1, got, want)
 		}
 		err := s.unhealthy()
-		var down *DownError
+		var down *relay.DownError
 		if !errors.As(err, &down) || len(down.Parts) != 1 || down.Parts[0] != "router: consumer deleted" {
 			t.Fatalf("after failure %d: Ready %v, want the router named with its error", i+1, err)
 		}
