@@ -23,7 +23,7 @@ type credentials struct {
 	Stream string `json:"stream,omitempty"`
 }
 
-func (s *Server) postSeller(w http.ResponseWriter, r *http.Request) {
+func (s registryAPI) postSeller(w http.ResponseWriter, r *http.Request) {
 	var req sellerRequest
 	err := s.requireAdmin(r)
 	if err == nil {
@@ -41,7 +41,7 @@ func (s *Server) postSeller(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, credentials{ID: seller.ID, Token: token})
 }
 
-func (s *Server) postReseller(w http.ResponseWriter, r *http.Request) {
+func (s registryAPI) postReseller(w http.ResponseWriter, r *http.Request) {
 	var req relay.ResellerSpec
 	err := s.requireAdmin(r)
 	if err == nil {
@@ -110,7 +110,7 @@ func (s *Server) webhookView(id string, w *relay.Webhook) *webhookView {
 	return v
 }
 
-func (s *Server) getReseller(w http.ResponseWriter, r *http.Request) {
+func (s registryAPI) getReseller(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
 	var rs relay.Reseller
 	if err == nil {
@@ -127,7 +127,7 @@ func (s *Server) getReseller(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-func (s *Server) listResellers(w http.ResponseWriter, r *http.Request) {
+func (s registryAPI) listResellers(w http.ResponseWriter, r *http.Request) {
 	if err := s.requireAdmin(r); err != nil {
 		writeError(w, r, s.log, err)
 		return

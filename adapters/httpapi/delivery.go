@@ -21,11 +21,11 @@ type webhookAnswer struct {
 // putWebhook sets or rotates a reseller's (or a seller's) webhook. The
 // secret is returned once; a rotated-out secret keeps signing until it
 // expires.
-func (s *Server) putWebhook(role relay.Role) http.HandlerFunc {
+func (s registryAPI) putWebhook(role relay.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) { s.setWebhook(w, r, role) }
 }
 
-func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, role relay.Role) {
+func (s registryAPI) setWebhook(w http.ResponseWriter, r *http.Request, role relay.Role) {
 	id := r.PathValue("id")
 	var spec relay.WebhookSpec
 	err := s.requireAdmin(r)
@@ -43,7 +43,7 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, role relay.R
 	writeJSON(w, http.StatusOK, webhookAnswer{ID: id, URL: spec.URL, WebhookSecret: secret})
 }
 
-func (s *Server) deleteWebhook(role relay.Role) http.HandlerFunc {
+func (s registryAPI) deleteWebhook(role relay.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := s.requireAdmin(r)
 		if err == nil {
@@ -61,7 +61,7 @@ type pauseRequest struct {
 	Reason string `json:"reason"`
 }
 
-func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) pause(w http.ResponseWriter, r *http.Request) {
 	var req pauseRequest
 	err := s.requireAdmin(r)
 	if err == nil && r.ContentLength != 0 {
@@ -76,7 +76,7 @@ func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
 	s.answerState(w, r, err)
 }
 
-func (s *Server) resume(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) resume(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
 	if err == nil {
 		err = s.admin.Resume(r.Context(), r.PathValue("id"))
@@ -85,7 +85,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) {
 }
 
 // answerState answers with the reseller's view after a state change.
-func (s *Server) answerState(w http.ResponseWriter, r *http.Request, err error) {
+func (s adminAPI) answerState(w http.ResponseWriter, r *http.Request, err error) {
 	var v resellerView
 	if err == nil {
 		var rs relay.Reseller
@@ -100,7 +100,7 @@ func (s *Server) answerState(w http.ResponseWriter, r *http.Request, err error) 
 	writeJSON(w, http.StatusOK, v)
 }
 
-func (s *Server) listDLQ(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) listDLQ(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
 	q := r.URL.Query()
 	limit := 100
@@ -123,7 +123,7 @@ type redriveRequest struct {
 	IDs      []string `json:"ids"`
 }
 
-func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) redrive(w http.ResponseWriter, r *http.Request) {
 	var req redriveRequest
 	err := s.requireAdmin(r)
 	if err == nil {
@@ -142,7 +142,7 @@ func (s *Server) redrive(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) opsEvents(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) opsEvents(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
 	limit := 100
 	if err == nil {
@@ -171,7 +171,7 @@ func limitParam(v string, max int) (int, error) {
 	return n, nil
 }
 
-func (s *Server) resumeSeller(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) resumeSeller(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
 	if err == nil {
 		err = s.admin.ResumeSeller(r.Context(), r.PathValue("id"))
@@ -193,7 +193,7 @@ type sellerView struct {
 }
 
 // getSeller shows a seller and where the orders to it stand.
-func (s *Server) getSeller(w http.ResponseWriter, r *http.Request) {
+func (s registryAPI) getSeller(w http.ResponseWriter, r *http.Request) {
 	if err := s.requireAdmin(r); err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -216,7 +216,7 @@ func (s *Server) writeSeller(w http.ResponseWriter, r *http.Request) {
 }
 
 // putNotify sets who hears about a seller's provisioning failures.
-func (s *Server) putNotify(w http.ResponseWriter, r *http.Request) {
+func (s registryAPI) putNotify(w http.ResponseWriter, r *http.Request) {
 	var n relay.Notify
 	err := s.requireAdmin(r)
 	if err == nil {
@@ -239,7 +239,7 @@ type callbackAllow struct {
 
 // putCallbackAllow sets the private prefixes a reseller's own callbacks
 // (TMF hubs) may reach; [] removes the allowance.
-func (s *Server) putCallbackAllow(w http.ResponseWriter, r *http.Request) {
+func (s registryAPI) putCallbackAllow(w http.ResponseWriter, r *http.Request) {
 	var req callbackAllow
 	err := s.requireAdmin(r)
 	if err == nil {

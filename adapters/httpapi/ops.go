@@ -16,7 +16,7 @@ import (
 // asks for application/x-ndjson gets {"progress":n} lines while it runs
 // and the result (or {"error":…}) as the last line, which is how the CLI
 // draws its progress bar; anyone else gets the plain JSON answer.
-func (s *Server) longOp(w http.ResponseWriter, r *http.Request, op func(context.Context, ops.Progress) (any, error)) {
+func (s adminAPI) longOp(w http.ResponseWriter, r *http.Request, op func(context.Context, ops.Progress) (any, error)) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{}) // may run for minutes
 	if !strings.Contains(r.Header.Get("Accept"), "application/x-ndjson") {
 		res, err := op(r.Context(), nil)
@@ -55,13 +55,13 @@ func (s *Server) longOp(w http.ResponseWriter, r *http.Request, op func(context.
 	}
 }
 
-func (s *Server) logFailure(r *http.Request, err error) string {
+func (s adminAPI) logFailure(r *http.Request, err error) string {
 	id := newErrorID()
 	s.log.Error().Err(err).Str("error_id", id).Str("http_path", r.URL.Path).Msg("long operation failed")
 	return id
 }
 
-func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) replay(w http.ResponseWriter, r *http.Request) {
 	var req ops.ReplayRequest
 	err := s.requireAdmin(r)
 	if err == nil && r.ContentLength != 0 {
@@ -80,7 +80,7 @@ type reconcileRequest struct {
 	Fix bool `json:"fix"`
 }
 
-func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) reconcile(w http.ResponseWriter, r *http.Request) {
 	var req reconcileRequest
 	err := s.requireAdmin(r)
 	if err == nil && r.ContentLength != 0 {
@@ -96,7 +96,7 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
 }
 
 // postOverride injects a manual event with actor and reason: 202 {"id"}.
-func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) postOverride(w http.ResponseWriter, r *http.Request) {
 	var o ops.Override
 	err := s.requireAdmin(r)
 	if err == nil {
@@ -115,7 +115,7 @@ func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": string(res.Status)})
 }
 
-func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) listAudit(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
 	limit := 100
 	if err == nil {
@@ -143,7 +143,7 @@ func itemKey(r *http.Request) (events.Key, error) {
 	return k, ve.Err()
 }
 
-func (s *Server) getItem(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) getItem(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
 	var k events.Key
 	if err == nil {
@@ -164,7 +164,7 @@ type ownerRequest struct {
 	Reseller string `json:"reseller"`
 }
 
-func (s *Server) putOwner(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) putOwner(w http.ResponseWriter, r *http.Request) {
 	var req ownerRequest
 	err := s.requireAdmin(r)
 	var k events.Key
@@ -184,7 +184,7 @@ func (s *Server) putOwner(w http.ResponseWriter, r *http.Request) {
 	s.getItem(w, r)
 }
 
-func (s *Server) deleteOwner(w http.ResponseWriter, r *http.Request) {
+func (s adminAPI) deleteOwner(w http.ResponseWriter, r *http.Request) {
 	err := s.requireAdmin(r)
 	var k events.Key
 	if err == nil {

@@ -94,40 +94,50 @@ func (cfg Config) check() error {
 	return nil
 }
 
+// registryAPI serves the registration routes (sellers, resellers, their
+// webhooks, notifications and callback allowances); adminAPI the ops
+// routes (pauses, dead letters, replay, reconciliation, overrides, owners,
+// trails). Both share the server's authentication and error writing.
+type (
+	registryAPI struct{ *Server }
+	adminAPI    struct{ *Server }
+)
+
 // Handler routes every endpoint.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	reg, adm := registryAPI{s}, adminAPI{s}
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("POST /v1/events", s.postEvents)
-	mux.HandleFunc("POST /v1/sellers", s.postSeller)
-	mux.HandleFunc("POST /v1/resellers", s.postReseller)
-	mux.HandleFunc("GET /v1/resellers", s.listResellers)
-	mux.HandleFunc("GET /v1/resellers/{id}", s.getReseller)
+	mux.HandleFunc("POST /v1/sellers", reg.postSeller)
+	mux.HandleFunc("POST /v1/resellers", reg.postReseller)
+	mux.HandleFunc("GET /v1/resellers", reg.listResellers)
+	mux.HandleFunc("GET /v1/resellers/{id}", reg.getReseller)
 	mux.HandleFunc("GET /v1/resellers/{id}/events", s.longPoll(relay.RoleReseller))
 	mux.HandleFunc("POST /v1/resellers/{id}/acks", s.acks(relay.RoleReseller))
-	mux.HandleFunc("PUT /v1/resellers/{id}/webhook", s.putWebhook(relay.RoleReseller))
-	mux.HandleFunc("DELETE /v1/resellers/{id}/webhook", s.deleteWebhook(relay.RoleReseller))
-	mux.HandleFunc("PUT /v1/resellers/{id}/callback-allow", s.putCallbackAllow)
-	mux.HandleFunc("GET /v1/sellers/{id}", s.getSeller)
-	mux.HandleFunc("PUT /v1/sellers/{id}/webhook", s.putWebhook(relay.RoleSeller))
-	mux.HandleFunc("DELETE /v1/sellers/{id}/webhook", s.deleteWebhook(relay.RoleSeller))
+	mux.HandleFunc("PUT /v1/resellers/{id}/webhook", reg.putWebhook(relay.RoleReseller))
+	mux.HandleFunc("DELETE /v1/resellers/{id}/webhook", reg.deleteWebhook(relay.RoleReseller))
+	mux.HandleFunc("PUT /v1/resellers/{id}/callback-allow", reg.putCallbackAllow)
+	mux.HandleFunc("GET /v1/sellers/{id}", reg.getSeller)
+	mux.HandleFunc("PUT /v1/sellers/{id}/webhook", reg.putWebhook(relay.RoleSeller))
+	mux.HandleFunc("DELETE /v1/sellers/{id}/webhook", reg.deleteWebhook(relay.RoleSeller))
 	mux.HandleFunc("GET /v1/sellers/{id}/events", s.longPoll(relay.RoleSeller))
 	mux.HandleFunc("POST /v1/sellers/{id}/acks", s.acks(relay.RoleSeller))
-	mux.HandleFunc("POST /v1/sellers/{id}/resume", s.resumeSeller)
-	mux.HandleFunc("PUT /v1/sellers/{id}/notifications", s.putNotify)
-	mux.HandleFunc("POST /v1/resellers/{id}/pause", s.pause)
-	mux.HandleFunc("POST /v1/resellers/{id}/resume", s.resume)
-	mux.HandleFunc("GET /v1/dlq", s.listDLQ)
-	mux.HandleFunc("POST /v1/dlq/redrive", s.redrive)
-	mux.HandleFunc("GET /v1/ops/events", s.opsEvents)
-	mux.HandleFunc("POST /v1/resellers/{id}/replay", s.replay)
-	mux.HandleFunc("POST /v1/resellers/{id}/reconcile", s.reconcile)
-	mux.HandleFunc("POST /v1/overrides", s.postOverride)
-	mux.HandleFunc("GET /v1/audit", s.listAudit)
-	mux.HandleFunc("GET /v1/items/{seller}/{account}/{item}", s.getItem)
-	mux.HandleFunc("PUT /v1/items/{seller}/{account}/{item}/owner", s.putOwner)
-	mux.HandleFunc("DELETE /v1/items/{seller}/{account}/{item}/owner", s.deleteOwner)
+	mux.HandleFunc("POST /v1/sellers/{id}/resume", adm.resumeSeller)
+	mux.HandleFunc("PUT /v1/sellers/{id}/notifications", reg.putNotify)
+	mux.HandleFunc("POST /v1/resellers/{id}/pause", adm.pause)
+	mux.HandleFunc("POST /v1/resellers/{id}/resume", adm.resume)
+	mux.HandleFunc("GET /v1/dlq", adm.listDLQ)
+	mux.HandleFunc("POST /v1/dlq/redrive", adm.redrive)
+	mux.HandleFunc("GET /v1/ops/events", adm.opsEvents)
+	mux.HandleFunc("POST /v1/resellers/{id}/replay", adm.replay)
+	mux.HandleFunc("POST /v1/resellers/{id}/reconcile", adm.reconcile)
+	mux.HandleFunc("POST /v1/overrides", adm.postOverride)
+	mux.HandleFunc("GET /v1/audit", adm.listAudit)
+	mux.HandleFunc("GET /v1/items/{seller}/{account}/{item}", adm.getItem)
+	mux.HandleFunc("PUT /v1/items/{seller}/{account}/{item}/owner", adm.putOwner)
+	mux.HandleFunc("DELETE /v1/items/{seller}/{account}/{item}/owner", adm.deleteOwner)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	for _, ep := range s.cfg.Endpoints {
 		s.mount(mux, ep)
