@@ -237,3 +237,30 @@ func (e *DownError) Error() string { return "not running: " + strings.Join(e.Par
 
 // Unwrap makes a DownError an [events.ErrUnavailable].
 func (e *DownError) Unwrap() error { return events.ErrUnavailable }
+
+// NotificationEndpoint is an IngestEndpoint for a platform that posts one
+// native notification per request: decode reads it, toEvent maps it to a
+// catalog event for the calling seller.
+func NotificationEndpoint[N any](pattern string, pub Publisher, decode func(*http.Request) (N, error),
+	toEvent func(seller string, n N, received time.Time) (events.Event, error)) Endpoint {
+	return IngestEndpoint(pattern, pub, func(seller string, r *http.Request, received time.Time) (events.Event, error) {
+		n, err := decode(r)
+		if err != nil {
+			return events.Event{}, err
+		}
+		return toEvent(seller, n, received)
+	})
+}
+
+// DecodeJSON reads a request body into a N, refusing unknown fields, as
+// the platforms' notification bodies are read; a body that does not fit
+// is ErrMalformed.
+func DecodeJSON[N any](r *http.Request) (N, error) {
+	var n N
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&n); err != nil {
+		return n, fmt.Errorf("%w: %v", events.ErrMalformed, err)
+	}
+	return n, nil
+}

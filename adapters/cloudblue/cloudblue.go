@@ -94,23 +94,11 @@ func Decode(r *http.Request) (Notification, error) {
 		return Notification{Event: f.Get("event"), Params: f.Get("params"), Account: f.Get("account"),
 			Item: f.Get("item"), Time: f.Get("time")}, nil
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&n); err != nil {
-		return n, fmt.Errorf("%w: %v", events.ErrMalformed, err)
-	}
-	return n, nil
+	return relay.DecodeJSON[Notification](r)
 }
 
 // Endpoints is the adapter's HTTP endpoint: POST /adapters/cloudblue/events
 // with the seller's token; 202 with the ingest answer.
 func Endpoints(pub relay.Publisher) []relay.Endpoint {
-	return []relay.Endpoint{relay.IngestEndpoint("POST /adapters/cloudblue/events", pub,
-		func(seller string, r *http.Request, received time.Time) (events.Event, error) {
-			n, err := Decode(r)
-			if err != nil {
-				return events.Event{}, err
-			}
-			return Map(seller, n, received)
-		})}
+	return []relay.Endpoint{relay.NotificationEndpoint("POST /adapters/cloudblue/events", pub, Decode, Map)}
 }

@@ -7,7 +7,6 @@ package emersion
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -131,25 +130,10 @@ func mapTerm(k events.Kind, typ, field, term string) (string, map[string]any, er
 }
 
 // Decode reads a JSON notification.
-func Decode(r *http.Request) (Notification, error) {
-	var n Notification
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&n); err != nil {
-		return n, fmt.Errorf("%w: %v", events.ErrMalformed, err)
-	}
-	return n, nil
-}
+func Decode(r *http.Request) (Notification, error) { return relay.DecodeJSON[Notification](r) }
 
 // Endpoints is the adapter's HTTP endpoint: POST /adapters/emersion/events
 // with the seller's token; 202 with the ingest answer.
 func Endpoints(pub relay.Publisher) []relay.Endpoint {
-	return []relay.Endpoint{relay.IngestEndpoint("POST /adapters/emersion/events", pub,
-		func(seller string, r *http.Request, received time.Time) (events.Event, error) {
-			n, err := Decode(r)
-			if err != nil {
-				return events.Event{}, err
-			}
-			return Map(seller, n, received)
-		})}
+	return []relay.Endpoint{relay.NotificationEndpoint("POST /adapters/emersion/events", pub, Decode, Map)}
 }
