@@ -91,41 +91,47 @@ func lookup(m map[string]relay.Reseller, id string) *relay.Reseller {
 	return nil
 }
 
-func (g *View) applySeller(id string, val []byte, deleted bool, log zerolog.Logger) {
-	if old, ok := g.sellers[id]; ok {
-		delete(g.tokens, old.TokenSHA256)
-		delete(g.sellers, id)
+func sellerToken(s relay.Seller) string     { return s.TokenSHA256 }
+func resellerToken(r relay.Reseller) string { return r.TokenSHA256 }
+
+// replace folds one seller or reseller record into m and the token index:
+// the old record's token goes, the new one's (unless deleted or unreadable)
+// comes, and it returns the old and the new record for the caller's own
+// indexes.
+func replace[T any](g *View, m map[string]T, role relay.Role, id string, val []byte, deleted bool, token func(T) string,
+	log zerolog.Logger) (old, cur *T) {
+	if o, ok := m[id]; ok {
+		delete(g.tokens, token(o))
+		delete(m, id)
+		old = &o
 	}
 	if deleted {
-		return
+		return old, nil
 	}
-	var s relay.Seller
-	if err := json.Unmarshal(val, &s); err != nil {
-		log.Error().Err(err).Str("seller_id", id).Msg("unreadable seller record skipped")
-		return
+	var rec T
+	if err := json.Unmarshal(val, &rec); err != nil {
+		log.Error().Err(err).Str(string(role)+"_id", id).Msgf("unreadable %s record skipped", role)
+		return old, nil
 	}
-	g.sellers[id] = s
-	g.tokens[s.TokenSHA256] = relay.Principal{Role: relay.RoleSeller, ID: id}
+	m[id] = rec
+	g.tokens[token(rec)] = relay.Principal{Role: role, ID: id}
+	return old, &rec
+}
+
+func (g *View) applySeller(id string, val []byte, deleted bool, log zerolog.Logger) {
+	replace(g, g.sellers, relay.RoleSeller, id, val, deleted, sellerToken, log)
 }
 
 func (g *View) applyReseller(id string, val []byte, deleted bool, log zerolog.Logger) {
-	if old, ok := g.resellers[id]; ok {
-		delete(g.tokens, old.TokenSHA256)
-		delete(g.resellers, id)
-		g.unroute(old)
+	old, cur := replace(g, g.resellers, relay.RoleReseller, id, val, deleted, resellerToken, log)
+	if old != nil {
+		g.unroute(*old)
 	}
-	if deleted {
+	if cur == nil {
 		return
 	}
-	var r relay.Reseller
-	if err := json.Unmarshal(val, &r); err != nil {
-		log.Error().Err(err).Str("reseller_id", id).Msg("unreadable reseller record skipped")
-		return
-	}
-	g.resellers[id] = r
-	g.tokens[r.TokenSHA256] = relay.Principal{Role: relay.RoleReseller, ID: id}
-	for _, a := range r.Accounts {
-		k := accountKey{r.Seller, a}
+	for _, a := range cur.Accounts {
+		k := accountKey{cur.Seller, a}
 		g.routes[k] = insertSorted(g.routes[k], id)
 	}
 }
