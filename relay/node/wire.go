@@ -62,7 +62,7 @@ func (n *Node) build(ctx context.Context) error {
 		return err
 	}
 	n.ingest = ingest.New(n.cfg, n.log, n.js, n.metrics, dir, n.store.StreamInfo)
-	n.ops = ops.New(ops.Config{Relay: n.cfg, Log: n.log, JS: n.js, Trail: n.trail, Registry: n.view, Dir: n.registry,
+	n.ops = ops.New(ops.Config{Relay: n.cfg, Log: n.log, JS: n.js, Trail: n.trail, Dir: n.registry,
 		Owners: n.owners, Ingest: n.ingest, Consumers: n.puller, Streams: n.store, DLQ: n.dlq})
 	n.pusher = push.New(push.Config{Relay: n.cfg, Log: n.log, JS: n.js, Registry: n.view, Dir: n.registry,
 		Receipts: n.receipts, Buckets: n.store, Start: n.startSub,

@@ -49,7 +49,7 @@ func (r *Ops) Item(ctx context.Context, k events.Key) (ItemView, error) {
 		v.Seq, v.Time = last.Sequence, last.Time
 	}
 	for _, id := range v.Recipients {
-		rs, _ := r.reg.Reseller(id) // gone since: DELIVERY, as before shards
+		rs, _ := r.dir.Reseller(id) // gone since: DELIVERY, as before shards
 		rm, err := r.lastFor(ctx, relay.StreamReceipts, relay.ReceiptSubject(relay.Receipt{Stream: rs.DeliveryStream(), Consumer: id, Key: k}))
 		if err != nil {
 			return v, err

@@ -58,7 +58,7 @@ func (r *Ops) PublishOverride(ctx context.Context, o Override) (string, relay.Re
 
 func (r *Ops) overrideEvent(o Override) (events.Event, error) {
 	ve := &events.ValidationError{}
-	if _, ok := r.reg.Seller(o.Seller); !ok && o.Seller != "" {
+	if _, err := r.dir.Seller(o.Seller); err != nil && o.Seller != "" {
 		ve.Add("seller", "unknown seller %q", o.Seller)
 	}
 	if strings.TrimSpace(o.Actor) == "" {

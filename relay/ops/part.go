@@ -6,7 +6,6 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/ingest"
-	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,6 +27,7 @@ type Directory interface {
 	EndpointOf(role relay.Role, id string) (relay.Destination, error)
 	SetState(ctx context.Context, ep relay.Destination, change func(w **relay.Webhook, paused *bool, reason *string)) (relay.Destination, error)
 	Reseller(id string) (relay.Reseller, error)
+	Seller(id string) (relay.Seller, error)
 }
 
 // Owners says who receives an item's events and who owns it.
@@ -63,13 +63,15 @@ type Config struct {
 	Log       zerolog.Logger
 	JS        jetstream.JetStream
 	Trail     *Trail
-	Registry  *registry.View
 	Dir       Directory
 	Owners    Owners
 	Ingest    Ingest
 	Consumers Consumers
 	Streams   Streams
 	DLQ       DeadLetters
+	// Fence waits until copies written directly (replay, snapshots) are on
+	// disk; nil: store.AwaitFence under Relay.
+	Fence func(ctx context.Context) error
 }
 
 // Ops is what an admin does to deliveries: pause and resume, replay,
@@ -80,7 +82,6 @@ type Ops struct {
 	log       zerolog.Logger
 	js        jetstream.JetStream
 	trail     *Trail
-	reg       *registry.View
 	dir       Directory
 	owners    Owners
 	ingest    Ingest
@@ -88,10 +89,15 @@ type Ops struct {
 	streams   Streams
 	dlq       DeadLetters
 	w         store.Writer
+	fence     func(ctx context.Context) error
 }
 
 // New makes the ops part.
 func New(c Config) *Ops {
-	return &Ops{cfg: c.Relay, log: c.Log, js: c.JS, trail: c.Trail, reg: c.Registry, dir: c.Dir, owners: c.Owners,
-		ingest: c.Ingest, consumers: c.Consumers, streams: c.Streams, dlq: c.DLQ, w: store.Writer{JS: c.JS, Cfg: c.Relay}}
+	o := &Ops{cfg: c.Relay, log: c.Log, js: c.JS, trail: c.Trail, dir: c.Dir, owners: c.Owners,
+		ingest: c.Ingest, consumers: c.Consumers, streams: c.Streams, dlq: c.DLQ, w: store.Writer{JS: c.JS, Cfg: c.Relay}, fence: c.Fence}
+	if o.fence == nil {
+		o.fence = func(ctx context.Context) error { return store.AwaitFence(ctx, c.Relay) }
+	}
+	return o
 }

@@ -159,7 +159,7 @@ func (r *Ops) fixDrift(ctx context.Context, rs relay.Reseller, res *ReconcileRes
 		return err
 	}
 	if res.Fixed > 0 {
-		if err := store.AwaitFence(ctx, r.cfg); err != nil {
+		if err := r.fence(ctx); err != nil {
 			return err
 		}
 		r.trail.Note(ctx, relay.AuditEntry{Action: "reconcile.fix", Target: rs.ID, Detail: map[string]any{"fixed": res.Fixed}})

@@ -176,7 +176,7 @@ func (r *Ops) replayScan(ctx context.Context, rs relay.Reseller, q ReplayRequest
 		return res, err
 	}
 	if res.Replayed > 0 {
-		return res, store.AwaitFence(ctx, r.cfg)
+		return res, r.fence(ctx)
 	}
 	return res, nil
 }
