@@ -41,9 +41,12 @@ func TestClusterTwoRelays(t *testing.T) {
 		return status == http.StatusOK
 	})
 
+	var ids []string
 	for i := range 40 {
+		id := fmt.Sprintf("c-%02d", i)
+		ids = append(ids, id)
 		via := []*harness.Relay{r1, r2}[i%2]
-		via.Publish(seller, harness.StateChange(fmt.Sprintf("c-%02d", i), "sell-1", "acc-77", fmt.Sprint(i%5), "active"))
+		via.Publish(seller, harness.StateChange(id, "sell-1", "acc-77", fmt.Sprint(i%5), "active"))
 	}
 	got := r2.PullN("res-p", tokP, 40, 60*time.Second)
 	if len(unique(harness.IDs(got))) != 40 {

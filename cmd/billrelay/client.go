@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/billrelay/billrelay/relay"
 )
@@ -148,4 +149,8 @@ func (c *client) stream(ctx context.Context, path string, body, out any, onProgr
 		return errorOf(http.StatusInternalServerError, last)
 	}
 	return json.Unmarshal(last, out)
+}
+
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 2*time.Minute)
 }
