@@ -8,12 +8,11 @@ package billmanager
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/billrelay/billrelay/adapters/jsonhook"
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 )
@@ -147,10 +146,24 @@ func ParseStatuses(s string) (map[string]string, error) {
 	return out, nil
 }
 
-// fromForm reads a form with the notification's names, where any other
-// field becomes a parameter (an event handler passes what it has).
-func fromForm(f url.Values) Notification {
-	n := Notification{Func: f.Get("func"), ElID: f.Get("elid"), Account: f.Get("account"), EventID: f.Get("eventid"),
+// Decode reads a notification: JSON, or a form with the same names where
+// any other field becomes a parameter (an event handler passes what it
+// has).
+func Decode(r *http.Request) (Notification, error) {
+	var n Notification
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&n); err != nil {
+			return n, fmt.Errorf("%w: %v", events.ErrMalformed, err)
+		}
+		return n, nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return n, fmt.Errorf("%w: form: %v", events.ErrMalformed, err)
+	}
+	f := r.PostForm
+	n = Notification{Func: f.Get("func"), ElID: f.Get("elid"), Account: f.Get("account"), EventID: f.Get("eventid"),
 		Status: f.Get("status"), Time: f.Get("time"), Params: map[string]string{}}
 	for k, v := range f {
 		switch k {
@@ -159,16 +172,18 @@ func fromForm(f url.Values) Notification {
 			n.Params[k] = strings.Join(v, ",")
 		}
 	}
-	return n
+	return n, nil
 }
 
 // Endpoints is the adapter's HTTP endpoint: POST /adapters/billmanager/events
-// with the seller's token, a JSON notification or a form; 202 with the
-// ingest answer.
+// with the seller's token; 202 with the ingest answer.
 func Endpoints(mp Mapper, pub relay.Publisher) []relay.Endpoint {
-	return []relay.Endpoint{hook(mp).Endpoint(pub)}
-}
-
-func hook(mp Mapper) jsonhook.Hook[Notification] {
-	return jsonhook.Hook[Notification]{Pattern: "POST /adapters/billmanager/events", Form: fromForm, Map: mp.Map}
+	return []relay.Endpoint{relay.IngestEndpoint("POST /adapters/billmanager/events", pub,
+		func(seller string, r *http.Request, received time.Time) (events.Event, error) {
+			n, err := Decode(r)
+			if err != nil {
+				return events.Event{}, err
+			}
+			return mp.Map(seller, n, received)
+		})}
 }

@@ -49,7 +49,7 @@ func TestStatusTableIsConfigurable(t *testing.T) {
 func TestDecodeFormKeepsOtherFieldsAsParams(t *testing.T) {
 	r := httptest.NewRequest("POST", "/", bytes.NewBufferString("func=service.postsetparam&elid=16643&account=acc-77&ram=4096&token=x"))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	n, err := hook(Mapper{}).Decode(r)
+	n, err := Decode(r)
 	if err != nil || n.Func != "service.postsetparam" || n.Params["ram"] != "4096" || n.Params["token"] != "" {
 		t.Fatalf("%+v, %v", n, err)
 	}

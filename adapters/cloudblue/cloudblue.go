@@ -8,10 +8,11 @@ package cloudblue
 
 import (
 	"encoding/json"
-	"net/url"
+	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
-	"github.com/billrelay/billrelay/adapters/jsonhook"
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 )
@@ -82,18 +83,34 @@ func data(name string, params map[string]string, m events.CloudBlueMapping) json
 	return b
 }
 
+// Decode reads a notification from a JSON body or a form.
+func Decode(r *http.Request) (Notification, error) {
+	var n Notification
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if err := r.ParseForm(); err != nil {
+			return n, fmt.Errorf("%w: form: %v", events.ErrMalformed, err)
+		}
+		f := r.PostForm
+		return Notification{Event: f.Get("event"), Params: f.Get("params"), Account: f.Get("account"),
+			Item: f.Get("item"), Time: f.Get("time")}, nil
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&n); err != nil {
+		return n, fmt.Errorf("%w: %v", events.ErrMalformed, err)
+	}
+	return n, nil
+}
+
 // Endpoints is the adapter's HTTP endpoint: POST /adapters/cloudblue/events
-// with the seller's token, a JSON notification or a form with the same
-// names; 202 with the ingest answer.
+// with the seller's token; 202 with the ingest answer.
 func Endpoints(pub relay.Publisher) []relay.Endpoint {
-	return []relay.Endpoint{hook().Endpoint(pub)}
-}
-
-func hook() jsonhook.Hook[Notification] {
-	return jsonhook.Hook[Notification]{Pattern: "POST /adapters/cloudblue/events", Form: fromForm, Map: Map}
-}
-
-func fromForm(f url.Values) Notification {
-	return Notification{Event: f.Get("event"), Params: f.Get("params"), Account: f.Get("account"),
-		Item: f.Get("item"), Time: f.Get("time")}
+	return []relay.Endpoint{relay.IngestEndpoint("POST /adapters/cloudblue/events", pub,
+		func(seller string, r *http.Request, received time.Time) (events.Event, error) {
+			n, err := Decode(r)
+			if err != nil {
+				return events.Event{}, err
+			}
+			return Map(seller, n, received)
+		})}
 }

@@ -38,7 +38,7 @@ func TestTwoInitiatorsOneEvent(t *testing.T) {
 func TestDecodeForm(t *testing.T) {
 	r := httptest.NewRequest("POST", "/", bytes.NewBufferString("event=Stop+Service&params=SubscrID%3D7&account=acc-77"))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	n, err := hook().Decode(r)
+	n, err := Decode(r)
 	if err != nil || n.Event != "Stop Service" || n.Params != "SubscrID=7" || n.Account != "acc-77" {
 		t.Fatalf("%+v, %v", n, err)
 	}

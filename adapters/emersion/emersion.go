@@ -7,11 +7,12 @@ package emersion
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/billrelay/billrelay/adapters/jsonhook"
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 )
@@ -129,13 +130,26 @@ func mapTerm(k events.Kind, typ, field, term string) (string, map[string]any, er
 	return typ, d, nil
 }
 
-// Endpoints is the adapter's HTTP endpoint: POST /adapters/emersion/events
-// with the seller's token and a JSON notification (no form); 202 with the
-// ingest answer.
-func Endpoints(pub relay.Publisher) []relay.Endpoint {
-	return []relay.Endpoint{hook().Endpoint(pub)}
+// Decode reads a JSON notification.
+func Decode(r *http.Request) (Notification, error) {
+	var n Notification
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&n); err != nil {
+		return n, fmt.Errorf("%w: %v", events.ErrMalformed, err)
+	}
+	return n, nil
 }
 
-func hook() jsonhook.Hook[Notification] {
-	return jsonhook.Hook[Notification]{Pattern: "POST /adapters/emersion/events", Map: Map}
+// Endpoints is the adapter's HTTP endpoint: POST /adapters/emersion/events
+// with the seller's token; 202 with the ingest answer.
+func Endpoints(pub relay.Publisher) []relay.Endpoint {
+	return []relay.Endpoint{relay.IngestEndpoint("POST /adapters/emersion/events", pub,
+		func(seller string, r *http.Request, received time.Time) (events.Event, error) {
+			n, err := Decode(r)
+			if err != nil {
+				return events.Event{}, err
+			}
+			return Map(seller, n, received)
+		})}
 }

@@ -2,8 +2,6 @@ package emersion
 
 import (
 	"encoding/json"
-	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -68,15 +66,5 @@ func TestRepeatedStatusAtAnotherTimeIsAnotherEvent(t *testing.T) {
 	}
 	if got[0] == got[2] || got[0] == got[1] || got[2] != got[3] {
 		t.Fatalf("ids %v: want three distinct, the re-send equal to the third", got)
-	}
-}
-
-// TestOnlyJSONIsRead: Emersion's integrations post JSON; a form body is
-// refused as malformed JSON, never read as a notification.
-func TestOnlyJSONIsRead(t *testing.T) {
-	r := httptest.NewRequest("POST", "/", strings.NewReader("kind=service_status&account=a&item=svc-1&service_status=Active"))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if n, err := hook().Decode(r); !errors.Is(err, events.ErrMalformed) {
-		t.Fatalf("%+v, %v; want ErrMalformed", n, err)
 	}
 }
