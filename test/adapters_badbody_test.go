@@ -1,9 +1,7 @@
 package test
 
 import (
-	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,13 +31,7 @@ func TestAdaptersRefuseBadBodies(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			status, out := postAs(t, w.r, tc.path, tc.contentType, tc.body, w.seller)
-			var e apiError
-			if err := json.Unmarshal([]byte(out), &e); err != nil {
-				t.Fatalf("not the error format: %d %s", status, out)
-			}
-			if status != http.StatusBadRequest || e.Error.Code != "malformed" || !strings.Contains(e.Error.Message, tc.want) {
-				t.Fatalf("%d %s; want 400 malformed naming %q", status, out, tc.want)
-			}
+			wantAPIError(t, status, out, http.StatusBadRequest, "malformed", tc.want)
 		})
 	}
 	// Nothing of the refused bodies was stored: a good event after them is
