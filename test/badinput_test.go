@@ -23,6 +23,19 @@ type apiError struct {
 	} `json:"error"`
 }
 
+// wantAPIError fails t unless the answer is the error format with status,
+// code and a message that contains inMessage.
+func wantAPIError(t *testing.T, status int, out string, wantStatus int, code, inMessage string) {
+	t.Helper()
+	var e apiError
+	if err := json.Unmarshal([]byte(out), &e); err != nil {
+		t.Fatalf("not the error format: %d %.200s", status, out)
+	}
+	if status != wantStatus || e.Error.Code != code || !strings.Contains(e.Error.Message, inMessage) {
+		t.Fatalf("%d %.200s; want %d %s naming %q", status, out, wantStatus, code, inMessage)
+	}
+}
+
 func ev(mut func(map[string]any)) map[string]any {
 	e := harness.StateChange("bad-1", "sell-1", "acc-77", "16643", "active")
 	mut(e)
@@ -143,13 +156,7 @@ func TestAdaptersAnswer413(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			status, out := postAs(t, w.r, tc.path, tc.contentType, tc.body, tc.token)
-			var e apiError
-			if err := json.Unmarshal([]byte(out), &e); err != nil {
-				t.Fatalf("not the error format: %d %.200s", status, out)
-			}
-			if status != http.StatusRequestEntityTooLarge || e.Error.Code != "too_large" || !strings.Contains(e.Error.Message, "1048576 bytes") {
-				t.Fatalf("%d %s, want 413 too_large naming the 1048576-byte limit", status, out)
-			}
+			wantAPIError(t, status, out, http.StatusRequestEntityTooLarge, "too_large", "1048576 bytes")
 		})
 	}
 }
