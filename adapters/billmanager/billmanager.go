@@ -150,20 +150,14 @@ func ParseStatuses(s string) (map[string]string, error) {
 // any other field becomes a parameter (an event handler passes what it
 // has).
 func Decode(r *http.Request) (Notification, error) {
-	var n Notification
 	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&n); err != nil {
-			return n, fmt.Errorf("%w: %v", events.ErrMalformed, err)
-		}
-		return n, nil
+		return relay.DecodeJSON[Notification](r)
 	}
 	if err := r.ParseForm(); err != nil {
-		return n, fmt.Errorf("%w: form: %v", events.ErrMalformed, err)
+		return Notification{}, fmt.Errorf("%w: form: %v", events.ErrMalformed, err)
 	}
 	f := r.PostForm
-	n = Notification{Func: f.Get("func"), ElID: f.Get("elid"), Account: f.Get("account"), EventID: f.Get("eventid"),
+	n := Notification{Func: f.Get("func"), ElID: f.Get("elid"), Account: f.Get("account"), EventID: f.Get("eventid"),
 		Status: f.Get("status"), Time: f.Get("time"), Params: map[string]string{}}
 	for k, v := range f {
 		switch k {
@@ -178,12 +172,5 @@ func Decode(r *http.Request) (Notification, error) {
 // Endpoints is the adapter's HTTP endpoint: POST /adapters/billmanager/events
 // with the seller's token; 202 with the ingest answer.
 func Endpoints(mp Mapper, pub relay.Publisher) []relay.Endpoint {
-	return []relay.Endpoint{relay.IngestEndpoint("POST /adapters/billmanager/events", pub,
-		func(seller string, r *http.Request, received time.Time) (events.Event, error) {
-			n, err := Decode(r)
-			if err != nil {
-				return events.Event{}, err
-			}
-			return mp.Map(seller, n, received)
-		})}
+	return []relay.Endpoint{relay.NotificationEndpoint("POST /adapters/billmanager/events", pub, Decode, mp.Map)}
 }
