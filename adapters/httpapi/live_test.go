@@ -13,6 +13,7 @@ import (
 	"github.com/billrelay/billrelay/adapters/httpapi"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/node"
+	"github.com/billrelay/billrelay/relay/node/nodetest"
 	"github.com/billrelay/billrelay/test/harness"
 	"github.com/rs/zerolog"
 )
@@ -32,23 +33,13 @@ const adminToken = "bra_test_admin"
 
 func startLive(t *testing.T, endpoints func(*node.Node) []relay.Endpoint) *live {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	logs := &syncBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
-	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: 5 * time.Second}, log)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	r := nodetest.OpenLog(t, relay.Config{AckWait: 5 * time.Second}, log)
 	t.Cleanup(func() { r.Close() })
 	l := &live{r: r, logs: logs}
-	if _, l.seller, err = r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
-		t.Fatalf("RegisterSeller: %v", err)
-	}
-	_, creds, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}})
-	if err != nil {
-		t.Fatalf("RegisterReseller: %v", err)
-	}
+	_, l.seller = nodetest.Seller(t, r, "sell-1")
+	creds := nodetest.Reseller(t, r, "res-a", "sell-1", "acc-77")
 	l.resA = creds.Token
 	cfg := httpapi.Config{Addr: "127.0.0.1:0", AdminToken: adminToken}
 	if endpoints != nil {

@@ -8,8 +8,8 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/node"
+	"github.com/billrelay/billrelay/relay/node/nodetest"
 	"github.com/billrelay/billrelay/relay/pull"
-	"github.com/rs/zerolog"
 )
 
 // shortAckWait is the ack wait of these tests: short, so that an event
@@ -20,19 +20,10 @@ const shortAckWait = 2 * time.Second
 // (and maxDeliver, 0 for the default).
 func setupShortAckWait(t *testing.T, maxDeliver int) world {
 	t.Helper()
-	ctx := testCtx(t)
-	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: shortAckWait, MaxDeliver: maxDeliver}, zerolog.Nop())
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { r.Close() })
-	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
-		t.Fatalf("RegisterSeller: %v", err)
-	}
-	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
-		t.Fatalf("RegisterReseller: %v", err)
-	}
-	return world{r: r, seller: relay.Principal{Role: relay.RoleSeller, ID: "sell-1"}}
+	r := nodetest.Open(t, relay.Config{AckWait: shortAckWait, MaxDeliver: maxDeliver})
+	seller, _ := nodetest.Seller(t, r, "sell-1")
+	nodetest.Reseller(t, r, "res-a", "sell-1", "acc-77")
+	return world{r: r, seller: seller}
 }
 
 // waitBacklogAge polls the reseller's status until its oldest unacked

@@ -11,8 +11,8 @@ import (
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/dlq"
 	"github.com/billrelay/billrelay/relay/node"
+	"github.com/billrelay/billrelay/relay/node/nodetest"
 	"github.com/billrelay/billrelay/relay/pull"
-	"github.com/rs/zerolog"
 )
 
 func waitDLQ(t *testing.T, r *node.Node, reseller string, n int) []dlq.DeadLetter {
@@ -64,14 +64,8 @@ func TestTermByResellerIsDeadLettered(t *testing.T) {
 // when the ack wait passes, without waiting for a pull that never comes.
 func TestExhaustedPullIsDeadLetteredWithoutAnotherPull(t *testing.T) {
 	ctx := testCtx(t)
-	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Second, MaxDeliver: 2}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
-		t.Fatal(err)
-	}
+	r := nodetest.Open(t, relay.Config{AckWait: time.Second, MaxDeliver: 2})
+	nodetest.Seller(t, r, "sell-1")
 	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: "res-a", Seller: "sell-1", Accounts: []string{"acc-77"}}); err != nil {
 		t.Fatal(err)
 	}

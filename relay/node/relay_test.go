@@ -11,19 +11,16 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/node"
+	"github.com/billrelay/billrelay/relay/node/nodetest"
 	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/rs/zerolog"
 )
 
+// openRelay opens a relay on dir that the test closes itself (it may
+// open another on the same directory).
 func openRelay(t *testing.T, dir string) *node.Node {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r, err := node.Open(ctx, relay.Config{DataDir: dir, SyncAlways: true, AckWait: 5 * time.Second}, zerolog.Nop())
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	return r
+	return nodetest.OpenLog(t, relay.Config{DataDir: dir, AckWait: 5 * time.Second}, zerolog.Nop())
 }
 
 func testCtx(t *testing.T) context.Context {

@@ -13,24 +13,16 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/node"
+	"github.com/billrelay/billrelay/relay/node/nodetest"
 	"github.com/billrelay/billrelay/relay/tenancy"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 )
 
 func openListening(t *testing.T) (*node.Node, string) {
 	t.Helper()
-	ctx := testCtx(t)
-	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: time.Minute,
-		NATSListen: "127.0.0.1:0"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	if _, _, err := r.Registry().RegisterSeller(ctx, "sell-1"); err != nil {
-		t.Fatal(err)
-	}
+	r := nodetest.Open(t, relay.Config{AckWait: time.Minute, NATSListen: "127.0.0.1:0"})
+	nodetest.Seller(t, r, "sell-1")
 	return r, r.Server().ClientURL()
 }
 

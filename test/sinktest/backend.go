@@ -13,10 +13,10 @@ import (
 	"github.com/billrelay/billrelay/relay/delivery"
 	"github.com/billrelay/billrelay/relay/delivery/deliverytest"
 	"github.com/billrelay/billrelay/relay/node"
+	"github.com/billrelay/billrelay/relay/node/nodetest"
 	"github.com/billrelay/billrelay/relay/pull"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 )
 
 // The suite's tenants: one seller, one reseller of one account.
@@ -59,24 +59,14 @@ func (m *memory) Publish(t *testing.T, evs ...events.Event) {
 func (m *memory) Source() delivery.Source { return m.src }
 
 // RelayPull is the pull path as a backend: a real relay (embedded NATS on
-// t.TempDir()) whose reseller's events are taken with [node.Node.Pull]
-// and settled with [node.Node.Ack], as a reseller's puller or the agent
+// t.TempDir()) whose reseller's events are taken and settled through its
+// inbox ([pull.Puller]), as a reseller's puller or the agent
 // in HTTP mode does. The relay is closed when t ends.
 func RelayPull(t *testing.T) Backend {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	r, err := node.Open(ctx, relay.Config{DataDir: t.TempDir(), SyncAlways: true, AckWait: ackWait}, zerolog.Nop())
-	if err != nil {
-		t.Fatalf("open relay: %v", err)
-	}
-	t.Cleanup(func() { r.Close() })
-	if _, _, err := r.Registry().RegisterSeller(ctx, seller); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := r.Registry().RegisterReseller(ctx, relay.ResellerSpec{ID: reseller, Seller: seller, Accounts: []string{account}}); err != nil {
-		t.Fatal(err)
-	}
+	r := nodetest.Open(t, relay.Config{AckWait: ackWait})
+	nodetest.Seller(t, r, seller)
+	nodetest.Reseller(t, r, reseller, seller, account)
 	return &relayPull{r: r}
 }
 
