@@ -77,7 +77,7 @@ type settlement struct {
 	id      string
 	d       ackRef
 	payload []byte
-	kind    byte // 'a', 'n' or 't'
+	kind    settleKind
 	reason  string
 	expired bool // sent, but reported instead of counted
 }
@@ -100,15 +100,15 @@ func (r *Puller) settle(ctx context.Context, stream, consumer string, req AckReq
 		return AckResult{}, err
 	}
 	for _, s := range todo {
-		if s.kind == 'p' {
+		if s.kind == kindProgress {
 			r.settled.touch(s.d)
 		} else {
 			r.settled.add(stream, consumer, s.d.streamSeq, s.d.attempt)
 		}
 		if !s.expired {
-			count(&res, s.kind)
+			res.count(s.kind)
 		}
-		if s.kind == 'a' {
+		if s.kind == kindAck {
 			r.metrics.Acked.WithLabelValues(consumer, "pull").Inc()
 		}
 	}
@@ -139,7 +139,7 @@ func (r *Puller) receiptsOf(ctx context.Context, stream, consumer string, todo [
 	var out []relay.Receipt
 	now := time.Now().UTC()
 	for _, s := range todo {
-		if s.kind != 'a' && s.kind != 't' {
+		if !s.kind.receipted() {
 			continue
 		}
 		rc, err := r.receipts.ReceiptFor(ctx, stream, consumer, s.d.streamSeq)
@@ -147,7 +147,7 @@ func (r *Puller) receiptsOf(ctx context.Context, stream, consumer string, todo [
 			return nil, fmt.Errorf("receipt of seq %d: %w", s.d.streamSeq, err)
 		}
 		rc.Time, rc.Action = now, relay.ActionApplied
-		if s.kind == 't' {
+		if s.kind == kindTerm {
 			rc.Action, rc.Reason = relay.ActionRejected, s.reason
 		}
 		if !rc.Stored.IsZero() {
@@ -158,15 +158,30 @@ func (r *Puller) receiptsOf(ctx context.Context, stream, consumer string, todo [
 	return out, nil
 }
 
-func count(res *AckResult, kind byte) {
-	switch kind {
-	case 'a':
+// settleKind is what a reseller asks of one delivery.
+type settleKind uint8
+
+const (
+	kindAck settleKind = iota + 1
+	kindNak
+	kindTerm
+	kindProgress
+)
+
+// receipted reports whether the kind settles the delivery for good (an
+// ack or a term), so that its receipt is journaled first.
+func (k settleKind) receipted() bool { return k == kindAck || k == kindTerm }
+
+// count counts one settle of kind in the result.
+func (res *AckResult) count(k settleKind) {
+	switch k {
+	case kindAck:
 		res.Acked++
-	case 'n':
+	case kindNak:
 		res.Naked++
-	case 't':
+	case kindTerm:
 		res.Termed++
-	case 'p':
+	case kindProgress:
 		res.InProgress++
 	}
 }
@@ -184,20 +199,20 @@ func (r *Puller) checkSettlements(stream, consumer string, req AckRequest) ([]se
 	ve := &events.ValidationError{}
 	for i, id := range req.Ack {
 		ids, fields = append(ids, id), append(fields, "ack["+strconv.Itoa(i)+"]")
-		items = append(items, settlement{id: id, kind: 'a', payload: []byte("+ACK")})
+		items = append(items, settlement{id: id, kind: kindAck, payload: []byte("+ACK")})
 	}
 	for i, nk := range req.Nak {
 		ids, fields = append(ids, nk.AckID), append(fields, "nak["+strconv.Itoa(i)+"].ack_id")
-		items = append(items, settlement{id: nk.AckID, kind: 'n', payload: nakPayload(ve, i, nk.Delay)})
+		items = append(items, settlement{id: nk.AckID, kind: kindNak, payload: nakPayload(ve, i, nk.Delay)})
 	}
 	for i, t := range req.Term {
 		ids, fields = append(ids, t.AckID), append(fields, "term["+strconv.Itoa(i)+"].ack_id")
 		reason := relay.ClipReason(t.Reason)
-		items = append(items, settlement{id: t.AckID, kind: 't', reason: reason, payload: []byte("+TERM " + reason)})
+		items = append(items, settlement{id: t.AckID, kind: kindTerm, reason: reason, payload: []byte("+TERM " + reason)})
 	}
 	for i, id := range req.Progress {
 		ids, fields = append(ids, id), append(fields, "progress["+strconv.Itoa(i)+"]")
-		items = append(items, settlement{id: id, kind: 'p', payload: []byte("+WPI")})
+		items = append(items, settlement{id: id, kind: kindProgress, payload: []byte("+WPI")})
 	}
 	ds, err := r.checkAckIDs(stream, consumer, ids, fields)
 	if err != nil {
@@ -242,7 +257,7 @@ func (r *Puller) screen(items []settlement, res *AckResult) []settlement {
 		switch {
 		case r.settled.has(s.d.stream, s.d.consumer, s.d.streamSeq, s.d.attempt):
 			res.Errors = append(res.Errors, AckError{s.id, "already settled: this delivery was acked, naked or terminated before"})
-		case expired && s.kind == 'n':
+		case expired && s.kind == kindNak:
 			res.Errors = append(res.Errors, AckError{s.id, "ack_wait expired: the event is being delivered again"})
 		case expired:
 			res.Errors = append(res.Errors, AckError{s.id, "ack_wait expired: applied, but the event may be delivered again"})
