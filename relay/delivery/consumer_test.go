@@ -7,35 +7,10 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/delivery"
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/billrelay/billrelay/relay/store/storetest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// jetStream starts a bare embedded nats-server with JetStream on a random
-// port and t.TempDir(), and connects to it.
-func jetStream(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
 
 // deliveryConsumer makes a DELIVERY-like stream with n events of one item
 // for res-1 and res-1's durable consumer.
@@ -68,7 +43,7 @@ func deliveryConsumer(t *testing.T, js jetstream.JetStream, n int) jetstream.Con
 // a client buffer with its ack timer running.
 func TestConsumerSourceTakesNoMoreThanAsked(t *testing.T) {
 	ctx := testCtx(t)
-	cons := deliveryConsumer(t, jetStream(t), 5)
+	cons := deliveryConsumer(t, storetest.JetStream(t), 5)
 	src := delivery.ConsumerSource{Consumer: cons}
 	ms, err := src.Fetch(ctx, 2, time.Second)
 	if err != nil || len(ms) != 2 {
@@ -92,7 +67,7 @@ func TestConsumerSourceTakesNoMoreThanAsked(t *testing.T) {
 // error.
 func TestKVGatesRoundTrip(t *testing.T) {
 	ctx := testCtx(t)
-	js := jetStream(t)
+	js := storetest.JetStream(t)
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: relay.BucketGates})
 	if err != nil {
 		t.Fatal(err)

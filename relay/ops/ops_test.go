@@ -14,7 +14,7 @@ import (
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/registry"
 	"github.com/billrelay/billrelay/relay/store"
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/billrelay/billrelay/relay/store/storetest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -63,25 +63,7 @@ func testConfig(t *testing.T) relay.Config {
 func startJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	cfg := testConfig(t)
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: cfg.DataDir,
-		JetStreamMaxStore: cfg.MaxFileStore, JetStreamMaxMemory: cfg.MaxMemStore, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := storetest.Start(t, cfg.DataDir).JS
 	st := store.New(js, cfg, zerolog.Nop(), nil)
 	ctx := testContext(t)
 	if _, err := st.Provision(ctx); err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/billrelay/billrelay/relay"
 	ingest "github.com/billrelay/billrelay/relay/ingest"
 	"github.com/billrelay/billrelay/relay/metrics"
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/billrelay/billrelay/relay/store/storetest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -22,31 +22,8 @@ import (
 // dir is ""), with the router's streams; stop shuts it down.
 func startJetStream(t *testing.T, dir string) (js jetstream.JetStream, stop func()) {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: dir, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop = func() {
-		nc.Close()
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	}
-	t.Cleanup(stop)
-	js, err = jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := storetest.Start(t, dir)
+	js, stop = srv.JS, srv.Stop
 	ctx := testCtx(t)
 	for name, subject := range map[string]string{
 		relay.StreamIngest: relay.SubjectIngest, relay.StreamEvents: events.EventsPrefix + ".>",

@@ -9,43 +9,17 @@ import (
 	"github.com/billrelay/billrelay/events"
 	"github.com/billrelay/billrelay/relay"
 	"github.com/billrelay/billrelay/relay/store"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
+	"github.com/billrelay/billrelay/relay/store/storetest"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
-
-// jetStream starts a bare embedded nats-server with JetStream on a random
-// port and t.TempDir(), and connects to it.
-func jetStream(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
 
 // TestConsumeWatchNamesADeletedConsumer: a Consume whose consumer is
 // deleted ends, and the watch says which consumer is gone.
 func TestConsumeWatchNamesADeletedConsumer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	js := jetStream(t)
+	js := storetest.JetStream(t)
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: relay.StreamDelivery, Subjects: []string{events.DeliverPrefix + ".>"}}); err != nil {
 		t.Fatal(err)
 	}
