@@ -136,9 +136,21 @@ func (r *Relay) start() {
 	r.URL = "http://" + l.HTTPAddr
 }
 
-// Restart starts the process again on the same data directory and env.
+// Restart starts the process again on the same data directory and env. A
+// process still running is stopped first (SIGTERM, a clean stop): two
+// relays on one data directory would share one store, and the older one
+// would outlive the test.
 func (r *Relay) Restart() {
 	r.t.Helper()
+	if r.cmd != nil && r.cmd.Process != nil {
+		select {
+		case <-r.exited:
+		default:
+			if _, err := r.Stop(syscall.SIGTERM, 30*time.Second); err != nil {
+				r.t.Logf("restart: %v", err)
+			}
+		}
+	}
 	r.start()
 }
 
