@@ -77,6 +77,7 @@ func Open(ctx context.Context, cfg relay.Config, log zerolog.Logger) (*Node, err
 	n.bg, n.cancel = context.WithCancel(context.Background())
 	n.metrics = newMetrics(n)
 	if err := n.connect(); err != nil {
+		n.cancel()
 		return nil, err
 	}
 	if err := n.build(ctx); err != nil {
