@@ -147,20 +147,24 @@ func (r *Ingest) OpenDedupe(ctx context.Context) (func(context.Context) error, e
 	if err != nil {
 		return nil, fmt.Errorf("%s info: %w", relay.StreamIngest, store.Classify(err))
 	}
+	// Nothing in the window (an empty INGEST, or its last envelope older
+	// than the window: a relay idle longer than RELAY_DEDUPE_WINDOW, INGEST
+	// keeping 24h): no envelope would come to say the window is loaded.
+	start := time.Now().Add(-r.cfg.DedupeWindow)
 	last := info.State.LastSeq
-	if last == 0 {
+	empty := last == 0 || info.State.LastTime.Before(start)
+	if empty {
 		close(r.dedupe.ready)
 		if r.cfg.LocalJetStream() {
 			return nil, nil
 		}
 	}
-	start := time.Now().Add(-r.cfg.DedupeWindow)
 	oc, err := r.js.OrderedConsumer(ctx, relay.StreamIngest, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", relay.StreamIngest, store.Classify(err))
 	}
-	tail := &ingestTail{r: r, oc: oc, last: last, caughtUp: last == 0}
+	tail := &ingestTail{r: r, oc: oc, last: last, caughtUp: empty}
 	return tail.run, nil
 }
 
