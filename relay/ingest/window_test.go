@@ -43,7 +43,7 @@ func TestDedupeOpensOnAnAgedWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := laid
-	cfg.DedupeWindow = time.Millisecond // the window this relay restarts with
+	cfg.DedupeWindow = time.Millisecond      // the window this relay restarts with
 	tick := time.NewTicker(time.Millisecond) // a bounded poll until the envelope is out of the window
 	defer tick.Stop()
 	for time.Since(stored.Time) <= 10*cfg.DedupeWindow {
