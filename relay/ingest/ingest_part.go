@@ -54,7 +54,5 @@ func New(cfg relay.Config, log zerolog.Logger, js jetstream.JetStream, m *metric
 // again could be stored twice.
 func (r *Ingest) Ready() <-chan struct{} { return r.dedupe.ready }
 
-// DedupeSize is how many event ids the window holds (for tests and figures).
-func (r *Ingest) DedupeSize() int { return r.dedupe.size() }
 
 var _ relay.Publisher = (*Ingest)(nil)

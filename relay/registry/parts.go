@@ -45,9 +45,6 @@ func (r *Registry) Watch() *store.KVWatch {
 	return &store.KVWatch{KV: r.kv, Apply: func(e jetstream.KeyValueEntry) { r.reg.Apply(e, r.log) }}
 }
 
-// View returns the in-memory view.
-func (r *Registry) View() *View { return r.reg }
-
 // Owners knows which reseller owns an item (learned from its orders, or set
 // by an admin): an owned item's events go to its owner alone.
 type Owners struct {
