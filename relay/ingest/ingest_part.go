@@ -54,5 +54,4 @@ func New(cfg relay.Config, log zerolog.Logger, js jetstream.JetStream, m *metric
 // again could be stored twice.
 func (r *Ingest) Ready() <-chan struct{} { return r.dedupe.ready }
 
-
 var _ relay.Publisher = (*Ingest)(nil)
